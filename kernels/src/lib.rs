@@ -1,0 +1,14 @@
+//! CPU kernels for recommendation inference: embedding bags (SparseLengthsSum semantics), fused MLP
+//! layers on packed weights, and micro-benchmarks of the machine's ceilings.
+//!
+//! Every SIMD path is chosen at run time ([`isa::Isa::best`]) and tested against a scalar reference.
+
+pub mod error;
+pub mod isa;
+pub mod mem;
+pub mod pool;
+
+pub use error::{KernelError, Result};
+pub use isa::Isa;
+pub use mem::{HugeBuf, HugePages};
+pub use pool::PinnedPool;
