@@ -3,6 +3,7 @@
 //!
 //! Every SIMD path is chosen at run time ([`isa::Isa::best`]) and tested against a scalar reference.
 
+pub mod ceiling;
 pub mod error;
 pub mod isa;
 pub mod mem;

@@ -1,0 +1,157 @@
+//! Embedding-bag benchmarks: the default sweep or one shape, on tables from cache-resident to DRAM.
+
+use super::{record, Ctx, KernelsArgs};
+use anyhow::{Context, Result};
+use hercules_kernels::embedding::{self, Bags, DType, EmbeddingOpts, EmbeddingTable, Indices};
+use hercules_kernels::pool::PinnedPool;
+use hercules_results::{Ceilings, KernelRecord};
+
+/// One shape of the sweep.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    dim: usize,
+    lookups: usize,
+    batch: usize,
+    table_mib: usize,
+    dtype: DType,
+}
+
+fn shapes(args: &KernelsArgs) -> Vec<Shape> {
+    let pick = |given: &Vec<usize>, quick: &[usize], full: &[usize]| -> Vec<usize> {
+        if !given.is_empty() {
+            given.clone()
+        } else if args.quick {
+            quick.to_vec()
+        } else {
+            full.to_vec()
+        }
+    };
+    let dims = pick(&args.dim, &[32, 128], &[32, 64, 128]);
+    let lookups = pick(&args.lookups, &[20], &[20, 80]);
+    let tables = pick(&args.table_mib, &[1, 16], &[1, 16, 2048]);
+    let batch = args.batch.unwrap_or(if args.quick { 256 } else { 2048 });
+    let dtypes = if args.dtype.is_empty() { vec![DType::F32] } else { args.dtype.clone() };
+    let mut out = Vec::new();
+    for &table_mib in &tables {
+        for &dim in &dims {
+            for &dtype in &dtypes {
+                for &l in &lookups {
+                    out.push(Shape { dim, lookups: l, batch, table_mib, dtype });
+                }
+            }
+        }
+    }
+    // The default sweep also shows the quantised rows on the DRAM table at L = 80.
+    if args.dtype.is_empty() && args.dim.is_empty() && args.table_mib.is_empty() && !args.quick {
+        for &dim in &dims {
+            for dtype in [DType::F16, DType::Int8] {
+                out.push(Shape { dim, lookups: 80, batch, table_mib: 2048, dtype });
+            }
+        }
+    }
+    out
+}
+
+/// Pre-generated index batches, rotated so the rows one call gathers are not cached by the last.
+struct Batches {
+    indices: Vec<Vec<u32>>,
+    offsets: Vec<Vec<usize>>,
+}
+
+impl Batches {
+    fn new(rows: usize, s: &Shape, row_bytes: usize, llc: u64) -> Self {
+        let per_batch = (s.batch * s.lookups * row_bytes).max(1) as u64;
+        // Cover twice the LLC with distinct batches (at most 64 of them).
+        let n = ((2 * llc) / per_batch).clamp(1, 64) as usize;
+        let (indices, offsets) =
+            (0..n).map(|i| embedding::random_bags(rows, s.batch, s.lookups.min(rows), 1000 + i as u64)).unzip();
+        Self { indices, offsets }
+    }
+}
+
+/// Runs the embedding benchmarks.
+pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
+    let mut out = Vec::new();
+    let shapes = shapes(args);
+    let pb = crate::output::progress::bar((shapes.len() * ctx.pools.len()) as u64, "embedding");
+    let mut cached: Option<((usize, usize, DType), EmbeddingTable)> = None;
+    for s in shapes {
+        // Row count from the fp32 size, so every dtype has the same table shape in rows.
+        let rows = ((s.table_mib << 20) / (4 * s.dim)).max(1);
+        let key = (rows, s.dim, s.dtype);
+        if cached.as_ref().map(|(k, _)| *k) != Some(key) {
+            cached = None; // free the old table before building the next
+            pb.set_message(format!("building {} table D={} {} MiB", s.dtype, s.dim, s.table_mib));
+            let t = EmbeddingTable::random(rows, s.dim, s.dtype, 7)
+                .with_context(|| format!("building a {} MiB table of D={}", s.table_mib, s.dim))?;
+            cached = Some((key, t));
+        }
+        let table = &cached.as_ref().expect("table built above").1;
+        let batches = Batches::new(rows, &s, table.row_bytes(), ctx.llc_bytes);
+        for pool in &ctx.pools {
+            pb.set_message(format!("D={} L={} {} {} MiB, {} threads", s.dim, s.lookups, s.dtype, s.table_mib, pool.threads()));
+            out.push(bench_one(ctx, args, pool, table, &s, &batches)?);
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    Ok(out)
+}
+
+fn bench_one(
+    ctx: &Ctx,
+    args: &KernelsArgs,
+    pool: &PinnedPool,
+    table: &EmbeddingTable,
+    s: &Shape,
+    batches: &Batches,
+) -> Result<KernelRecord> {
+    let mut opts = EmbeddingOpts { isa: ctx.isa, ..EmbeddingOpts::default() };
+    if let Some(p) = args.prefetch {
+        opts.prefetch_distance = p;
+    }
+    let mut out = vec![0.0f32; s.batch * s.dim];
+    let mut i = 0;
+    let mut err = None;
+    let t = ctx.time(|| {
+        let k = i % batches.indices.len();
+        i += 1;
+        let r = embedding::embedding_bag_par(
+            pool,
+            table,
+            Indices::U32(&batches.indices[k]),
+            Bags::Offsets(&batches.offsets[k]),
+            None,
+            args.pooling,
+            &mut out,
+            &opts,
+        );
+        if let Err(e) = r {
+            err.get_or_insert(e);
+        }
+    });
+    if let Some(e) = err {
+        return Err(e).context("embedding bag");
+    }
+    let lookups = batches.indices[0].len() as f64;
+    let rows_per_s = lookups / t.median;
+    let gbs = rows_per_s * table.row_bytes() as f64 / 1e9;
+    let shape = serde_json::json!({
+        "rows": table.rows(), "dim": s.dim, "lookups": s.lookups, "batch": s.batch,
+        "dtype": s.dtype.to_string(), "pooling": args.pooling.to_string(),
+        "table_mib": s.table_mib, "table_bytes": table.bytes(), "row_bytes": table.row_bytes(),
+        "prefetch_distance": opts.prefetch_distance, "index_batches": batches.indices.len(),
+    });
+    let mut r = record("embedding", "hercules", &opts.isa.to_string(), pool.threads(), shape, &t);
+    r.rows_per_s = Some(rows_per_s);
+    r.gbs = Some(gbs);
+    r.huge_pages = Some(format!("{:?}", table.huge_pages()).to_lowercase());
+    if table.bytes() as u64 > 2 * ctx.llc_bytes {
+        let c = Ceilings::at(&ctx.ceilings.gather_gbs, pool.threads()).map(|m| m.median);
+        r.fraction_of_ceiling = c.map(|c| gbs / c);
+        r.ceiling = Some("gather_gbs (random 256 B rows from DRAM, same run)".into());
+    } else {
+        r.ceiling = Some("none: the table fits in the last-level cache".into());
+    }
+    Ok(r)
+}

@@ -1,0 +1,73 @@
+//! Fused MLP layer benchmarks: ours (packed weights, fused epilogue) beside the `gemm` crate.
+
+use super::{record, Ctx, KernelsArgs};
+use anyhow::{Context, Result};
+use hercules_kernels::mlp::{self, Linear};
+use hercules_kernels::pool::PinnedPool;
+use hercules_results::{Ceilings, KernelRecord};
+use rand::{Rng, SeedableRng};
+
+const KN: [(usize, usize); 6] = [(13, 512), (512, 256), (256, 64), (512, 512), (1024, 1024), (479, 1024)];
+
+fn shapes(args: &KernelsArgs) -> Vec<(usize, usize, usize)> {
+    let ms = if !args.m.is_empty() {
+        args.m.clone()
+    } else if args.quick {
+        vec![1, 64]
+    } else {
+        vec![1, 16, 64, 256, 1024]
+    };
+    let kns: Vec<(usize, usize)> = match (args.k, args.n) {
+        (Some(k), Some(n)) => vec![(k, n)],
+        _ if args.quick => vec![(13, 512), (256, 64)],
+        _ => KN.to_vec(),
+    };
+    kns.iter().flat_map(|&(k, n)| ms.iter().map(move |&m| (m, k, n))).collect()
+}
+
+/// Runs the MLP benchmarks.
+pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
+    let shapes = shapes(args);
+    let pb = crate::output::progress::bar((shapes.len() * ctx.pools.len()) as u64, "mlp");
+    let mut out = Vec::new();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    for (m, k, n) in shapes {
+        let w: Vec<f32> = (0..n * k).map(|_| rng.gen_range(-0.1..0.1)).collect();
+        let b: Vec<f32> = (0..n).map(|_| rng.gen_range(-0.1..0.1)).collect();
+        let x: Vec<f32> = (0..m * k).map(|_| rng.gen_range(0.0..1.0)).collect();
+        let layer = Linear::with_isa(&w, Some(&b), k, n, args.activation, ctx.isa)
+            .with_context(|| format!("packing a {k}x{n} layer"))?;
+        let peer = mlp::peer::GemmCrate::new(&w, k, n);
+        let mut y = vec![0.0f32; m * n];
+        for pool in &ctx.pools {
+            pb.set_message(format!("M={m} K={k} N={n}, {} threads", pool.threads()));
+            let shape = serde_json::json!({"m": m, "k": k, "n": n, "activation": args.activation.to_string()});
+            let flops = layer.flops(m);
+            // Ours and the peer back to back, so both see the same machine state.
+            let mut err = None;
+            let ours = ctx.time(|| {
+                if let Err(e) = layer.forward_par(pool, &x, m, &mut y) {
+                    err.get_or_insert(e);
+                }
+            });
+            if let Some(e) = err {
+                return Err(e).context("mlp forward");
+            }
+            let theirs = ctx.time(|| peer.plain(&x, m, &mut y, pool.threads()));
+            for (name, isa, t) in [("hercules", ctx.isa.to_string(), &ours), ("gemm-crate", "runtime".to_string(), &theirs)] {
+                out.push(finish(ctx, pool, record("mlp", name, &isa, pool.threads(), shape.clone(), t), flops));
+            }
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    Ok(out)
+}
+
+fn finish(ctx: &Ctx, pool: &PinnedPool, mut r: KernelRecord, flops: f64) -> KernelRecord {
+    let gf = flops / r.seconds_median / 1e9;
+    r.gflops = Some(gf);
+    r.fraction_of_ceiling = Ceilings::at(&ctx.ceilings.fma_gflops, pool.threads()).map(|c| gf / c.median);
+    r.ceiling = Some("fma_gflops (same run)".into());
+    r
+}

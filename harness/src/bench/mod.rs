@@ -1,0 +1,207 @@
+//! `hercules kernels`: kernel benchmarks against the ceilings measured in the same run and, for the
+//! MLP, against the `gemm` crate called side by side.
+
+mod embedding;
+mod mlp;
+mod timing;
+
+use crate::cli::{max_threads, now_rfc3339, OutputArgs};
+use crate::output::table::{num, Table};
+use crate::{host, output, roofline};
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use hercules_kernels::embedding::{DType, Pooling};
+use hercules_kernels::mlp::Activation;
+use hercules_kernels::{Isa, PinnedPool};
+use hercules_results::{Ceilings, KernelRecord, KernelReport, BENCH_SCHEMA_VERSION};
+use std::time::Duration;
+
+/// Which operators to benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Op {
+    /// Embedding bag (gather + pool).
+    Embedding,
+    /// Fused MLP layer.
+    Mlp,
+}
+
+/// `hercules kernels` arguments. Without shape flags it runs the default sweep.
+#[derive(Debug, Args)]
+pub struct KernelsArgs {
+    /// A short sweep on small tables (cache-resident): a smoke test, not a measurement of DRAM.
+    #[arg(long)]
+    pub quick: bool,
+    /// Largest thread count (runs at 1, 2, 4, ... and this); default: every usable core.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Only this operator.
+    #[arg(long, value_enum)]
+    pub op: Option<Op>,
+    /// Embedding row width (elements); repeatable.
+    #[arg(long)]
+    pub dim: Vec<usize>,
+    /// Lookups per bag; repeatable.
+    #[arg(long)]
+    pub lookups: Vec<usize>,
+    /// Bags per call.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Table size in MiB (of fp32 rows: other dtypes keep the row count); repeatable.
+    #[arg(long = "table-mib")]
+    pub table_mib: Vec<usize>,
+    /// Row storage; repeatable (fp32, fp16, int8).
+    #[arg(long)]
+    pub dtype: Vec<DType>,
+    /// Pooling (sum, mean).
+    #[arg(long, default_value = "sum")]
+    pub pooling: Pooling,
+    /// Software prefetch distance in rows (0 = off); default: the kernel's tuned distance.
+    #[arg(long)]
+    pub prefetch: Option<usize>,
+    /// MLP batch rows; repeatable.
+    #[arg(long)]
+    pub m: Vec<usize>,
+    /// MLP input width (with --n).
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// MLP output width (with --k).
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// MLP activation.
+    #[arg(long, default_value = "relu")]
+    pub activation: Activation,
+    /// Instruction set (default: the best this CPU has).
+    #[arg(long)]
+    pub isa: Option<Isa>,
+    /// Timed repeats per record (median reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// Everything a benchmark needs from the run: ceilings, pools, timing.
+pub struct Ctx {
+    pub ceilings: Ceilings,
+    pub pools: Vec<PinnedPool>,
+    pub isa: Isa,
+    pub repeats: usize,
+    pub min_repeat: Duration,
+    pub llc_bytes: u64,
+}
+
+impl Ctx {
+    /// Seconds per call, summarised.
+    fn time(&self, f: impl FnMut()) -> hercules_results::Measured {
+        let samples = timing::time_calls(self.repeats, self.min_repeat, f);
+        hercules_results::Measured::from_samples(0, &samples)
+    }
+}
+
+/// A record with timing filled in; throughput fields left to the caller.
+fn record(op: &str, implementation: &str, isa: &str, threads: usize, shape: serde_json::Value, t: &hercules_results::Measured) -> KernelRecord {
+    KernelRecord {
+        op: op.into(),
+        implementation: implementation.into(),
+        isa: isa.into(),
+        threads,
+        shape,
+        seconds_median: t.median,
+        seconds_min: t.min,
+        seconds_max: t.max,
+        repeats: t.repeats,
+        rows_per_s: None,
+        gbs: None,
+        gflops: None,
+        fraction_of_ceiling: None,
+        ceiling: None,
+        huge_pages: None,
+    }
+}
+
+/// Runs `hercules kernels`.
+pub fn run(args: KernelsArgs) -> Result<()> {
+    let max = max_threads(args.threads)?;
+    if args.repeats == 0 {
+        bail!("--repeats must be at least 1");
+    }
+    if args.k.is_some() != args.n.is_some() {
+        bail!("--k and --n go together");
+    }
+    let isa = match args.isa {
+        Some(i) => i.require()?,
+        None => Isa::best(),
+    };
+    args.out.check()?;
+    let host = host::fingerprint();
+    let threads = roofline::thread_counts(max);
+    let ropts = roofline::RooflineOpts { threads: threads.clone(), repeats: if args.quick { 3 } else { 5 }, quick: args.quick };
+    eprintln!("measuring the machine's ceilings first ({})", if args.quick { "quick" } else { "full" });
+    let ceilings = roofline::measure(&ropts, &host)?;
+    let pools = threads
+        .iter()
+        .map(|&t| PinnedPool::with_threads(t).with_context(|| format!("pinning {t} threads")))
+        .collect::<Result<Vec<_>>>()?;
+    let ctx = Ctx {
+        ceilings,
+        pools,
+        isa,
+        repeats: args.repeats,
+        min_repeat: Duration::from_millis(if args.quick { 10 } else { 50 }),
+        llc_bytes: host::llc_bytes(&host),
+    };
+    let mut records = Vec::new();
+    if args.op != Some(Op::Mlp) {
+        records.extend(embedding::run(&ctx, &args)?);
+    }
+    if args.op != Some(Op::Embedding) {
+        records.extend(mlp::run(&ctx, &args)?);
+    }
+    let table = table(&records);
+    print!("{}", table.render());
+    if let Some(p) = &args.out.csv {
+        output::write_atomic(p, table.to_csv().as_bytes())?;
+    }
+    if let Some(p) = &args.out.json {
+        let report = KernelReport {
+            schema_version: BENCH_SCHEMA_VERSION,
+            kind: "kernels".into(),
+            host,
+            measured_at: now_rfc3339(),
+            ceilings: ctx.ceilings,
+            records,
+        };
+        output::write_json(p, &report)?;
+    }
+    Ok(())
+}
+
+/// A compact description of a record's shape for the table.
+fn shape_text(r: &KernelRecord) -> String {
+    let g = |k: &str| r.shape.get(k).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default();
+    match r.op.as_str() {
+        "embedding" => format!("D={} L={} B={} {} {}MiB", g("dim"), g("lookups"), g("batch"), g("dtype"), g("table_mib")),
+        _ => format!("M={} K={} N={} {}", g("m"), g("k"), g("n"), g("activation")),
+    }
+}
+
+/// One row per record.
+pub fn table(records: &[KernelRecord]) -> Table {
+    let mut t = Table::new(["op", "shape", "impl", "isa", "threads", "us_median", "spread_pct", "Mrows/s", "GB/s", "GFLOP/s", "frac_ceiling"]);
+    for r in records {
+        t.push([
+            r.op.clone(),
+            shape_text(r),
+            r.implementation.clone(),
+            r.isa.clone(),
+            r.threads.to_string(),
+            num(Some(r.seconds_median * 1e6), 1),
+            num(Some(100.0 * (r.seconds_max - r.seconds_min) / r.seconds_median), 1),
+            num(r.rows_per_s.map(|x| x / 1e6), 1),
+            num(r.gbs, 2),
+            num(r.gflops, 1),
+            num(r.fraction_of_ceiling, 2),
+        ]);
+    }
+    t
+}

@@ -1,0 +1,89 @@
+//! A plain table rendered for the terminal (aligned columns) or as CSV.
+
+/// Rows of cells under named columns.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// An empty table with these columns.
+    pub fn new<S: Into<String>>(headers: impl IntoIterator<Item = S>) -> Self {
+        Self { headers: headers.into_iter().map(Into::into).collect(), rows: Vec::new() }
+    }
+
+    /// Appends a row (cells beyond the column count are dropped, missing ones left blank).
+    pub fn push<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        let mut row: Vec<String> = cells.into_iter().map(Into::into).collect();
+        row.resize(self.headers.len(), String::new());
+        self.rows.push(row);
+    }
+
+    /// Aligned text: text columns left, numeric columns right.
+    pub fn render(&self) -> String {
+        let widths: Vec<usize> = (0..self.headers.len())
+            .map(|c| self.rows.iter().map(|r| r[c].len()).chain([self.headers[c].len()]).max().unwrap_or(0))
+            .collect();
+        let numeric: Vec<bool> = (0..self.headers.len())
+            .map(|c| self.rows.iter().all(|r| r[c].is_empty() || r[c].parse::<f64>().is_ok()))
+            .collect();
+        let line = |cells: &[String]| {
+            let parts: Vec<String> = cells
+                .iter()
+                .enumerate()
+                .map(|(c, s)| if numeric[c] { format!("{s:>w$}", w = widths[c]) } else { format!("{s:<w$}", w = widths[c]) })
+                .collect();
+            parts.join("  ").trim_end().to_string()
+        };
+        let mut out = line(&self.headers);
+        out.push('\n');
+        out.push_str(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+        out.push('\n');
+        for r in &self.rows {
+            out.push_str(&line(r));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// RFC 4180 CSV with a header line.
+    pub fn to_csv(&self) -> String {
+        let esc = |s: &String| {
+            if s.contains([',', '"', '\n']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.clone()
+            }
+        };
+        let mut out = String::new();
+        for r in std::iter::once(&self.headers).chain(&self.rows) {
+            out.push_str(&r.iter().map(esc).collect::<Vec<_>>().join(","));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Formats a float with `digits` decimals, or `-` for a missing value.
+pub fn num(v: Option<f64>, digits: usize) -> String {
+    v.filter(|x| x.is_finite()).map_or_else(|| "-".into(), |x| format!("{x:.digits$}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_and_escapes() {
+        let mut t = Table::new(["name", "value"]);
+        t.push(["a,b", "1.5"]);
+        t.push(["c"]);
+        assert_eq!(t.to_csv(), "name,value\n\"a,b\",1.5\nc,\n");
+        let text = t.render();
+        assert!(text.lines().nth(2).unwrap().ends_with("1.5"));
+        assert_eq!(num(None, 2), "-");
+        assert_eq!(num(Some(f64::NAN), 2), "-");
+        assert_eq!(num(Some(1.234), 1), "1.2");
+    }
+}

@@ -1,0 +1,135 @@
+"""Side-by-side kernel comparison: hercules against PyTorch on the shapes hercules measured.
+
+1. runs `hercules kernels --json` (the default sweep, or what the extra flags select);
+2. for every fp32 embedding record and every MLP record, times PyTorch on the same shape, dtype and thread
+   count (process pinned to the same first N cores; PyTorch's allocator asked for huge pages too);
+3. prints ours, theirs and the ratio; writes <out>.json and <out>.md.
+"""
+import argparse, json, os, platform, statistics, subprocess, sys, tempfile, time
+
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # PyTorch's CPU allocator: madvise huge pages, like ours
+import torch  # noqa: E402
+
+
+def time_calls(fn, repeats, min_repeat=0.05):
+    fn()
+    t = time.perf_counter(); fn(); one = max(time.perf_counter() - t, 1e-7)
+    calls = max(1, int(min_repeat / one + 0.999))
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        out.append((time.perf_counter() - t) / calls)
+    return statistics.median(out), min(out), max(out)
+
+
+def set_threads(n):
+    cores = sorted(os.sched_getaffinity(0)) if not hasattr(set_threads, "all") else set_threads.all
+    set_threads.all = cores
+    os.sched_setaffinity(0, cores[:n])
+    torch.set_num_threads(n)
+
+
+def torch_embedding(rec, repeats, llc):
+    s = rec["shape"]
+    rows, dim, lookups, batch = s["rows"], s["dim"], s["lookups"], s["batch"]
+    key = (rows, dim)
+    if getattr(torch_embedding, "key", None) != key:
+        torch_embedding.table = None
+        w = torch.empty(rows, dim).uniform_(-(1 / rows) ** 0.5, (1 / rows) ** 0.5)
+        torch_embedding.table = torch.nn.EmbeddingBag.from_pretrained(w, mode=s["pooling"], freeze=True)
+        torch_embedding.key = key
+    bag = torch_embedding.table
+    per_batch = batch * lookups * dim * 4
+    n = max(1, min(64, (2 * llc) // max(per_batch, 1)))
+    g = torch.Generator().manual_seed(1000)
+    batches = [torch.randint(0, rows, (batch * lookups,), generator=g) for _ in range(n)]
+    offsets = torch.arange(0, batch * lookups, lookups)
+    state = {"i": 0}
+
+    def call():
+        k = state["i"] % n
+        state["i"] += 1
+        bag(batches[k], offsets)
+
+    with torch.inference_mode():
+        med, lo, hi = time_calls(call, repeats)
+    rps = batch * lookups / med
+    return {"seconds_median": med, "seconds_min": lo, "seconds_max": hi, "rows_per_s": rps, "gbs": rps * dim * 4 / 1e9}
+
+
+def torch_linear(rec, repeats):
+    s = rec["shape"]
+    m, k, n = s["m"], s["k"], s["n"]
+    lin = torch.nn.Linear(k, n)
+    act = {"relu": torch.nn.ReLU(), "sigmoid": torch.nn.Sigmoid(), "none": torch.nn.Identity()}[s["activation"]]
+    x = torch.rand(m, k)
+    with torch.inference_mode():
+        med, lo, hi = time_calls(lambda: act(lin(x)), repeats)
+    return {"seconds_median": med, "seconds_min": lo, "seconds_max": hi, "gflops": 2 * m * k * n / med / 1e9}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hercules", required=True)
+    ap.add_argument("--out", default="results/peers")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--from-json", help="reuse a hercules kernels JSON instead of running it")
+    args, extra = ap.parse_known_args()
+    if args.from_json:
+        ours = json.load(open(args.from_json))
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "kernels.json")
+            subprocess.run([args.hercules, "kernels", "--json", path, *extra], check=True)
+            ours = json.load(open(path))
+    llc = max((c["size_bytes"] * c["instances"] for c in ours["host"]["caches"]), default=0)
+    rows = []
+    recs = [r for r in ours["records"] if r["implementation"] == "hercules"
+            and (r["op"] == "mlp" or r["shape"].get("dtype") == "fp32")]
+    for i, r in enumerate(recs):
+        set_threads(r["threads"])
+        print(f"[{i + 1}/{len(recs)}] torch {r['op']} {r['shape']} threads={r['threads']}", file=sys.stderr)
+        if r["op"] == "embedding":
+            t = torch_embedding(r, args.repeats, llc)
+            metric, ratio = "rows_per_s", r["rows_per_s"] / t["rows_per_s"]
+        else:
+            t = torch_linear(r, args.repeats)
+            metric, ratio = "gflops", r["gflops"] / t["gflops"]
+        gemm = next((g for g in ours["records"] if g["op"] == "mlp" and g["implementation"] == "gemm-crate"
+                     and g["shape"] == r["shape"] and g["threads"] == r["threads"]), None)
+        rows.append({"op": r["op"], "shape": r["shape"], "threads": r["threads"], "metric": metric,
+                     "hercules": r[metric], "torch": t[metric], "ratio_vs_torch": ratio,
+                     "torch_spread": (t["seconds_max"] - t["seconds_min"]) / t["seconds_median"],
+                     "hercules_spread": (r["seconds_max"] - r["seconds_min"]) / r["seconds_median"],
+                     "gemm_crate": gemm and gemm["gflops"],
+                     "ratio_vs_gemm_crate": gemm and r["gflops"] / gemm["gflops"]})
+    doc = {"kind": "peers", "torch": torch.__version__, "torch_thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE"),
+           "python": platform.python_version(), "host": ours["host"], "measured_at": ours["measured_at"],
+           "hercules_ceilings": ours["ceilings"], "rows": rows}
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    tmp = args.out + ".json.tmp"
+    json.dump(doc, open(tmp, "w"), indent=1)
+    os.replace(tmp, args.out + ".json")
+    lines = [f"# hercules vs PyTorch {torch.__version__} on {ours['host']['cpu_model']}",
+             f"measured {ours['measured_at']}, git {ours['host']['git_revision']}; medians of {args.repeats} repeats",
+             "", "| op | shape | threads | metric | hercules | torch | ratio | gemm crate | ratio vs gemm |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        s = r["shape"]
+        shape = (f"D={s['dim']} L={s['lookups']} B={s['batch']} {s['table_mib']}MiB" if r["op"] == "embedding"
+                 else f"M={s['m']} K={s['k']} N={s['n']} {s['activation']}")
+        scale = 1e6 if r["metric"] == "rows_per_s" else 1
+        unit = "Mrows/s" if r["metric"] == "rows_per_s" else "GFLOP/s"
+        g = f"{r['gemm_crate']:.1f}" if r["gemm_crate"] else "-"
+        gr = f"{r['ratio_vs_gemm_crate']:.2f}" if r["ratio_vs_gemm_crate"] else "-"
+        lines.append(f"| {r['op']} | {shape} | {r['threads']} | {unit} | {r['hercules'] / scale:.1f} | "
+                     f"{r['torch'] / scale:.1f} | {r['ratio_vs_torch']:.2f} | {g} | {gr} |")
+    text = "\n".join(lines) + "\n"
+    open(args.out + ".md", "w").write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
