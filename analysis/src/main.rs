@@ -1,1 +1,267 @@
-fn main() {}
+//! `hercules-analysis`: efficiency tables in, provisioning decisions out.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use hercules_analysis::cluster::{build_fleet, load_tables, read_cluster};
+use hercules_analysis::load::{read_load_toml, read_trace};
+use hercules_analysis::policy::Backend;
+use hercules_analysis::provision::{provision, Objective, PolicyKind, ProvisionOptions};
+use hercules_analysis::report::{all_reports, summary_table, totals_csv};
+use hercules_analysis::synth::{synth, SynthOptions};
+use hercules_results::{
+    read_table, write_bytes_atomic, CsvExporter, Exporter, JsonExporter, MarkdownExporter,
+};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "hercules-analysis", version, about = "Efficiency tables in, provisioning decisions out")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Plan servers per model, type and slot under each policy, and report.
+    Provision(ProvisionArgs),
+    /// Make a synthetic fleet (tables, cluster.toml, load.toml), marked synthetic, for scale tests.
+    Synth(SynthArgs),
+    /// Render one efficiency table as Markdown (default), CSV or JSON.
+    Show(ShowArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PolicyArg {
+    GreedyQps,
+    GreedyEff,
+    Optimal,
+    All,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ObjectiveArg {
+    Servers,
+    Power,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SolverArg {
+    Microlp,
+    Highs,
+}
+
+#[derive(clap::Args)]
+struct ProvisionArgs {
+    /// Efficiency tables: directories (searched recursively) or files.
+    #[arg(long, num_args = 1.., required = true)]
+    tables: Vec<PathBuf>,
+    /// Cluster inventory (TOML, [[server]] entries).
+    #[arg(long)]
+    cluster: PathBuf,
+    /// Load: a diurnal generator (.toml) or a trace (.csv with slot,model,qps).
+    #[arg(long)]
+    load: PathBuf,
+    /// Policy to run.
+    #[arg(long, value_enum, default_value = "all")]
+    policy: PolicyArg,
+    /// What the optimum minimises.
+    #[arg(long, value_enum, default_value = "servers")]
+    objective: ObjectiveArg,
+    /// Capacity margin over the load.
+    #[arg(long, default_value_t = 0.1)]
+    headroom: f64,
+    /// Time budget of the optimal policy over all slots, seconds.
+    #[arg(long, default_value_t = 50.0)]
+    time_limit: f64,
+    /// MILP solver (HiGHS needs a build with `--features highs`).
+    #[arg(long, value_enum, default_value = "microlp")]
+    solver: SolverArg,
+    /// Slot length of a CSV trace, minutes.
+    #[arg(long, default_value_t = 60.0)]
+    slot_minutes: f64,
+    /// Worker threads for the optimal policy (default: all CPUs).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Write provision.json, plan/totals/savings CSV, report.md and SVG plots here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the summary as JSON instead of a table.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print the summary as CSV instead of a table.
+    #[arg(long)]
+    csv: bool,
+}
+
+#[derive(clap::Args)]
+struct SynthArgs {
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Models.
+    #[arg(long, default_value_t = 8)]
+    models: usize,
+    /// Server types.
+    #[arg(long, default_value_t = 6)]
+    types: usize,
+    /// Slots per day in the load.
+    #[arg(long, default_value_t = 24)]
+    slots: usize,
+    /// Spare capacity over the peak need (fraction).
+    #[arg(long, default_value_t = 0.2)]
+    spare: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(clap::Args)]
+struct ShowArgs {
+    /// The table.
+    table: PathBuf,
+    /// As JSON.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// As CSV.
+    #[arg(long)]
+    csv: bool,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        // One line: the chain of causes joined by ": ".
+        eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    match Cli::parse().command {
+        Command::Provision(a) => provision_cmd(a),
+        Command::Synth(a) => {
+            if a.models == 0 || a.types == 0 || a.slots == 0 {
+                bail!("--models, --types and --slots must be at least 1");
+            }
+            let n = synth(
+                &a.out,
+                &SynthOptions {
+                    models: a.models,
+                    types: a.types,
+                    slots: a.slots,
+                    seed: a.seed,
+                    spare: a.spare,
+                },
+            )?;
+            println!(
+                "SYNTHETIC fleet: {n} tables, {} models × {} types, {} slots -> {}/{{tables/,cluster.toml,load.toml}}",
+                a.models,
+                a.types,
+                a.slots,
+                a.out.display()
+            );
+            Ok(())
+        }
+        Command::Show(a) => {
+            let t = read_table(&a.table)?;
+            let text = if a.json {
+                JsonExporter.render(&t)
+            } else if a.csv {
+                CsvExporter.render(&t)
+            } else {
+                MarkdownExporter.render(&t)
+            };
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+fn provision_cmd(a: ProvisionArgs) -> Result<()> {
+    if !(a.headroom.is_finite() && a.headroom >= 0.0) {
+        bail!("--headroom must be a finite non-negative number, got {}", a.headroom);
+    }
+    if !(a.time_limit.is_finite() && a.time_limit > 0.0) {
+        bail!("--time-limit must be positive, got {}", a.time_limit);
+    }
+    let cluster = read_cluster(&a.cluster)?;
+    let load = if a.load.extension().is_some_and(|e| e == "csv") {
+        read_trace(&a.load, a.slot_minutes)?
+    } else {
+        read_load_toml(&a.load)?
+    };
+    let pool = load_tables(&a.tables)?;
+    let fleet = build_fleet(&cluster, &a.cluster, &pool, &load.models)?;
+    let policies = match a.policy {
+        PolicyArg::GreedyQps => vec![PolicyKind::GreedyQps],
+        PolicyArg::GreedyEff => vec![PolicyKind::GreedyEff],
+        PolicyArg::Optimal => vec![PolicyKind::Optimal],
+        PolicyArg::All => vec![PolicyKind::GreedyQps, PolicyKind::GreedyEff, PolicyKind::Optimal],
+    };
+    let backend = match a.solver {
+        SolverArg::Microlp => Backend::Microlp,
+        SolverArg::Highs => {
+            if !cfg!(feature = "highs") {
+                bail!("this build has no HiGHS: rebuild with `--features highs` (needs cmake and a C++ compiler)");
+            }
+            Backend::Highs
+        }
+    };
+    let opts = ProvisionOptions {
+        policies,
+        objective: match a.objective {
+            ObjectiveArg::Servers => Objective::Servers,
+            ObjectiveArg::Power => Objective::Power,
+        },
+        headroom: a.headroom,
+        time_limit: Duration::from_secs_f64(a.time_limit),
+        backend,
+        threads: a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+    let slots = load.qps.len() as u64;
+    // The bar hides itself when stderr is not a terminal; it matters on runs of many slots.
+    let bar = indicatif::ProgressBar::new(slots).with_message("optimal policy: slots solved");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} [{elapsed_precise}]")
+            .expect("valid template"),
+    );
+    let report = provision(&fleet, &load, &opts, &|done| bar.set_position(done as u64));
+    bar.finish_and_clear();
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        for exporter in all_reports() {
+            for (name, text) in exporter.render(&report) {
+                write_bytes_atomic(&out.join(&name), text.as_bytes())?;
+            }
+        }
+    }
+    if a.json {
+        let summary = serde_json::json!({
+            "synthetic": report.synthetic,
+            "totals": report.policies.iter().map(|p| serde_json::json!({"policy": p.policy.name(), "totals": p.totals})).collect::<Vec<_>>(),
+            "savings": report.savings,
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else if a.csv {
+        print!("{}", totals_csv(&report));
+    } else {
+        if report.synthetic {
+            println!("SYNTHETIC tables: these numbers describe no real hardware.\n");
+        }
+        print!("{}", summary_table(&report));
+        for s in &report.savings {
+            if s.policy == PolicyKind::Optimal {
+                println!(
+                    "optimal vs {}: {:.1}% fewer peak servers, {:.1}% less peak provisioned power",
+                    s.baseline.name(),
+                    100.0 * s.peak_servers,
+                    100.0 * s.peak_provisioned_power
+                );
+            }
+        }
+        if let Some(out) = &a.out {
+            println!("report: {}", out.join("report.md").display());
+        }
+    }
+    Ok(())
+}

@@ -86,10 +86,19 @@ pub fn roofline(args: RooflineArgs) -> Result<()> {
     }
     args.out.check()?;
     let host = host::fingerprint();
-    let opts = roofline::RooflineOpts { threads: roofline::thread_counts(max), repeats: args.repeats, quick: args.quick };
+    let opts = roofline::RooflineOpts {
+        threads: roofline::thread_counts(max),
+        repeats: args.repeats,
+        quick: args.quick,
+    };
     let ceilings = roofline::measure(&opts, &host)?;
     let table = roofline::table(&ceilings);
-    println!("{} on {} ({} usable cores){}", "roofline", host.cpu_model, host.usable_cpus.len(), if args.quick { " [quick: not a ceiling]" } else { "" });
+    println!(
+        "roofline on {} ({} usable cores){}",
+        host.cpu_model,
+        host.usable_cpus.len(),
+        if args.quick { " [quick: not a ceiling]" } else { "" }
+    );
     print!("{}", table.render());
     if let Some(p) = &args.out.csv {
         output::write_atomic(p, table.to_csv().as_bytes())?;

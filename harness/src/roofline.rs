@@ -20,7 +20,8 @@ pub struct RooflineOpts {
 
 /// 1, 2, 4, ... up to `max`, and `max` itself.
 pub fn thread_counts(max: usize) -> Vec<usize> {
-    let mut v: Vec<usize> = std::iter::successors(Some(1usize), |t| Some(t * 2)).take_while(|t| *t < max).collect();
+    let mut v: Vec<usize> =
+        std::iter::successors(Some(1usize), |t| Some(t * 2)).take_while(|t| *t < max).collect();
     v.push(max.max(1));
     v
 }
@@ -48,7 +49,8 @@ pub fn measure(opts: &RooflineOpts, host: &HostFingerprint) -> Result<Ceilings> 
     let row_bytes = 256;
     // Enough lookups for ~0.2 s per repeat at ~10 GB/s per thread.
     let lookups = if opts.quick { 1 << 20 } else { 8 << 20 };
-    let gather = GatherTable::new(table_bytes, row_bytes, lookups, 42).context("allocating the gather table")?;
+    let gather =
+        GatherTable::new(table_bytes, row_bytes, lookups, 42).context("allocating the gather table")?;
     let pools: Vec<PinnedPool> = opts
         .threads
         .iter()
@@ -78,21 +80,28 @@ pub fn measure(opts: &RooflineOpts, host: &HostFingerprint) -> Result<Ceilings> 
     for pool in &pools {
         let t = pool.threads();
         pb.set_message(format!("{t} threads: fma"));
-        c.fma_gflops.push(Measured::from_samples(t, &repeat(opts.repeats, || ceiling::fma_peak(pool, iters).0)));
+        c.fma_gflops
+            .push(Measured::from_samples(t, &repeat(opts.repeats, || ceiling::fma_peak(pool, iters).0)));
         pb.inc(1);
         pb.set_message(format!("{t} threads: copy"));
-        c.stream_copy_gbs
-            .push(Measured::from_samples(t, &repeat(opts.repeats, || ceiling::stream_copy(pool, &mut arrays))));
+        c.stream_copy_gbs.push(Measured::from_samples(
+            t,
+            &repeat(opts.repeats, || ceiling::stream_copy(pool, &mut arrays)),
+        ));
         pb.inc(1);
         pb.set_message(format!("{t} threads: triad"));
-        c.stream_triad_gbs
-            .push(Measured::from_samples(t, &repeat(opts.repeats, || ceiling::stream_triad(pool, &mut arrays))));
+        c.stream_triad_gbs.push(Measured::from_samples(
+            t,
+            &repeat(opts.repeats, || ceiling::stream_triad(pool, &mut arrays)),
+        ));
         pb.inc(1);
         pb.set_message(format!("{t} threads: read"));
-        c.seq_read_gbs.push(Measured::from_samples(t, &repeat(opts.repeats, || ceiling::seq_read(pool, &arrays))));
+        c.seq_read_gbs
+            .push(Measured::from_samples(t, &repeat(opts.repeats, || ceiling::seq_read(pool, &arrays))));
         pb.inc(1);
         pb.set_message(format!("{t} threads: gather"));
-        c.gather_gbs.push(Measured::from_samples(t, &repeat(opts.repeats, || ceiling::gather(pool, &gather))));
+        c.gather_gbs
+            .push(Measured::from_samples(t, &repeat(opts.repeats, || ceiling::gather(pool, &gather))));
         pb.inc(1);
     }
     pb.finish_and_clear();

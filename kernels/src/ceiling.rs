@@ -306,7 +306,14 @@ pub fn gather(pool: &PinnedPool, g: &GatherTable) -> f64 {
     let start = Instant::now();
     pool.broadcast(|w, n_w| {
         let mut acc = vec![0.0f32; g.row];
-        gather_kernel(isa, &g.table, g.row, &g.idx[split_range(g.idx.len(), n_w, w)], GATHER_PREFETCH_ROWS, &mut acc);
+        gather_kernel(
+            isa,
+            &g.table,
+            g.row,
+            &g.idx[split_range(g.idx.len(), n_w, w)],
+            GATHER_PREFETCH_ROWS,
+            &mut acc,
+        );
         black_box(&acc);
     });
     (g.idx.len() * g.row * 4) as f64 / start.elapsed().as_secs_f64() / 1e9

@@ -29,6 +29,9 @@ pub enum KernelError {
     /// A requested instruction set is not available on this CPU.
     #[error("instruction set {0} is not available on this CPU")]
     IsaUnavailable(String),
+    /// A name (dtype, pooling, activation) that is not one of the known ones.
+    #[error("{0}")]
+    UnknownName(String),
     /// Thread pool set-up or pinning failed.
     #[error("thread pool: {0}")]
     Pool(String),

@@ -4,9 +4,11 @@
 //! Every SIMD path is chosen at run time ([`isa::Isa::best`]) and tested against a scalar reference.
 
 pub mod ceiling;
+pub mod embedding;
 pub mod error;
 pub mod isa;
 pub mod mem;
+pub mod mlp;
 pub mod pool;
 
 pub use error::{KernelError, Result};

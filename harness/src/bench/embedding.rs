@@ -63,8 +63,9 @@ impl Batches {
         let per_batch = (s.batch * s.lookups * row_bytes).max(1) as u64;
         // Cover twice the LLC with distinct batches (at most 64 of them).
         let n = ((2 * llc) / per_batch).clamp(1, 64) as usize;
-        let (indices, offsets) =
-            (0..n).map(|i| embedding::random_bags(rows, s.batch, s.lookups.min(rows), 1000 + i as u64)).unzip();
+        let (indices, offsets) = (0..n)
+            .map(|i| embedding::random_bags(rows, s.batch, s.lookups.min(rows), 1000 + i as u64))
+            .unzip();
         Self { indices, offsets }
     }
 }
@@ -80,7 +81,7 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
         let rows = ((s.table_mib << 20) / (4 * s.dim)).max(1);
         let key = (rows, s.dim, s.dtype);
         if cached.as_ref().map(|(k, _)| *k) != Some(key) {
-            cached = None; // free the old table before building the next
+            drop(cached.take()); // free the old table before building the next
             pb.set_message(format!("building {} table D={} {} MiB", s.dtype, s.dim, s.table_mib));
             let t = EmbeddingTable::random(rows, s.dim, s.dtype, 7)
                 .with_context(|| format!("building a {} MiB table of D={}", s.table_mib, s.dim))?;
@@ -89,7 +90,14 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
         let table = &cached.as_ref().expect("table built above").1;
         let batches = Batches::new(rows, &s, table.row_bytes(), ctx.llc_bytes);
         for pool in &ctx.pools {
-            pb.set_message(format!("D={} L={} {} {} MiB, {} threads", s.dim, s.lookups, s.dtype, s.table_mib, pool.threads()));
+            pb.set_message(format!(
+                "D={} L={} {} {} MiB, {} threads",
+                s.dim,
+                s.lookups,
+                s.dtype,
+                s.table_mib,
+                pool.threads()
+            ));
             out.push(bench_one(ctx, args, pool, table, &s, &batches)?);
             pb.inc(1);
         }
@@ -106,7 +114,7 @@ fn bench_one(
     s: &Shape,
     batches: &Batches,
 ) -> Result<KernelRecord> {
-    let mut opts = EmbeddingOpts { isa: ctx.isa, ..EmbeddingOpts::default() };
+    let mut opts = EmbeddingOpts { isa: ctx.isa, ..EmbeddingOpts::for_table(table) };
     if let Some(p) = args.prefetch {
         opts.prefetch_distance = p;
     }
@@ -135,11 +143,11 @@ fn bench_one(
     }
     let lookups = batches.indices[0].len() as f64;
     let rows_per_s = lookups / t.median;
-    let gbs = rows_per_s * table.row_bytes() as f64 / 1e9;
+    let gbs = rows_per_s * table.row_data_bytes() as f64 / 1e9;
     let shape = serde_json::json!({
         "rows": table.rows(), "dim": s.dim, "lookups": s.lookups, "batch": s.batch,
         "dtype": s.dtype.to_string(), "pooling": args.pooling.to_string(),
-        "table_mib": s.table_mib, "table_bytes": table.bytes(), "row_bytes": table.row_bytes(),
+        "table_mib": s.table_mib, "table_bytes": table.bytes(), "row_bytes": table.row_data_bytes(), "row_stride": table.row_bytes(),
         "prefetch_distance": opts.prefetch_distance, "index_batches": batches.indices.len(),
     });
     let mut r = record("embedding", "hercules", &opts.isa.to_string(), pool.threads(), shape, &t);

@@ -37,11 +37,11 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
         let x: Vec<f32> = (0..m * k).map(|_| rng.gen_range(0.0..1.0)).collect();
         let layer = Linear::with_isa(&w, Some(&b), k, n, args.activation, ctx.isa)
             .with_context(|| format!("packing a {k}x{n} layer"))?;
-        let peer = mlp::peer::GemmCrate::new(&w, k, n);
         let mut y = vec![0.0f32; m * n];
         for pool in &ctx.pools {
             pb.set_message(format!("M={m} K={k} N={n}, {} threads", pool.threads()));
-            let shape = serde_json::json!({"m": m, "k": k, "n": n, "activation": args.activation.to_string()});
+            let shape =
+                serde_json::json!({"m": m, "k": k, "n": n, "activation": args.activation.to_string()});
             let flops = layer.flops(m);
             // Ours and the peer back to back, so both see the same machine state.
             let mut err = None;
@@ -53,9 +53,17 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
             if let Some(e) = err {
                 return Err(e).context("mlp forward");
             }
-            let theirs = ctx.time(|| peer.plain(&x, m, &mut y, pool.threads()));
-            for (name, isa, t) in [("hercules", ctx.isa.to_string(), &ours), ("gemm-crate", "runtime".to_string(), &theirs)] {
-                out.push(finish(ctx, pool, record("mlp", name, &isa, pool.threads(), shape.clone(), t), flops));
+            let theirs = ctx.time(|| mlp::peer::gemm_crate_plain(&x, &w, m, k, n, &mut y, pool.threads()));
+            for (name, isa, t) in [
+                ("hercules", ctx.isa.to_string(), &ours),
+                ("gemm-crate", "runtime-dispatch".to_string(), &theirs),
+            ] {
+                out.push(finish(
+                    ctx,
+                    pool,
+                    record("mlp", name, &isa, pool.threads(), shape.clone(), t),
+                    flops,
+                ));
             }
             pb.inc(1);
         }

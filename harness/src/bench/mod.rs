@@ -99,7 +99,14 @@ impl Ctx {
 }
 
 /// A record with timing filled in; throughput fields left to the caller.
-fn record(op: &str, implementation: &str, isa: &str, threads: usize, shape: serde_json::Value, t: &hercules_results::Measured) -> KernelRecord {
+fn record(
+    op: &str,
+    implementation: &str,
+    isa: &str,
+    threads: usize,
+    shape: serde_json::Value,
+    t: &hercules_results::Measured,
+) -> KernelRecord {
     KernelRecord {
         op: op.into(),
         implementation: implementation.into(),
@@ -135,7 +142,11 @@ pub fn run(args: KernelsArgs) -> Result<()> {
     args.out.check()?;
     let host = host::fingerprint();
     let threads = roofline::thread_counts(max);
-    let ropts = roofline::RooflineOpts { threads: threads.clone(), repeats: if args.quick { 3 } else { 5 }, quick: args.quick };
+    let ropts = roofline::RooflineOpts {
+        threads: threads.clone(),
+        repeats: if args.quick { 3 } else { 5 },
+        quick: args.quick,
+    };
     eprintln!("measuring the machine's ceilings first ({})", if args.quick { "quick" } else { "full" });
     let ceilings = roofline::measure(&ropts, &host)?;
     let pools = threads
@@ -180,14 +191,28 @@ pub fn run(args: KernelsArgs) -> Result<()> {
 fn shape_text(r: &KernelRecord) -> String {
     let g = |k: &str| r.shape.get(k).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default();
     match r.op.as_str() {
-        "embedding" => format!("D={} L={} B={} {} {}MiB", g("dim"), g("lookups"), g("batch"), g("dtype"), g("table_mib")),
+        "embedding" => {
+            format!("D={} L={} B={} {} {}MiB", g("dim"), g("lookups"), g("batch"), g("dtype"), g("table_mib"))
+        }
         _ => format!("M={} K={} N={} {}", g("m"), g("k"), g("n"), g("activation")),
     }
 }
 
 /// One row per record.
 pub fn table(records: &[KernelRecord]) -> Table {
-    let mut t = Table::new(["op", "shape", "impl", "isa", "threads", "us_median", "spread_pct", "Mrows/s", "GB/s", "GFLOP/s", "frac_ceiling"]);
+    let mut t = Table::new([
+        "op",
+        "shape",
+        "impl",
+        "isa",
+        "threads",
+        "us_median",
+        "spread_pct",
+        "Mrows/s",
+        "GB/s",
+        "GFLOP/s",
+        "frac_ceiling",
+    ]);
     for r in records {
         t.push([
             r.op.clone(),

@@ -4,32 +4,16 @@ pub mod progress;
 pub mod table;
 
 use anyhow::{Context, Result};
-use std::io::Write;
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename. An
-/// interrupted run leaves the old file (or none), never a torn one.
+/// Writes `bytes` to `path` atomically (the results crate's writer: temp file, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().with_context(|| format!("output path {} has no file name", path.display()))?;
-    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::anyhow!("cannot write {}: {e}", path.display())
-    })
+    Ok(hercules_results::io::write_bytes_atomic(path, bytes)?)
 }
 
 /// Serialises `value` as pretty JSON and writes it atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value).context("serialising results")?;
-    text.push('\n');
-    write_atomic(path, text.as_bytes())
+    Ok(hercules_results::io::write_json_atomic(path, value)?)
 }
 
 /// Fails early, before a long measurement, when `path` cannot be written.

@@ -32,7 +32,13 @@ impl Table {
             let parts: Vec<String> = cells
                 .iter()
                 .enumerate()
-                .map(|(c, s)| if numeric[c] { format!("{s:>w$}", w = widths[c]) } else { format!("{s:<w$}", w = widths[c]) })
+                .map(|(c, s)| {
+                    if numeric[c] {
+                        format!("{s:>w$}", w = widths[c])
+                    } else {
+                        format!("{s:<w$}", w = widths[c])
+                    }
+                })
                 .collect();
             parts.join("  ").trim_end().to_string()
         };

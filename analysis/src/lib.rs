@@ -1,0 +1,15 @@
+//! Provisioning analysis: turns efficiency tables into cluster provisioning decisions (SPEC §7).
+//!
+//! `cluster` reads the inventory and matches it with tables, `load` makes the load per slot,
+//! `policy` holds the greedy baselines and the MILP optimum, `provision` runs them over the day,
+//! `replay` checks each plan against the measured latency curves, `report` writes the outputs, and
+//! `synth` makes synthetic fleets for scale tests.
+
+pub mod cluster;
+pub mod instance;
+pub mod load;
+pub mod policy;
+pub mod provision;
+pub mod replay;
+pub mod report;
+pub mod synth;

@@ -1,0 +1,211 @@
+//! Fused MLP layer: `y = act(x·Wᵀ + b)` on weights packed once into microkernel panels.
+//!
+//! A BLIS-style packed-panel GEMM (see `driver`) with one microkernel per ISA (`avx512`, `avx2`,
+//! `scalar`) chosen at run time, and the bias add and activation fused into the epilogue of the
+//! last K block, so `y` is written once. [`peer`] wraps the `gemm` crate for side-by-side benchmarks.
+
+mod activation;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod driver;
+mod pack;
+pub mod peer;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod probes;
+mod reference;
+mod scalar;
+#[cfg(test)]
+mod tests;
+
+pub use activation::Activation;
+pub use pack::PackedWeights;
+pub use reference::linear_reference;
+
+use crate::error::{KernelError, Result};
+use crate::isa::Isa;
+use crate::pool::{split_range, PinnedPool};
+use driver::{KernelSpec, SharedOut};
+use rayon::prelude::*;
+
+/// Multiply-adds below which `forward_par` stays on the calling thread: waking a worker costs
+/// 5–20 µs (far more when other jobs share the cores), and 2M multiply-adds take ~25 µs on one
+/// core. M = 1 layers stay serial too: they are bound by streaming W, and on this machine a second
+/// core's wake-up cost more than its bandwidth gave.
+const PAR_MIN_WORK: usize = 1 << 21;
+
+/// Chunks per worker in `forward_par`: enough that a stalled worker's share can be taken over,
+/// few enough that each chunk still reuses its block of `x` across several panels.
+const CHUNKS_PER_THREAD: usize = 2;
+
+/// A fully connected layer (nn.Linear layout) with its weights packed for one ISA's microkernel.
+#[derive(Debug)]
+pub struct Linear {
+    act: Activation,
+    isa: Isa,
+    packed: PackedWeights,
+}
+
+/// The microkernel of `isa`.
+fn spec(isa: Isa) -> &'static KernelSpec {
+    match isa {
+        Isa::Scalar => &scalar::SPEC,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => &avx2::SPEC,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => &avx512::SPEC,
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => &scalar::SPEC,
+    }
+}
+
+/// `a · b`, or an InvalidShape error naming the product.
+fn checked_len(what: &str, a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b).ok_or_else(|| KernelError::InvalidShape(format!("{what}: {a} x {b} overflows")))
+}
+
+/// ShapeMismatch unless `got == expected`.
+fn check_len(what: &'static str, expected: usize, got: usize) -> Result<()> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(KernelError::ShapeMismatch { what, expected, got })
+    }
+}
+
+/// NonFinite at the first NaN or infinity of `v`.
+fn check_finite(what: &'static str, v: &[f32]) -> Result<()> {
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(pos) => Err(KernelError::NonFinite { what, pos }),
+        None => Ok(()),
+    }
+}
+
+impl Linear {
+    /// Packs `weight` (`n×k`, row-major, as nn.Linear stores it) and `bias` (`n`) for the best ISA.
+    pub fn new(weight: &[f32], bias: Option<&[f32]>, k: usize, n: usize, act: Activation) -> Result<Self> {
+        Self::with_isa(weight, bias, k, n, act, Isa::best())
+    }
+
+    /// As [`Linear::new`], for a given ISA (an error when this CPU lacks it).
+    pub fn with_isa(
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        k: usize,
+        n: usize,
+        act: Activation,
+        isa: Isa,
+    ) -> Result<Self> {
+        if k == 0 || n == 0 {
+            return Err(KernelError::InvalidShape(format!(
+                "linear layer needs in_features (k) and out_features (n) > 0, got k={k}, n={n}"
+            )));
+        }
+        let isa = isa.require()?;
+        check_len("weight (n*k)", checked_len("weight", n, k)?, weight.len())?;
+        check_finite("weight", weight)?;
+        if let Some(b) = bias {
+            check_len("bias (n)", n, b.len())?;
+            check_finite("bias", b)?;
+        }
+        let packed = PackedWeights::new(weight, bias, k, n, spec(isa).nr)?;
+        Ok(Self { act, isa, packed })
+    }
+
+    /// Input features (K).
+    pub fn in_features(&self) -> usize {
+        self.packed.k
+    }
+
+    /// Output features (N).
+    pub fn out_features(&self) -> usize {
+        self.packed.n
+    }
+
+    /// The fused activation.
+    pub fn activation(&self) -> Activation {
+        self.act
+    }
+
+    /// The ISA whose microkernel runs this layer.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Floating-point operations of one forward pass over `m` rows (`2·m·k·n`, bias and activation
+    /// not counted).
+    pub fn flops(&self, m: usize) -> f64 {
+        2.0 * m as f64 * self.packed.k as f64 * self.packed.n as f64
+    }
+
+    /// Checks `x` (`m×k`) and `y` (`m×n`) against the layer.
+    fn check_io(&self, x: &[f32], m: usize, y: &[f32]) -> Result<()> {
+        check_len("x (m*k)", checked_len("x", m, self.packed.k)?, x.len())?;
+        check_len("y (m*n)", checked_len("y", m, self.packed.n)?, y.len())
+    }
+
+    /// `y = act(x·Wᵀ + b)` on the calling thread; `x` is `m×k`, `y` is `m×n`, both row-major.
+    pub fn forward(&self, x: &[f32], m: usize, y: &mut [f32]) -> Result<()> {
+        self.check_io(x, m, y)?;
+        if m == 0 {
+            return Ok(());
+        }
+        // SAFETY: lengths checked above; the ISA was checked available at construction; this thread
+        // holds the only (&mut) reference to y.
+        unsafe {
+            driver::run(
+                spec(self.isa),
+                &self.packed,
+                self.act,
+                x.as_ptr(),
+                y.as_mut_ptr(),
+                0..m,
+                0..self.packed.panels(),
+            )
+        };
+        Ok(())
+    }
+
+    /// As [`Linear::forward`], split over the pool's workers in a few chunks per worker: groups of
+    /// N panels (each chunk then streams only its share of the weights), and row blocks as well
+    /// when N has too few panels or W is small enough to fit in L2. Chunks are taken by work stealing rather than assigned, so a
+    /// worker that the OS has descheduled (other jobs on the cores) delays nothing: the others
+    /// take its chunks. A one-worker pool, and problems below `PAR_MIN_WORK`, run on the calling
+    /// thread (no hand-off).
+    pub fn forward_par(&self, pool: &PinnedPool, x: &[f32], m: usize, y: &mut [f32]) -> Result<()> {
+        self.check_io(x, m, y)?;
+        let threads = pool.threads();
+        if m == 0 {
+            return Ok(());
+        }
+        let (k, n) = (self.packed.k, self.packed.n);
+        if threads == 1 || m.saturating_mul(k * n) < PAR_MIN_WORK {
+            return self.forward(x, m, y);
+        }
+        let spec = spec(self.isa);
+        let panels = self.packed.panels();
+        let row_tiles = m.div_ceil(spec.mr);
+        let want = CHUNKS_PER_THREAD * threads;
+        // Small W: every chunk reading all of it is free, and whole-row chunks keep y's stores
+        // sequential (the K = 13 layers are bound by writing y).
+        let groups = if driver::small_w(&self.packed, panels) { 1 } else { panels.min(want) };
+        let blocks = want.div_ceil(groups).min(row_tiles);
+        let out = SharedOut(y.as_mut_ptr());
+        pool.install(|| {
+            (0..groups * blocks).into_par_iter().with_max_len(1).for_each(|chunk| {
+                let t = split_range(row_tiles, blocks, chunk / groups);
+                let rows = (t.start * spec.mr).min(m)..(t.end * spec.mr).min(m);
+                let cols = split_range(panels, groups, chunk % groups);
+                if rows.is_empty() || cols.is_empty() {
+                    return;
+                }
+                // SAFETY: lengths checked above; chunks are disjoint (row block, panel group)
+                // pairs, so no two write the same element of y, and y's &mut borrow outlives
+                // the install call that runs them.
+                unsafe { driver::run(spec, &self.packed, self.act, x.as_ptr(), out.ptr(), rows, cols) };
+            });
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! Markdown: a one-page report of a table for people.
+
+use super::{num, Exporter};
+use crate::table::{CurvePoint, EfficiencyTable, QuerySizes};
+use std::fmt::Write;
+
+/// A readable report of one table.
+pub struct MarkdownExporter;
+
+impl Exporter for MarkdownExporter {
+    fn extension(&self) -> &'static str {
+        "md"
+    }
+
+    fn render(&self, t: &EfficiencyTable) -> String {
+        let mut s = String::new();
+        // `write!` to a String cannot fail; the results are ignored through this macro.
+        macro_rules! w {
+            ($($arg:tt)*) => {{ let _ = writeln!(s, $($arg)*); }};
+        }
+        w!("# {} on {} (p{} ≤ {} ms)\n", t.model.name, t.server_type.name, t.sla.percentile, t.sla.target_ms);
+        if t.synthetic {
+            w!("> **SYNTHETIC** — made by `hercules-analysis synth`, not measured.\n");
+        }
+        let h = &t.host;
+        w!(
+            "- Host: {} — {} ({} sockets, {} cores, {} CPUs), {} GiB, kernel {}",
+            h.hostname,
+            h.cpu_model,
+            h.sockets,
+            h.physical_cores,
+            h.logical_cpus,
+            h.memory_bytes >> 30,
+            h.kernel
+        );
+        if !h.gpus.is_empty() {
+            let g: Vec<&str> = h.gpus.iter().map(|g| g.name.as_str()).collect();
+            w!("- GPUs: {}", g.join(", "));
+        }
+        w!("- Build: rustc {}, revision {}; measured at {}", h.rustc, h.git_revision, t.measured_at);
+        w!(
+            "- Server type: idle {} W, peak {} W{}",
+            num(t.server_type.idle_watts),
+            num(t.server_type.peak_watts),
+            t.server_type.price.map(|p| format!(", price {}", num(p))).unwrap_or_default()
+        );
+        w!(
+            "- Model: rows scale {}{}, {} MiB of tables, {} parameters",
+            t.model.rows_scale,
+            t.model.row_cap.map(|c| format!(", row cap {c}")).unwrap_or_default(),
+            t.model.table_bytes >> 20,
+            t.model.params
+        );
+        let qs = match &t.query_sizes {
+            QuerySizes::Lognormal { mu, sigma } => format!("lognormal(mu {mu}, sigma {sigma})"),
+            QuerySizes::Normal { mean, sd } => format!("normal(mean {mean}, sd {sd})"),
+            QuerySizes::Mlperf => "MLPerf quantiles".into(),
+            QuerySizes::Fixed { size } => format!("fixed {size}"),
+            QuerySizes::File { path } => format!("file {path}"),
+        };
+        w!("- Query sizes: {qs}");
+        w!(
+            "- Search: {} — {} evaluations of {} budget, {} s\n",
+            t.search.algorithm,
+            t.search.evaluations,
+            t.search.budget,
+            num(t.search.wall_seconds)
+        );
+        w!("| schedule | layout | latency-bounded QPS | p50 ms | p95 ms | p99 ms | achieved QPS |");
+        w!("|---|---|---:|---:|---:|---:|---:|");
+        for (name, r) in [("best", &t.best), ("default", &t.default_schedule)] {
+            w!(
+                "| {name} | {} | {} | {} | {} | {} | {} |",
+                r.schedule.label(),
+                num(r.latency_bounded_qps),
+                num(r.p50_ms),
+                num(r.p95_ms),
+                num(r.p99_ms),
+                num(r.achieved_qps)
+            );
+        }
+        let d = t.default_schedule.latency_bounded_qps;
+        if d > 0.0 {
+            w!("\nBest over default: {:.2}x.", t.best.latency_bounded_qps / d);
+        }
+        w!("\nPower: {} W ({:?}: {}).", num(t.power.watts), t.power.source, t.power.detail);
+        if t.power.watts > 0.0 {
+            w!("Efficiency: {} QPS per watt.", num(t.best.latency_bounded_qps / t.power.watts));
+        }
+        if !t.counters.is_empty() {
+            w!("\n| counter | value |");
+            w!("|---|---:|");
+            for (k, c) in &t.counters {
+                match c.value {
+                    Some(v) => w!("| {k} | {} |", num(v)),
+                    None => w!("| {k} | n/a ({}) |", c.reason.as_deref().unwrap_or("")),
+                }
+            }
+        }
+        let curve = |s: &mut String, title: &str, c: &[CurvePoint]| {
+            if c.is_empty() {
+                return;
+            }
+            let _ = writeln!(s, "\n### Curve: {title}\n");
+            let _ = writeln!(s, "| offered QPS | achieved QPS | p50 ms | p95 ms | p99 ms |");
+            let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
+            for p in c {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} |",
+                    num(p.offered_qps),
+                    num(p.achieved_qps),
+                    num(p.p50_ms),
+                    num(p.p95_ms),
+                    num(p.p99_ms)
+                );
+            }
+        };
+        curve(&mut s, "best schedule", &t.curve);
+        curve(&mut s, "default schedule", &t.default_curve);
+        if !t.notes.is_empty() {
+            s.push_str("\n### Notes\n\n");
+            for n in &t.notes {
+                let _ = writeln!(s, "- {n}");
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,203 @@
+//! Reading and writing result documents: version and kind checks, validation, atomic writes.
+
+use crate::table::{EfficiencyTable, TABLE_KIND, TABLE_SCHEMA_VERSION};
+use serde::Serialize;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why a document could not be read or written. Every message is one line that names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// The file could not be opened, read, written or renamed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Not JSON, or JSON of the wrong shape.
+    #[error("{}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// serde's message, with line and column.
+        message: String,
+    },
+    /// Written by a different schema version than this build reads.
+    #[error("{}: schema_version {found} but this build reads version {expected}", path.display())]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The version in the file (`None` when the field is missing or not a number).
+        found: VersionFound,
+        /// The version this build reads.
+        expected: u32,
+    },
+    /// Some other kind of document (a roofline report, a kernel report...).
+    #[error("{}: kind is `{found}`, expected `{expected}`", path.display())]
+    Kind {
+        /// The file.
+        path: PathBuf,
+        /// The kind in the file.
+        found: String,
+        /// The kind wanted.
+        expected: &'static str,
+    },
+    /// A field this schema version does not define.
+    #[error("{}: unknown field `{field}` (line {line}, column {column})", path.display())]
+    UnknownField {
+        /// The file.
+        path: PathBuf,
+        /// The field's name.
+        field: String,
+        /// Where, 1-based.
+        line: usize,
+        /// Where, 1-based.
+        column: usize,
+    },
+    /// Well-formed but not valid (a NaN rate, an unsorted curve, ...).
+    #[error("{}: invalid table: {what}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// The value could not be serialised.
+    #[error("{}: cannot serialise: {message}", path.display())]
+    Serialise {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// serde's message.
+        message: String,
+    },
+}
+
+/// The `schema_version` a file carried, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionFound {
+    /// A number.
+    Number(u64),
+    /// Missing or not a non-negative integer.
+    Missing,
+}
+
+impl std::fmt::Display for VersionFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionFound::Number(n) => write!(f, "{n}"),
+            VersionFound::Missing => f.write_str("missing"),
+        }
+    }
+}
+
+/// Reads, version-checks and validates one efficiency table.
+pub fn read_table(path: impl AsRef<Path>) -> Result<EfficiencyTable, SchemaError> {
+    let path = path.as_ref();
+    let text = fs::read_to_string(path).map_err(|source| SchemaError::Io { path: path.into(), source })?;
+    parse_table(&text, path)
+}
+
+/// Parses an efficiency table from text; `path` only names it in errors.
+pub fn parse_table(text: &str, path: &Path) -> Result<EfficiencyTable, SchemaError> {
+    // Look at the version and kind before the full decode: a document of another version most likely
+    // has fields this one lacks, and "unknown field" would hide the real cause.
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| SchemaError::Parse { path: path.into(), message: e.to_string() })?;
+    let Some(obj) = value.as_object() else {
+        return Err(SchemaError::Parse { path: path.into(), message: "not a JSON object".into() });
+    };
+    let found = match obj.get("schema_version").and_then(|v| v.as_u64()) {
+        Some(n) => VersionFound::Number(n),
+        None => VersionFound::Missing,
+    };
+    if found != VersionFound::Number(u64::from(TABLE_SCHEMA_VERSION)) {
+        return Err(SchemaError::Version { path: path.into(), found, expected: TABLE_SCHEMA_VERSION });
+    }
+    match obj.get("kind").and_then(|v| v.as_str()) {
+        Some(TABLE_KIND) => {}
+        other => {
+            return Err(SchemaError::Kind {
+                path: path.into(),
+                found: other.unwrap_or("(missing)").to_string(),
+                expected: TABLE_KIND,
+            })
+        }
+    }
+    // Decode from the text, not the Value, so errors carry a line and column.
+    let table: EfficiencyTable = serde_json::from_str(text).map_err(|e| decode_error(e, path))?;
+    table.validate().map_err(|what| SchemaError::Invalid { path: path.into(), what })?;
+    Ok(table)
+}
+
+fn decode_error(e: serde_json::Error, path: &Path) -> SchemaError {
+    let msg = e.to_string();
+    // serde's message is "unknown field `x`, expected one of `a`, `b`, ... at line L column C": keep the
+    // field and the place, drop the (long) list.
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        if let Some(end) = rest.find('`') {
+            return SchemaError::UnknownField {
+                path: path.into(),
+                field: rest[..end].to_string(),
+                line: e.line(),
+                column: e.column(),
+            };
+        }
+    }
+    SchemaError::Parse { path: path.into(), message: msg }
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `value` as pretty JSON so that `path` holds either its old content or the whole new one,
+/// never a torn file: write a temporary file in the same directory, fsync it, rename it over `path`,
+/// then fsync the directory so the rename itself survives a crash.
+pub fn write_json_atomic<T: Serialize + ?Sized>(
+    path: impl AsRef<Path>,
+    value: &T,
+) -> Result<(), SchemaError> {
+    let path = path.as_ref();
+    // Serialise first: a value that fails to serialise must not touch the disk at all.
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| SchemaError::Serialise { path: path.into(), message: e.to_string() })?;
+    bytes.push(b'\n');
+    write_bytes_atomic(path, &bytes)
+}
+
+/// Writes `bytes` to `path` atomically (see [`write_json_atomic`]).
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), SchemaError> {
+    let io = |source| SchemaError::Io { path: path.into(), source };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().ok_or_else(|| io(std::io::Error::other("no file name")))?;
+    // Same directory, so the rename never crosses a filesystem; pid + counter, so concurrent writers
+    // (threads or processes) never share a temporary.
+    let tmp = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    // Directory fsync makes the rename durable; some filesystems refuse it, which loses durability
+    // only, not atomicity, so it is not an error.
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
