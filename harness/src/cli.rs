@@ -23,6 +23,10 @@ pub enum Command {
     Roofline(RooflineArgs),
     /// Benchmark the kernels (embedding bag, fused MLP) against the ceilings and peers.
     Kernels(crate::bench::KernelsArgs),
+    /// Serve a model at one offered load (or a closed loop): latency, power, counters.
+    Run(crate::serve_cmd::RunArgs),
+    /// Find a model's latency-bounded throughput under an SLA (ramp, then bisect).
+    Capacity(crate::serve_cmd::CapacityArgs),
 }
 
 /// Where results go besides the terminal.

@@ -1,10 +1,19 @@
 //! `hercules`: measures recommendation-model inference on this machine.
 
 mod bench;
+mod capacity;
 mod cli;
+mod counters;
+mod engine;
 mod host;
+mod latency;
+mod load;
+mod noise;
 mod output;
+mod power;
 mod roofline;
+mod serve_cmd;
+mod topology;
 
 use anyhow::Result;
 use clap::Parser;
@@ -22,5 +31,7 @@ fn run() -> Result<()> {
     match cli.command {
         cli::Command::Roofline(args) => cli::roofline(args),
         cli::Command::Kernels(args) => bench::run(args),
+        cli::Command::Run(args) => serve_cmd::run(args),
+        cli::Command::Capacity(args) => serve_cmd::capacity(args),
     }
 }

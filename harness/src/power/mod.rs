@@ -1,0 +1,74 @@
+//! Power over a measurement window: RAPL energy counters through powercap where readable, NVML for
+//! GPUs (once the GPU path lands), otherwise a model from the server's idle and peak watts times
+//! its utilisation, marked `"source": "estimated"`.
+
+pub mod estimated;
+pub mod rapl;
+
+use serde::Serialize;
+
+/// Where a power figure came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PowerSource {
+    /// Package energy counters (Intel RAPL / AMD through the same powercap interface).
+    Rapl,
+    /// NVIDIA's management library (GPU boards).
+    #[allow(dead_code)] // produced once the GPU serving path lands
+    Nvml,
+    /// A model from the server spec, not a measurement.
+    Estimated,
+}
+
+/// Average power over a window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Power {
+    /// Watts.
+    pub watts: f64,
+    /// Measured or estimated, and how.
+    pub source: PowerSource,
+    /// What was read or assumed (domains, idle/peak watts, utilisation).
+    pub detail: String,
+}
+
+/// Measures a window's power with the best source available.
+#[derive(Debug)]
+pub enum PowerMeter {
+    /// RAPL domains.
+    Rapl(rapl::Rapl),
+    /// The idle/peak model, with why RAPL was not used.
+    Estimated(estimated::Estimated, String),
+}
+
+impl PowerMeter {
+    /// RAPL when readable, else the model with `idle`/`peak` watts.
+    pub fn new(idle_watts: f64, peak_watts: f64) -> Self {
+        match rapl::Rapl::open(rapl::POWERCAP) {
+            Ok(r) => PowerMeter::Rapl(r),
+            Err(why) => PowerMeter::Estimated(estimated::Estimated::new(idle_watts, peak_watts), why),
+        }
+    }
+
+    /// Marks the start of a window.
+    pub fn start(&mut self) {
+        match self {
+            PowerMeter::Rapl(r) => r.start(),
+            PowerMeter::Estimated(e, _) => e.start(),
+        }
+    }
+
+    /// Average power since [`PowerMeter::start`].
+    pub fn read(&mut self) -> Power {
+        match self {
+            PowerMeter::Rapl(r) => match r.read() {
+                Ok(p) => p,
+                Err(e) => Power { watts: f64::NAN, source: PowerSource::Rapl, detail: e },
+            },
+            PowerMeter::Estimated(e, why) => {
+                let mut p = e.read();
+                p.detail = format!("{}; RAPL not used: {why}", p.detail);
+                p
+            }
+        }
+    }
+}

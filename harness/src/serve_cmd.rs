@@ -1,0 +1,668 @@
+//! `hercules run` (one load point) and `hercules capacity` (latency-bounded throughput): the
+//! serving engine, load generator, counters and power put together, with JSON/CSV output written
+//! atomically (after every trial, so Ctrl-C leaves the finished ones on disk).
+
+use crate::capacity::{self, SearchResult, SearchSpec, SearchStatus};
+use crate::cli::{now_rfc3339, OutputArgs};
+use crate::counters::{perf::PerfCounters, CounterMap};
+use crate::engine::schedule::Schedule;
+use crate::engine::trial::{self, Load, StopReason, TrialResult, TrialSpec};
+use crate::engine::{self, Engine, Model, WeightSharing};
+use crate::latency::Sla;
+use crate::load::sizes::SizeDist;
+use crate::noise::{self, Noise};
+use crate::output::table::{num, Table};
+use crate::power::{estimated, Power, PowerMeter};
+use crate::{host, output, topology};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use hercules_kernels::pool;
+use hercules_results::HostFingerprint;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Version of the `serve-run` and `capacity` documents.
+pub const SERVE_SCHEMA_VERSION: u32 = 1;
+
+/// Set by Ctrl-C; trials poll it.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C handler once.
+fn interrupt_flag() -> &'static AtomicBool {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        // A failure only means Ctrl-C kills the process outright, losing nothing already written.
+        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    });
+    &INTERRUPTED
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration such as 10s or 500ms: {e}"))
+}
+
+/// What both subcommands take.
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Model to serve: a zoo model, `noop` (no work: harness overhead), or `sleep:<micros>` (busy
+    /// this long per sub-batch).
+    #[arg(long)]
+    pub model: String,
+    /// Scale the model's embedding rows by this factor (recorded in the output).
+    #[arg(long, default_value_t = 1.0)]
+    pub rows_scale: f64,
+    /// Schedule, e.g. `instances=1,threads=2,inter-op=off,sub-batch=64[,cores=0-1]`.
+    #[arg(long, default_value = "instances=1,threads=1")]
+    pub schedule: String,
+    /// Query sizes: lognormal[:MU:SIGMA], normal[:MEAN:SD], mlperf, fixed:N, file:PATH.
+    #[arg(long, default_value = "lognormal")]
+    pub sizes: String,
+    /// Seed for arrivals and sizes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Queries scheduled in this first stretch of each trial run but are not measured.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// The generator sleeps until this many microseconds before each arrival, then spins.
+    #[arg(long, default_value_t = 100)]
+    pub spin_us: u64,
+    /// Core for the load generator (default: a usable core the schedule leaves free, else it
+    /// shares the schedule's last core).
+    #[arg(long)]
+    pub generator_core: Option<usize>,
+    /// Run the load generator under SCHED_FIFO (needs CAP_SYS_NICE or root) so other processes
+    /// sharing its core cannot delay arrivals; recorded in the output.
+    #[arg(long)]
+    pub realtime: bool,
+    /// Server idle watts for the power estimate when RAPL is unreadable.
+    #[arg(long, default_value_t = estimated::DEFAULT_IDLE_W)]
+    pub idle_watts: f64,
+    /// Server peak watts for the power estimate when RAPL is unreadable.
+    #[arg(long, default_value_t = estimated::DEFAULT_PEAK_W)]
+    pub peak_watts: f64,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `hercules run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: ServeArgs,
+    /// Offered load, queries per second (open loop, Poisson arrivals).
+    #[arg(long, required_unless_present = "closed", conflicts_with = "closed")]
+    pub qps: Option<f64>,
+    /// Closed loop with this many queries in flight instead (saturation throughput).
+    #[arg(long)]
+    pub closed: Option<usize>,
+    /// Measured time after the warm-up.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Judge the run against this SLA, e.g. `p95:100ms` (no early stopping in `run`).
+    #[arg(long)]
+    pub sla: Option<String>,
+}
+
+/// `hercules capacity` arguments.
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    #[command(flatten)]
+    pub common: ServeArgs,
+    /// The SLA: percentile and target, e.g. `p95:100ms`.
+    #[arg(long)]
+    pub sla: String,
+    /// First offered rate (default: half the closed-loop saturation rate).
+    #[arg(long)]
+    pub start_qps: Option<f64>,
+    /// Lowest rate tried before declaring the SLA unreachable.
+    #[arg(long, default_value_t = 1.0)]
+    pub min_qps: f64,
+    /// Highest rate tried (default: 1.5 × the closed-loop saturation rate).
+    #[arg(long)]
+    pub max_qps: Option<f64>,
+    /// Stop when the gap between the best passing and lowest failing rate is this fraction.
+    #[arg(long, default_value_t = 0.02)]
+    pub tolerance: f64,
+    /// Most trials.
+    #[arg(long, default_value_t = 20)]
+    pub max_trials: usize,
+    /// Longest measured time per trial (early stopping usually ends it sooner).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub trial_duration: Duration,
+    /// A trial may stop early only after this much measured time...
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub min_duration: Duration,
+    /// ...and this many measured queries.
+    #[arg(long, default_value_t = 1000)]
+    pub min_queries: usize,
+    /// Closed-loop calibration time used to pick the start and top rates.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub calibrate: Duration,
+}
+
+/// The model and how it was built, as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// Name as given.
+    pub name: String,
+    /// Embedding rows scale.
+    pub rows_scale: f64,
+    /// How instances hold the weights.
+    pub weights: WeightSharing,
+}
+
+/// Where the load generator ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct GeneratorInfo {
+    /// Core it was pinned to.
+    pub core: Option<usize>,
+    /// Whether that core also runs an instance (a 2-core machine has no spare).
+    pub shares_core_with_instances: bool,
+    /// Sleep-then-spin margin, µs.
+    pub spin_us: u64,
+}
+
+/// One point of the QPS-vs-latency curve (the `results/` CurvePoint shape).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CurvePoint {
+    /// Offered rate.
+    pub offered_qps: f64,
+    /// Achieved rate.
+    pub achieved_qps: f64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 95th percentile, ms.
+    pub p95_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+}
+
+impl CurvePoint {
+    fn of(t: &TrialResult) -> Option<Self> {
+        let Load::Open { qps } = t.load else { return None };
+        Some(Self {
+            offered_qps: qps,
+            achieved_qps: t.achieved_qps,
+            p50_ms: t.latency_ms.p50,
+            p95_ms: t.latency_ms.p95,
+            p99_ms: t.latency_ms.p99,
+        })
+    }
+}
+
+/// A trial with its power and counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrialRecord {
+    /// What the trial measured.
+    #[serde(flatten)]
+    pub trial: TrialResult,
+    /// Power over the trial.
+    pub power: Power,
+    /// Counters over the trial.
+    pub counters: CounterMap,
+    /// CPU use by other processes during the trial (a noisy machine makes results irreproducible).
+    pub machine: Noise,
+}
+
+/// The `hercules run` document.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    /// [`SERVE_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `serve-run`.
+    pub kind: &'static str,
+    /// `complete` or `interrupted`.
+    pub status: &'static str,
+    /// The machine.
+    pub host: HostFingerprint,
+    /// When.
+    pub measured_at: String,
+    /// The model.
+    pub model: ModelInfo,
+    /// The schedule, placed.
+    pub schedule: Schedule,
+    /// The machine's topology (and where it was read from).
+    pub topology: topology::TopologySummary,
+    /// The generator's placement.
+    pub generator: GeneratorInfo,
+    /// Query sizes.
+    pub query_sizes: SizeDist,
+    /// SLA judged against, if any.
+    pub sla: Option<Sla>,
+    /// Seed.
+    pub seed: u64,
+    /// The measurement.
+    pub result: TrialRecord,
+    /// The single curve point (open loop).
+    pub curve: Vec<CurvePoint>,
+}
+
+/// The `hercules capacity` document.
+#[derive(Debug, Serialize)]
+pub struct CapacityReport {
+    /// [`SERVE_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `capacity`.
+    pub kind: &'static str,
+    /// `running` (written after each trial), then the search status.
+    pub status: String,
+    /// The machine.
+    pub host: HostFingerprint,
+    /// When.
+    pub measured_at: String,
+    /// The model.
+    pub model: ModelInfo,
+    /// The schedule, placed.
+    pub schedule: Schedule,
+    /// The machine's topology (and where it was read from).
+    pub topology: topology::TopologySummary,
+    /// The generator's placement.
+    pub generator: GeneratorInfo,
+    /// Query sizes.
+    pub query_sizes: SizeDist,
+    /// The SLA.
+    pub sla: Sla,
+    /// Seed.
+    pub seed: u64,
+    /// Closed-loop saturation rate used to seed the search (QPS).
+    pub calibration_qps: Option<f64>,
+    /// Search settings.
+    pub search: SearchSpec,
+    /// Search outcome (absent while running).
+    pub outcome: Option<SearchResult>,
+    /// Latency-bounded throughput: the best passing rate.
+    pub best_qps: Option<f64>,
+    /// The best passing trial.
+    pub best: Option<TrialRecord>,
+    /// Every trial in order.
+    pub trace: Vec<TrialRecord>,
+    /// The curve: every open-loop trial, by offered rate.
+    pub curve: Vec<CurvePoint>,
+}
+
+/// Resolves a model name. The zoo hooks in here; until then only the built-in test models exist.
+pub fn load_model(name: &str, rows_scale: f64) -> Result<Arc<dyn Model>> {
+    if !(rows_scale > 0.0 && rows_scale.is_finite()) {
+        bail!("--rows-scale {rows_scale} must be above zero");
+    }
+    match engine::builtin(name) {
+        Some(m) => m.map_err(|e| anyhow!(e)),
+        None => bail!("unknown model `{name}` (known: {})", engine::BUILTIN_MODELS.join(", ")),
+    }
+}
+
+/// Everything set up before the first trial.
+struct Setup {
+    model_info: ModelInfo,
+    schedule: Schedule,
+    topology: topology::TopologySummary,
+    generator: GeneratorInfo,
+    sizes: SizeDist,
+    counters: PerfCounters,
+    power: PowerMeter,
+    engine: Engine,
+    host: HostFingerprint,
+}
+
+fn setup(a: &ServeArgs) -> Result<Setup> {
+    let sizes = SizeDist::parse(&a.sizes)?;
+    let mut schedule: Schedule = a.schedule.parse().with_context(|| format!("--schedule {}", a.schedule))?;
+    a.out.check()?;
+    if !(a.idle_watts >= 0.0 && a.peak_watts >= a.idle_watts) {
+        bail!("--idle-watts {} / --peak-watts {}: need 0 <= idle <= peak", a.idle_watts, a.peak_watts);
+    }
+    let model = load_model(&a.model, a.rows_scale)?;
+    let topo = topology::discover()?;
+    let allowed = pool::allowed_cores();
+    schedule
+        .place(&allowed, &topo.placement_order(&allowed))
+        .with_context(|| format!("--schedule {}", a.schedule))?;
+    let (gen_core, shares) = match a.generator_core {
+        Some(c) if !allowed.contains(&c) => {
+            bail!("--generator-core {c} is not usable by this process ({allowed:?})")
+        }
+        Some(c) => (c, schedule.cores.contains(&c)),
+        None => match topo.placement_order(&allowed).into_iter().find(|c| !schedule.cores.contains(c)) {
+            Some(c) => (c, false),
+            // No spare core: share the last instance core, where the least intra-op work lands.
+            None => (*schedule.cores.last().expect("placed schedule has cores"), true),
+        },
+    };
+    // Counters first: threads started after them (instances, generator) are counted.
+    let counters = PerfCounters::open();
+    let power = PowerMeter::new(a.idle_watts, a.peak_watts);
+    let engine = Engine::start(model, &schedule)?;
+    Ok(Setup {
+        model_info: ModelInfo { name: a.model.clone(), rows_scale: a.rows_scale, weights: engine.sharing() },
+        schedule,
+        topology: topo.summary(),
+        generator: GeneratorInfo {
+            core: Some(gen_core),
+            shares_core_with_instances: shares,
+            spin_us: a.spin_us,
+        },
+        sizes,
+        counters,
+        power,
+        engine,
+        host: host::fingerprint(),
+    })
+}
+
+fn measured(s: &mut Setup, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<TrialRecord> {
+    s.counters.start();
+    s.power.start();
+    let noise = noise::Snapshot::take();
+    let t = trial::run(&s.engine, spec, interrupt)?;
+    let machine = noise.since();
+    Ok(TrialRecord { trial: t, power: s.power.read(), counters: s.counters.read(), machine })
+}
+
+fn trial_row(t: &mut Table, r: &TrialRecord) {
+    let tr = &r.trial;
+    let offered = match tr.load {
+        Load::Open { qps } => format!("{qps:.1}"),
+        Load::Closed { concurrency } => format!("closed:{concurrency}"),
+    };
+    t.push([
+        offered,
+        format!("{:.1}", tr.achieved_qps),
+        format!("{:.3}", tr.latency_ms.p50),
+        format!("{:.3}", tr.latency_ms.p95),
+        format!("{:.3}", tr.latency_ms.p99),
+        format!("{:.3}", tr.latency_ms.max),
+        tr.measured_queries.to_string(),
+        tr.incomplete_queries.to_string(),
+        num(tr.schedule_error_us.map(|e| e.p99), 1),
+        format!("{:.0}", tr.sub_batches_per_s),
+        serde_json::to_value(tr.stopped)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        tr.sla_met.map_or("-".into(), |m| if m { "pass".into() } else { "fail".into() }),
+        num(r.machine.others_cpu_fraction, 2),
+    ]);
+}
+
+fn trial_table() -> Table {
+    Table::new([
+        "offered_qps",
+        "achieved_qps",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "max_ms",
+        "queries",
+        "incomplete",
+        "sched_err_p99_us",
+        "sub_batches_per_s",
+        "stopped",
+        "sla",
+        "others_cpu",
+    ])
+}
+
+fn power_line(p: &Power, c: &CounterMap) -> String {
+    let src =
+        serde_json::to_value(p.source).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let counters: Vec<String> = c
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.value.map_or_else(|| "null".to_string(), |x| format!("{x:.0}"))))
+        .collect();
+    format!("power {:.1} W ({src}); counters: {}", p.watts, counters.join(" "))
+}
+
+/// Warns when other processes used a noticeable share of the machine during any trial.
+fn warn_noise(trials: &[TrialRecord]) {
+    let worst = trials.iter().filter_map(|t| t.machine.others_cpu_fraction).fold(0.0f64, f64::max);
+    if worst > 0.10 {
+        eprintln!(
+            "warning: other processes used up to {:.0}% of the machine's CPU time during a trial \
+             (column others_cpu): the results reflect that contention and may not reproduce",
+            worst * 100.0
+        );
+    }
+}
+
+/// Runs `hercules run`.
+pub fn run(a: RunArgs) -> Result<()> {
+    let sla = a.sla.as_deref().map(Sla::parse).transpose()?;
+    let load = match (a.qps, a.closed) {
+        (Some(q), None) if q > 0.0 && q.is_finite() => Load::Open { qps: q },
+        (Some(q), None) => bail!("--qps {q} must be above zero"),
+        (None, Some(0)) => bail!("--closed must be at least 1"),
+        (None, Some(c)) => Load::Closed { concurrency: c },
+        _ => bail!("give exactly one of --qps and --closed"),
+    };
+    if a.duration.is_zero() {
+        bail!("--duration must be above zero");
+    }
+    let mut s = setup(&a.common)?;
+    let interrupt = interrupt_flag();
+    let spec = TrialSpec {
+        load,
+        warmup: a.common.warmup,
+        duration: a.duration,
+        sla,
+        early_stop: false,
+        seed: a.common.seed,
+        sizes: s.sizes.clone(),
+        spin: Duration::from_micros(a.common.spin_us),
+        generator_core: s.generator.core,
+        realtime: a.common.realtime,
+        ..TrialSpec::default()
+    };
+    eprintln!(
+        "run: {} on {} ({}), {:?} for {:.1} s after {:.1} s warm-up",
+        a.common.model,
+        s.schedule,
+        if s.generator.shares_core_with_instances {
+            "generator shares a core"
+        } else {
+            "generator on its own core"
+        },
+        load,
+        a.duration.as_secs_f64(),
+        a.common.warmup.as_secs_f64()
+    );
+    let rec = measured(&mut s, &spec, interrupt)?;
+    let interrupted = rec.trial.stopped == StopReason::Interrupted;
+    let mut table = trial_table();
+    trial_row(&mut table, &rec);
+    print!("{}", table.render());
+    println!("{}", power_line(&rec.power, &rec.counters));
+    warn_noise(std::slice::from_ref(&rec));
+    let report = RunReport {
+        schema_version: SERVE_SCHEMA_VERSION,
+        kind: "serve-run",
+        status: if interrupted { "interrupted" } else { "complete" },
+        host: s.host.clone(),
+        measured_at: now_rfc3339(),
+        model: s.model_info.clone(),
+        schedule: s.schedule.clone(),
+        topology: s.topology.clone(),
+        generator: s.generator.clone(),
+        query_sizes: s.sizes.clone(),
+        sla,
+        seed: a.common.seed,
+        curve: CurvePoint::of(&rec.trial).into_iter().collect(),
+        result: rec,
+    };
+    if let Some(p) = &a.common.out.csv {
+        output::write_atomic(p, table.to_csv().as_bytes())?;
+    }
+    if let Some(p) = &a.common.out.json {
+        output::write_json(p, &report)?;
+    }
+    if interrupted {
+        bail!(
+            "interrupted (Ctrl-C): the partial trial was {}",
+            if a.common.out.json.is_some() { "written" } else { "printed" }
+        );
+    }
+    Ok(())
+}
+
+/// Runs `hercules capacity`.
+pub fn capacity(a: CapacityArgs) -> Result<()> {
+    let sla = Sla::parse(&a.sla)?;
+    if a.trial_duration.is_zero() || a.min_duration > a.trial_duration {
+        bail!("need 0 < --min-duration <= --trial-duration");
+    }
+    let mut s = setup(&a.common)?;
+    let interrupt = interrupt_flag();
+    let base = TrialSpec {
+        warmup: a.common.warmup,
+        duration: a.trial_duration,
+        min_duration: a.min_duration,
+        min_queries: a.min_queries,
+        sla: Some(sla),
+        early_stop: true,
+        seed: a.common.seed,
+        sizes: s.sizes.clone(),
+        spin: Duration::from_micros(a.common.spin_us),
+        generator_core: s.generator.core,
+        realtime: a.common.realtime,
+        // Long enough for queries that finish just past the SLA to be seen, bounded for a stuck model.
+        drain: (sla.target * 4).clamp(Duration::from_millis(200), Duration::from_secs(10)),
+        ..TrialSpec::default()
+    };
+    // Calibrate: closed-loop saturation throughput bounds what an open loop can sustain.
+    let calibration_qps = if a.start_qps.is_some() && a.max_qps.is_some() {
+        None
+    } else {
+        let spec = TrialSpec {
+            load: Load::Closed { concurrency: 2 * s.schedule.instances },
+            warmup: Duration::from_millis(200).min(a.calibrate / 2),
+            duration: a.calibrate,
+            sla: None,
+            ..base.clone()
+        };
+        let t = trial::run(&s.engine, &spec, interrupt)?;
+        if t.stopped == StopReason::Interrupted {
+            bail!("interrupted (Ctrl-C) during calibration: nothing measured yet");
+        }
+        eprintln!(
+            "calibration: closed-loop saturation {:.1} QPS (p50 {:.3} ms)",
+            t.achieved_qps, t.latency_ms.p50
+        );
+        Some(t.achieved_qps.max(a.min_qps))
+    };
+    let search_spec = SearchSpec {
+        start_qps: a.start_qps.or(calibration_qps.map(|x| x * 0.5)).unwrap_or(100.0).max(a.min_qps),
+        min_qps: a.min_qps,
+        max_qps: a.max_qps.or(calibration_qps.map(|x| x * 1.5)).unwrap_or(1e7),
+        ramp: 1.5,
+        tolerance: a.tolerance,
+        max_trials: a.max_trials,
+    };
+    let mut report = CapacityReport {
+        schema_version: SERVE_SCHEMA_VERSION,
+        kind: "capacity",
+        status: "running".into(),
+        host: s.host.clone(),
+        measured_at: now_rfc3339(),
+        model: s.model_info.clone(),
+        schedule: s.schedule.clone(),
+        topology: s.topology.clone(),
+        generator: s.generator.clone(),
+        query_sizes: s.sizes.clone(),
+        sla,
+        seed: a.common.seed,
+        calibration_qps,
+        search: search_spec,
+        outcome: None,
+        best_qps: None,
+        best: None,
+        trace: Vec::new(),
+        curve: Vec::new(),
+    };
+    let write = |r: &CapacityReport| -> Result<()> {
+        if let Some(p) = &a.common.out.json {
+            output::write_json(p, r)?;
+        }
+        if let Some(p) = &a.common.out.csv {
+            let mut t = trial_table();
+            for rec in &r.trace {
+                trial_row(&mut t, rec);
+            }
+            output::write_atomic(p, t.to_csv().as_bytes())?;
+        }
+        Ok(())
+    };
+    eprintln!(
+        "capacity: {} on {} under {sla}, start {:.1} QPS",
+        a.common.model, s.schedule, search_spec.start_qps
+    );
+    let bar = output::progress::bar(a.max_trials as u64, "trials");
+    let outcome = capacity::search(&search_spec, |qps| -> Result<Option<bool>> {
+        let spec = TrialSpec { load: Load::Open { qps }, ..base.clone() };
+        let rec = measured(&mut s, &spec, interrupt)?;
+        if rec.trial.stopped == StopReason::Interrupted {
+            return Ok(None);
+        }
+        let pass = rec.trial.sla_met == Some(true);
+        bar.inc(1);
+        bar.set_message(format!(
+            "{qps:.1} QPS p{} {:.2} ms {}",
+            sla.percentile,
+            rec.trial.histogram.percentile_ns(sla.percentile) as f64 * 1e-6,
+            if pass { "pass" } else { "fail" }
+        ));
+        if pass && report.best_qps.is_none_or(|b| qps > b) {
+            report.best_qps = Some(qps);
+            report.best = Some(rec.clone());
+        }
+        report.trace.push(rec);
+        report.curve = report.trace.iter().filter_map(|r| CurvePoint::of(&r.trial)).collect();
+        report.curve.sort_by(|x, y| x.offered_qps.total_cmp(&y.offered_qps));
+        write(&report)?;
+        Ok(Some(pass))
+    })?;
+    bar.finish_and_clear();
+    let outcome = outcome?;
+    report.outcome = Some(outcome);
+    report.status = serde_json::to_value(outcome.status)?.as_str().unwrap_or("unknown").to_string();
+    write(&report)?;
+
+    let mut table = trial_table();
+    for rec in &report.trace {
+        trial_row(&mut table, rec);
+    }
+    print!("{}", table.render());
+    if let Some(b) = &report.best {
+        println!("{}", power_line(&b.power, &b.counters));
+    }
+    warn_noise(&report.trace);
+    match outcome.status {
+        SearchStatus::Converged | SearchStatus::AtMaxQps | SearchStatus::OutOfTrials => {
+            let best = outcome.best_qps.unwrap_or(0.0);
+            println!(
+                "latency-bounded throughput: {best:.1} QPS under {sla} ({} trials, {:?}{})",
+                outcome.evaluations,
+                outcome.status,
+                outcome.lowest_failing_qps.map_or(String::new(), |f| format!("; {f:.1} QPS failed"))
+            );
+            Ok(())
+        }
+        SearchStatus::Unreachable => {
+            let lowest = report.trace.last().map(|r| &r.trial);
+            bail!(
+                "SLA {sla} is unreachable for {} on {}: even {:.2} QPS gave p{} = {:.2} ms ({} trials)",
+                a.common.model,
+                s.schedule,
+                outcome.lowest_failing_qps.unwrap_or(a.min_qps),
+                sla.percentile,
+                lowest.map_or(f64::NAN, |t| t.histogram.percentile_ns(sla.percentile) as f64 * 1e-6),
+                outcome.evaluations
+            )
+        }
+        SearchStatus::Interrupted => bail!(
+            "interrupted (Ctrl-C) after {} finished trials{}",
+            report.trace.len(),
+            a.common.out.json.as_ref().map_or(String::new(), |p| format!("; they are in {}", p.display()))
+        ),
+    }
+}
