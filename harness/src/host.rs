@@ -3,7 +3,6 @@
 
 use hercules_kernels::{pool, Isa};
 use hercules_results::{CacheInfo, HostFingerprint};
-use std::collections::BTreeSet;
 use std::fs;
 
 fn read(path: &str) -> Option<String> {
@@ -18,46 +17,21 @@ fn cpuinfo_field<'a>(cpuinfo: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
-/// Parses a sysfs CPU list such as `0-3,8,10-11` into its CPU count.
-fn cpu_list_len(list: &str) -> usize {
-    list.split(',')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('-') {
-            Some((a, b)) => b.parse::<usize>().unwrap_or(0).saturating_sub(a.parse().unwrap_or(0)) + 1,
-            None => 1,
-        })
-        .sum()
-}
-
-/// Parses sizes such as `48K`, `2048K`, `480M`.
-fn parse_size(s: &str) -> u64 {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last() {
-        Some('K') => (&s[..s.len() - 1], 1u64 << 10),
-        Some('M') => (&s[..s.len() - 1], 1 << 20),
-        Some('G') => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    num.parse::<u64>().unwrap_or(0) * mult
-}
-
-fn caches(logical: usize) -> Vec<CacheInfo> {
-    let mut out = Vec::new();
-    for i in 0..8 {
-        let base = format!("/sys/devices/system/cpu/cpu0/cache/index{i}");
-        let (Some(level), Some(kind), Some(size)) =
-            (read(&format!("{base}/level")), read(&format!("{base}/type")), read(&format!("{base}/size")))
-        else {
-            continue;
-        };
-        let sharing = read(&format!("{base}/shared_cpu_list")).map_or(1, |l| cpu_list_len(&l)).max(1);
-        out.push(CacheInfo {
-            level: level.parse().unwrap_or(0),
-            kind,
-            size_bytes: parse_size(&size),
-            instances: logical.div_ceil(sharing),
-        });
+/// Cache levels from the discovered topology: one entry per (level, kind) with its instance count.
+fn caches(topo: &crate::topology::Topology) -> Vec<CacheInfo> {
+    let mut out: Vec<CacheInfo> = Vec::new();
+    for c in &topo.caches {
+        match out.iter_mut().find(|o| o.level == c.level && o.kind == c.kind) {
+            Some(o) => o.instances += 1,
+            None => out.push(CacheInfo {
+                level: c.level,
+                kind: c.kind.clone(),
+                size_bytes: c.size_bytes,
+                instances: 1,
+            }),
+        }
     }
+    out.sort_by(|a, b| (a.level, &a.kind).cmp(&(b.level, &b.kind)));
     out
 }
 
@@ -69,36 +43,9 @@ pub fn llc_bytes(host: &HostFingerprint) -> u64 {
 /// Reads this machine's fingerprint.
 pub fn fingerprint() -> HostFingerprint {
     let cpuinfo = read("/proc/cpuinfo").unwrap_or_default();
-    let logical = cpuinfo.lines().filter(|l| l.starts_with("processor")).count().max(1);
-    let mut packages = BTreeSet::new();
-    let mut cores = BTreeSet::new();
-    let mut pkg = String::new();
-    for line in cpuinfo.lines() {
-        if let Some((k, v)) = line.split_once(':') {
-            match k.trim() {
-                "physical id" => {
-                    pkg = v.trim().to_string();
-                    packages.insert(pkg.clone());
-                }
-                "core id" => {
-                    cores.insert((pkg.clone(), v.trim().to_string()));
-                }
-                _ => {}
-            }
-        }
-    }
-    let numa = fs::read_dir("/sys/devices/system/node")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| {
-                    let n = e.file_name();
-                    let n = n.to_string_lossy();
-                    n.starts_with("node") && n[4..].parse::<u32>().is_ok()
-                })
-                .count()
-        })
-        .unwrap_or(0)
-        .max(1);
+    // Without a readable topology the counts fall back to one of each, which the fingerprint shows.
+    let topo = crate::topology::discover().ok();
+    let count = |f: fn(&crate::topology::Topology) -> usize| topo.as_ref().map_or(1, f).max(1);
     let memory = read("/proc/meminfo")
         .and_then(|m| {
             m.lines()
@@ -120,12 +67,12 @@ pub fn fingerprint() -> HostFingerprint {
         hostname: read("/proc/sys/kernel/hostname").unwrap_or_else(|| "unknown".into()),
         cpu_model: cpuinfo_field(&cpuinfo, "model name").unwrap_or("unknown").to_string(),
         cpu_vendor: cpuinfo_field(&cpuinfo, "vendor_id").unwrap_or("unknown").to_string(),
-        sockets: packages.len().max(1),
-        physical_cores: cores.len().max(1),
-        logical_cpus: logical,
+        sockets: count(|t| t.packages()),
+        physical_cores: count(|t| t.physical_cores()),
+        logical_cpus: count(|t| t.cpus.len()),
         usable_cpus: pool::allowed_cores(),
-        numa_nodes: numa,
-        caches: caches(logical),
+        numa_nodes: count(|t| t.numa_nodes()),
+        caches: topo.as_ref().map(caches).unwrap_or_default(),
         memory_bytes: memory,
         isa: Isa::available().iter().map(|i| i.to_string()).collect(),
         transparent_hugepages: thp,
@@ -142,19 +89,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_sysfs_formats() {
-        assert_eq!(cpu_list_len("0-3,8,10-11"), 7);
-        assert_eq!(cpu_list_len("5"), 1);
-        assert_eq!(parse_size("48K"), 48 * 1024);
-        assert_eq!(parse_size("480M"), 480 << 20);
-    }
-
-    #[test]
     fn fingerprint_of_this_machine_is_plausible() {
         let h = fingerprint();
         assert!(h.logical_cpus >= 1 && h.physical_cores >= 1);
         assert!(!h.usable_cpus.is_empty());
         assert!(h.isa.contains(&"scalar".to_string()));
         assert!(h.memory_bytes > 0);
+        assert!(h.caches.iter().any(|c| c.level >= 2 && c.size_bytes > 0 && c.instances >= 1));
+        assert!(h.physical_cores <= h.logical_cpus);
     }
 }

@@ -17,6 +17,7 @@ use crate::{host, output, topology};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use hercules_kernels::pool;
+use hercules_results::table::CurvePoint;
 use hercules_results::HostFingerprint;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -164,32 +165,16 @@ pub struct GeneratorInfo {
     pub spin_us: u64,
 }
 
-/// One point of the QPS-vs-latency curve (the `results/` CurvePoint shape).
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct CurvePoint {
-    /// Offered rate.
-    pub offered_qps: f64,
-    /// Achieved rate.
-    pub achieved_qps: f64,
-    /// Median latency, ms.
-    pub p50_ms: f64,
-    /// 95th percentile, ms.
-    pub p95_ms: f64,
-    /// 99th percentile, ms.
-    pub p99_ms: f64,
-}
-
-impl CurvePoint {
-    fn of(t: &TrialResult) -> Option<Self> {
-        let Load::Open { qps } = t.load else { return None };
-        Some(Self {
-            offered_qps: qps,
-            achieved_qps: t.achieved_qps,
-            p50_ms: t.latency_ms.p50,
-            p95_ms: t.latency_ms.p95,
-            p99_ms: t.latency_ms.p99,
-        })
-    }
+/// The curve point of an open-loop trial (closed-loop trials have no offered rate).
+fn curve_point(t: &TrialResult) -> Option<CurvePoint> {
+    let Load::Open { qps } = t.load else { return None };
+    Some(CurvePoint {
+        offered_qps: qps,
+        achieved_qps: t.achieved_qps,
+        p50_ms: t.latency_ms.p50,
+        p95_ms: t.latency_ms.p95,
+        p99_ms: t.latency_ms.p99,
+    })
 }
 
 /// A trial with its power and counters.
@@ -487,7 +472,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         query_sizes: s.sizes.clone(),
         sla,
         seed: a.common.seed,
-        curve: CurvePoint::of(&rec.trial).into_iter().collect(),
+        curve: curve_point(&rec.trial).into_iter().collect(),
         result: rec,
     };
     if let Some(p) = &a.common.out.csv {
@@ -616,7 +601,7 @@ pub fn capacity(a: CapacityArgs) -> Result<()> {
             report.best = Some(rec.clone());
         }
         report.trace.push(rec);
-        report.curve = report.trace.iter().filter_map(|r| CurvePoint::of(&r.trial)).collect();
+        report.curve = report.trace.iter().filter_map(|r| curve_point(&r.trial)).collect();
         report.curve.sort_by(|x, y| x.offered_qps.total_cmp(&y.offered_qps));
         write(&report)?;
         Ok(Some(pass))
