@@ -23,6 +23,10 @@ pub enum Command {
     Roofline(RooflineArgs),
     /// Benchmark the kernels (embedding bag, fused MLP) against the ceilings and peers.
     Kernels(crate::bench::KernelsArgs),
+    /// List the model zoo: table memory, gathered bytes and MACs per sample.
+    Models(crate::models_cmd::ModelsArgs),
+    /// Run forward passes of a model: latency percentiles, samples/s, time per operator class.
+    Infer(crate::infer::InferArgs),
     /// Serve a model at one offered load (or a closed loop): latency, power, counters.
     Run(crate::serve_cmd::RunArgs),
     /// Find a model's latency-bounded throughput under an SLA (ramp, then bisect).

@@ -6,8 +6,10 @@ mod cli;
 mod counters;
 mod engine;
 mod host;
+mod infer;
 mod latency;
 mod load;
+mod models_cmd;
 mod noise;
 mod output;
 mod power;
@@ -31,6 +33,8 @@ fn run() -> Result<()> {
     match cli.command {
         cli::Command::Roofline(args) => cli::roofline(args),
         cli::Command::Kernels(args) => bench::run(args),
+        cli::Command::Models(args) => models_cmd::run(args),
+        cli::Command::Infer(args) => infer::run(args),
         cli::Command::Run(args) => serve_cmd::run(args),
         cli::Command::Capacity(args) => serve_cmd::capacity(args),
     }

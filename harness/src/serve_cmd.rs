@@ -274,7 +274,17 @@ pub fn load_model(name: &str, rows_scale: f64) -> Result<Arc<dyn Model>> {
     }
     match engine::builtin(name) {
         Some(m) => m.map_err(|e| anyhow!(e)),
-        None => bail!("unknown model `{name}` (known: {})", engine::BUILTIN_MODELS.join(", ")),
+        None if hercules_models::zoo::names().contains(&name)
+            || name.ends_with(".json")
+            || name.ends_with(".toml") =>
+        {
+            engine::zoo::ZooModel::build(name, rows_scale, 1)
+        }
+        None => bail!(
+            "unknown model `{name}` (known: {}, {}, or a spec file)",
+            engine::BUILTIN_MODELS.join(", "),
+            hercules_models::zoo::names().join(", ")
+        ),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod queue;
 pub mod schedule;
 pub mod trial;
 pub mod worker;
+pub mod zoo;
 
 use crossbeam_channel::Sender;
 use queue::SubBatch;

@@ -1,0 +1,227 @@
+//! `hercules infer`: forward passes of one model at one batch size, back to back; prints latency
+//! percentiles, samples/s and the share of time per operator class.
+
+use crate::output::{self, table::Table};
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use hercules_models::runner::{measure, InferConfig, InferResult};
+use hercules_models::weights::TensorFile;
+use hercules_models::{zoo, IndexDist, Init, Model, Scale, WeightSource};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Weight initialisation families (for models served without a checkpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitArg {
+    /// DeepRecSys: normal dense weights, uniform tables.
+    Deeprecsys,
+    /// The portable uniform init the PyTorch reference reproduces bit for bit.
+    Portable,
+}
+
+/// `hercules infer` arguments.
+#[derive(Debug, Args)]
+pub struct InferArgs {
+    /// A zoo model (see `hercules models`) or a spec file (.json / .toml).
+    #[arg(long)]
+    pub model: String,
+    /// Samples per forward pass.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Scale every table's rows by this factor (recorded in the output).
+    #[arg(long, default_value_t = 1.0)]
+    pub rows_scale: f64,
+    /// Cap every table at this many rows (default: the spec's default_max_rows, if any).
+    #[arg(long)]
+    pub max_rows: Option<u64>,
+    /// Run the embeddings and the bottom MLP at once (needs ≥ 2 threads).
+    #[arg(long)]
+    pub inter_op: bool,
+    /// Index distribution: `uniform`, `zipf:EXPONENT`, or `trace:PATH`.
+    #[arg(long, default_value = "uniform")]
+    pub dist: String,
+    /// Weights from this safetensors checkpoint instead of a seeded init.
+    #[arg(long, value_name = "PATH")]
+    pub weights: Option<PathBuf>,
+    /// Seeded init family.
+    #[arg(long, value_enum, default_value_t = InitArg::Deeprecsys)]
+    pub init: InitArg,
+    /// Seed of weights and inputs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Timed for at least this many seconds.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Timed for at least this many passes.
+    #[arg(long, default_value_t = 50)]
+    pub min_iters: usize,
+    /// Untimed passes first.
+    #[arg(long, default_value_t = 10)]
+    pub warmup: usize,
+    /// Pre-generated input sets the passes cycle through.
+    #[arg(long, default_value_t = 16)]
+    pub input_sets: usize,
+    /// Write the result as JSON here.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write the result as CSV here.
+    #[arg(long, value_name = "PATH")]
+    pub csv: Option<PathBuf>,
+}
+
+/// The JSON document of one run.
+#[derive(Debug, Serialize)]
+struct InferReport {
+    kind: &'static str,
+    model: String,
+    batch: usize,
+    threads: usize,
+    inter_op: bool,
+    rows_scale: f64,
+    max_rows: Option<u64>,
+    table_bytes: usize,
+    dist: String,
+    weights: String,
+    #[serde(flatten)]
+    result: InferResult,
+    shares: std::collections::BTreeMap<&'static str, f64>,
+}
+
+fn parse_dist(s: &str) -> Result<IndexDist> {
+    if s == "uniform" {
+        return Ok(IndexDist::Uniform);
+    }
+    if let Some(e) = s.strip_prefix("zipf:") {
+        let exponent: f64 =
+            e.parse().with_context(|| format!("--dist {s}: exponent {e:?} is not a number"))?;
+        if !(exponent > 0.0 && exponent.is_finite()) {
+            bail!("--dist {s}: the exponent must be positive");
+        }
+        return Ok(IndexDist::Zipf { exponent });
+    }
+    if let Some(p) = s.strip_prefix("trace:") {
+        return Ok(IndexDist::Trace(Arc::new(hercules_models::inputs::Trace::read(std::path::Path::new(
+            p,
+        ))?)));
+    }
+    bail!("--dist {s:?}: expected uniform, zipf:EXPONENT or trace:PATH")
+}
+
+/// Runs `hercules infer`.
+pub fn run(args: InferArgs) -> Result<()> {
+    if args.batch == 0 || args.batch > 1 << 16 {
+        bail!("--batch {} must be in 1..=65536", args.batch);
+    }
+    let usable = hercules_kernels::pool::allowed_cores().len();
+    if args.threads == 0 || args.threads > usable {
+        bail!("--threads {} must be in 1..={usable} (the cores this process may use)", args.threads);
+    }
+    for p in args.json.iter().chain(&args.csv) {
+        output::check_writable(p)?;
+    }
+    let dist = parse_dist(&args.dist)?;
+    let spec = zoo::resolve(&args.model)?;
+    let max_rows = args.max_rows.or(spec.default_max_rows);
+    let scale = Scale { rows_scale: args.rows_scale, max_rows };
+    let (source, weights) = match &args.weights {
+        Some(p) => (WeightSource::File(TensorFile::open(p)?), p.display().to_string()),
+        None => {
+            let init = match args.init {
+                InitArg::Deeprecsys => Init::DeepRecSys,
+                InitArg::Portable => Init::Portable,
+            };
+            (
+                WeightSource::Init { init, seed: args.seed },
+                format!("{init:?} init, seed {}", args.seed).to_lowercase(),
+            )
+        }
+    };
+    if let Some(r) = max_rows {
+        let why = if args.max_rows.is_some() {
+            "--max-rows"
+        } else {
+            "the model's default; set --max-rows to change"
+        };
+        println!("{}: tables capped at {r} rows ({why})", spec.name);
+    }
+    let t = std::time::Instant::now();
+    let model = Model::build(&spec, scale, &source)?;
+    let gib = model.table_bytes() as f64 / (1u64 << 30) as f64;
+    println!(
+        "{}: built in {:.1} s, tables {gib:.2} GiB (rows scale {}), weights {weights}",
+        spec.name,
+        t.elapsed().as_secs_f64(),
+        args.rows_scale
+    );
+    let cfg = InferConfig {
+        batch: args.batch,
+        threads: args.threads,
+        inter_op: args.inter_op,
+        warmup: args.warmup,
+        min_iters: args.min_iters.max(1),
+        min_time: Duration::from_secs_f64(args.seconds.max(0.0)),
+        pool_sets: args.input_sets.max(1),
+        dist,
+        seed: args.seed,
+        profile_iters: args.min_iters.clamp(10, 200),
+    };
+    let r = measure(&model, &cfg)?;
+    let mut table = Table::new([
+        "model",
+        "batch",
+        "threads",
+        "inter-op",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "samples/s",
+        "embedding %",
+        "mlp %",
+        "attention/rnn %",
+        "interaction %",
+    ]);
+    let shares = r.profile.shares();
+    let pct = |i: usize| format!("{:.1}", 100.0 * shares[i].1);
+    table.push([
+        spec.name.clone(),
+        args.batch.to_string(),
+        args.threads.to_string(),
+        if args.inter_op { "on" } else { "off" }.to_string(),
+        format!("{:.3}", r.latency.p50_ms),
+        format!("{:.3}", r.latency.p95_ms),
+        format!("{:.3}", r.latency.p99_ms),
+        format!("{:.0}", r.samples_per_s),
+        pct(0),
+        pct(1),
+        pct(2),
+        pct(3),
+    ]);
+    print!("{}", table.render());
+    println!("({} timed passes; time shares from {} profiled passes)", r.forwards, r.profile.forwards);
+    if let Some(p) = &args.csv {
+        output::write_atomic(p, table.to_csv().as_bytes())?;
+    }
+    if let Some(p) = &args.json {
+        let report = InferReport {
+            kind: "infer",
+            model: spec.name.clone(),
+            batch: args.batch,
+            threads: args.threads,
+            inter_op: args.inter_op,
+            rows_scale: args.rows_scale,
+            max_rows,
+            table_bytes: model.table_bytes(),
+            dist: args.dist.clone(),
+            weights,
+            shares: shares.iter().copied().collect(),
+            result: r,
+        };
+        output::write_json(p, &report)?;
+    }
+    Ok(())
+}
