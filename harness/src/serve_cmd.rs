@@ -74,7 +74,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub generator_core: Option<usize>,
     /// Run the load generator under SCHED_FIFO (needs CAP_SYS_NICE or root) so other processes
-    /// sharing its core cannot delay arrivals; recorded in the output.
+    /// sharing its core cannot delay arrivals, even when it shares a core with an instance (which it
+    /// may then starve). Without the flag it is used whenever the generator has a core of its own;
+    /// whether it took is recorded in the output.
     #[arg(long)]
     pub realtime: bool,
     /// Server idle watts for the power estimate when RAPL is unreadable.
@@ -446,7 +448,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         sizes: s.sizes.clone(),
         spin: Duration::from_micros(a.common.spin_us),
         generator_core: s.generator.core,
-        realtime: a.common.realtime,
+        realtime: a.common.realtime || !s.generator.shares_core_with_instances,
         ..TrialSpec::default()
     };
     eprintln!(
@@ -519,7 +521,7 @@ pub fn capacity(a: CapacityArgs) -> Result<()> {
         sizes: s.sizes.clone(),
         spin: Duration::from_micros(a.common.spin_us),
         generator_core: s.generator.core,
-        realtime: a.common.realtime,
+        realtime: a.common.realtime || !s.generator.shares_core_with_instances,
         // Long enough for queries that finish just past the SLA to be seen, bounded for a stuck model.
         drain: (sla.target * 4).clamp(Duration::from_millis(200), Duration::from_secs(10)),
         ..TrialSpec::default()
