@@ -138,9 +138,7 @@ pub fn embedding_bag(
     out: &mut [f32],
     opts: &EmbeddingOpts,
 ) -> Result<()> {
-    let isa = opts.isa.require()?;
-    let offsets = checked_offsets(bags, indices.len())?;
-    check_shapes(table, &offsets, indices.len(), weights, out)?;
+    let (isa, offsets) = validate(table, &indices, bags, weights, out, opts)?;
     let bag_count = offsets.len() - 1;
     let res = match indices {
         Indices::U32(ix) => {
@@ -151,6 +149,22 @@ pub fn embedding_bag(
         }
     };
     res.map_err(|pos| index_error(indices.get(pos), pos, bag_of(&offsets, pos), table.rows()))
+}
+
+/// Validates a call before any row is read: the ISA is available, the offsets are sound, and `out` and
+/// `weights` fit them. Returns the ISA and the offsets (converted from lengths where needed).
+fn validate<'a>(
+    table: &EmbeddingTable,
+    indices: &Indices<'_>,
+    bags: Bags<'a>,
+    weights: Option<&[f32]>,
+    out: &[f32],
+    opts: &EmbeddingOpts,
+) -> Result<(Isa, std::borrow::Cow<'a, [usize]>)> {
+    let isa = opts.isa.require()?;
+    let offsets = checked_offsets(bags, indices.len())?;
+    check_shapes(table, &offsets, indices.len(), weights, out)?;
+    Ok((isa, offsets))
 }
 
 /// Checks `out` and `weights` against the validated offsets.

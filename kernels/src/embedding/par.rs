@@ -1,8 +1,8 @@
 //! The parallel lookup: bags split across a pinned pool's workers by index count.
 
-use super::input::{bag_of, checked_offsets, Bags, Indices};
+use super::input::{bag_of, Bags, Indices};
 use super::table::EmbeddingTable;
-use super::{check_shapes, index_error, make_job, run, EmbeddingOpts, Pooling};
+use super::{index_error, make_job, run, validate, EmbeddingOpts, Pooling};
 use crate::error::Result;
 use crate::pool::PinnedPool;
 use std::ops::Range;
@@ -22,9 +22,7 @@ pub fn embedding_bag_par(
     out: &mut [f32],
     opts: &EmbeddingOpts,
 ) -> Result<()> {
-    let isa = opts.isa.require()?;
-    let offsets = checked_offsets(bags, indices.len())?;
-    check_shapes(table, &offsets, indices.len(), weights, out)?;
+    let (isa, offsets) = validate(table, &indices, bags, weights, out, opts)?;
     let parts = pool.threads();
     let splits = split_bags(&offsets, parts);
     let dim = table.dim();
