@@ -17,7 +17,7 @@ use crate::{host, output, topology};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use hercules_kernels::pool;
-use hercules_results::table::CurvePoint;
+use hercules_results::table::{CurvePoint, QuerySizes};
 use hercules_results::HostFingerprint;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -215,7 +215,7 @@ pub struct RunReport {
     /// The generator's placement.
     pub generator: GeneratorInfo,
     /// Query sizes.
-    pub query_sizes: SizeDist,
+    pub query_sizes: QuerySizes,
     /// SLA judged against, if any.
     pub sla: Option<Sla>,
     /// Seed.
@@ -248,7 +248,7 @@ pub struct CapacityReport {
     /// The generator's placement.
     pub generator: GeneratorInfo,
     /// Query sizes.
-    pub query_sizes: SizeDist,
+    pub query_sizes: QuerySizes,
     /// The SLA.
     pub sla: Sla,
     /// Seed.
@@ -481,7 +481,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         schedule: s.schedule.clone(),
         topology: s.topology.clone(),
         generator: s.generator.clone(),
-        query_sizes: s.sizes.clone(),
+        query_sizes: s.sizes.to_schema(),
         sla,
         seed: a.common.seed,
         curve: curve_point(&rec.trial).into_iter().collect(),
@@ -565,7 +565,7 @@ pub fn capacity(a: CapacityArgs) -> Result<()> {
         schedule: s.schedule.clone(),
         topology: s.topology.clone(),
         generator: s.generator.clone(),
-        query_sizes: s.sizes.clone(),
+        query_sizes: s.sizes.to_schema(),
         sla,
         seed: a.common.seed,
         calibration_qps,

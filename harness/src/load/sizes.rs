@@ -1,9 +1,9 @@
 //! Query sizes (candidate items per query, SPEC §4): lognormal, normal, the MLPerf quantile table,
 //! fixed, or a file of sizes; always clipped to [1, 1024].
 
+use hercules_results::table::QuerySizes;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal, Normal};
-use serde::Serialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -38,9 +38,9 @@ pub enum SizeError {
     },
 }
 
-/// A query-size distribution.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+/// A query-size distribution, with a file's sizes loaded; results record it as
+/// [`QuerySizes`] (see [`SizeDist::to_schema`]).
+#[derive(Debug, Clone, PartialEq)]
 pub enum SizeDist {
     /// exp(Normal(mu, sigma)); the default mu 5.1, sigma 0.2 has median 164.
     Lognormal {
@@ -68,7 +68,6 @@ pub enum SizeDist {
         /// Where they came from.
         path: PathBuf,
         /// The sizes (already clipped).
-        #[serde(skip)]
         sizes: Vec<u32>,
     },
 }
@@ -87,6 +86,17 @@ fn clip(x: f64) -> u32 {
 }
 
 impl SizeDist {
+    /// The distribution as the results schema records it.
+    pub fn to_schema(&self) -> QuerySizes {
+        match self {
+            SizeDist::Lognormal { mu, sigma } => QuerySizes::Lognormal { mu: *mu, sigma: *sigma },
+            SizeDist::Normal { mean, sd } => QuerySizes::Normal { mean: *mean, sd: *sd },
+            SizeDist::Mlperf => QuerySizes::Mlperf,
+            SizeDist::Fixed { size } => QuerySizes::Fixed { size: *size as usize },
+            SizeDist::File { path, .. } => QuerySizes::File { path: path.display().to_string() },
+        }
+    }
+
     /// Parses `lognormal[:MU:SIGMA]`, `normal[:MEAN:SD]`, `mlperf`, `fixed:N` (or just `N`),
     /// `file:PATH`.
     pub fn parse(spec: &str) -> Result<Self, SizeError> {
@@ -198,6 +208,22 @@ impl fmt::Display for SizeDist {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn results_record_the_schema_shape() {
+        for (spec, want) in [
+            ("lognormal", QuerySizes::Lognormal { mu: 5.1, sigma: 0.2 }),
+            ("normal:165:16", QuerySizes::Normal { mean: 165.0, sd: 16.0 }),
+            ("mlperf", QuerySizes::Mlperf),
+            ("fixed:64", QuerySizes::Fixed { size: 64 }),
+        ] {
+            let got = SizeDist::parse(spec).unwrap().to_schema();
+            assert_eq!(got, want, "{spec}");
+            let json = serde_json::to_value(&got).unwrap();
+            assert!(json.get("distribution").is_some(), "{json}");
+            assert_eq!(serde_json::from_value::<QuerySizes>(json).unwrap(), want);
+        }
+    }
 
     fn stats(v: &[u32]) -> (f64, f64) {
         let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
