@@ -99,7 +99,7 @@ pub fn roofline(args: RooflineArgs) -> Result<()> {
         repeats: args.repeats,
         quick: args.quick,
     };
-    let ceilings = roofline::measure(&opts, &host)?;
+    let ceilings = roofline::measure(&opts, &host, &roofline::pools(&opts)?)?;
     let table = roofline::table(&ceilings);
     println!(
         "roofline on {} ({} usable cores){}",

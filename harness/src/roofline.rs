@@ -42,8 +42,16 @@ fn repeat(n: usize, mut f: impl FnMut() -> f64) -> Vec<f64> {
     (0..n).map(|_| f()).collect()
 }
 
-/// Measures every ceiling at every thread count.
-pub fn measure(opts: &RooflineOpts, host: &HostFingerprint) -> Result<Ceilings> {
+/// One pool per thread count of `opts`, each pinned to the first N usable cores.
+pub fn pools(opts: &RooflineOpts) -> Result<Vec<PinnedPool>> {
+    opts.threads
+        .iter()
+        .map(|&t| PinnedPool::with_threads(t).with_context(|| format!("pinning {t} threads")))
+        .collect()
+}
+
+/// Measures every ceiling on every pool (see [`pools`]).
+pub fn measure(opts: &RooflineOpts, host: &HostFingerprint, pools: &[PinnedPool]) -> Result<Ceilings> {
     let (stream_bytes, table_bytes) = sizes(host, opts.quick);
     let mut arrays = StreamArrays::new(stream_bytes).context("allocating the stream arrays")?;
     let row_bytes = 256;
@@ -51,11 +59,6 @@ pub fn measure(opts: &RooflineOpts, host: &HostFingerprint) -> Result<Ceilings> 
     let lookups = if opts.quick { 1 << 20 } else { 8 << 20 };
     let gather =
         GatherTable::new(table_bytes, row_bytes, lookups, 42).context("allocating the gather table")?;
-    let pools: Vec<PinnedPool> = opts
-        .threads
-        .iter()
-        .map(|&t| PinnedPool::with_threads(t).with_context(|| format!("pinning {t} threads")))
-        .collect::<Result<_>>()?;
 
     // Calibrate the FMA loop to ~0.2 s (0.02 s quick) on one thread.
     let probe_iters = 1_000_000u64;
@@ -77,7 +80,7 @@ pub fn measure(opts: &RooflineOpts, host: &HostFingerprint) -> Result<Ceilings> 
         gather_row_bytes: gather.row_bytes() as u64,
         gather_huge_pages: format!("{:?}", gather.huge_pages()).to_lowercase(),
     };
-    for pool in &pools {
+    for pool in pools {
         let t = pool.threads();
         pb.set_message(format!("{t} threads: fma"));
         c.fma_gflops

@@ -8,7 +8,7 @@ mod timing;
 use crate::cli::{max_threads, now_rfc3339, OutputArgs};
 use crate::output::table::{num, Table};
 use crate::{host, output, roofline};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use hercules_kernels::embedding::{DType, Pooling};
 use hercules_kernels::mlp::Activation;
@@ -141,18 +141,14 @@ pub fn run(args: KernelsArgs) -> Result<()> {
     };
     args.out.check()?;
     let host = host::fingerprint();
-    let threads = roofline::thread_counts(max);
     let ropts = roofline::RooflineOpts {
-        threads: threads.clone(),
+        threads: roofline::thread_counts(max),
         repeats: if args.quick { 3 } else { 5 },
         quick: args.quick,
     };
     eprintln!("measuring the machine's ceilings first ({})", if args.quick { "quick" } else { "full" });
-    let ceilings = roofline::measure(&ropts, &host)?;
-    let pools = threads
-        .iter()
-        .map(|&t| PinnedPool::with_threads(t).with_context(|| format!("pinning {t} threads")))
-        .collect::<Result<Vec<_>>>()?;
+    let pools = roofline::pools(&ropts)?;
+    let ceilings = roofline::measure(&ropts, &host, &pools)?;
     let ctx = Ctx {
         ceilings,
         pools,
