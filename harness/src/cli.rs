@@ -31,6 +31,8 @@ pub enum Command {
     Run(crate::serve_cmd::RunArgs),
     /// Find a model's latency-bounded throughput under an SLA (ramp, then bisect).
     Capacity(crate::serve_cmd::CapacityArgs),
+    /// Search the schedule space for each model's best latency-bounded throughput; write efficiency tables.
+    Profile(crate::profile::ProfileArgs),
 }
 
 /// Where results go besides the terminal.

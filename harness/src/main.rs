@@ -13,6 +13,7 @@ mod models_cmd;
 mod noise;
 mod output;
 mod power;
+mod profile;
 mod roofline;
 mod serve_cmd;
 mod topology;
@@ -37,5 +38,6 @@ fn run() -> Result<()> {
         cli::Command::Infer(args) => infer::run(args),
         cli::Command::Run(args) => serve_cmd::run(args),
         cli::Command::Capacity(args) => serve_cmd::capacity(args),
+        cli::Command::Profile(args) => profile::run(args),
     }
 }

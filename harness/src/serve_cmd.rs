@@ -30,8 +30,8 @@ pub const SERVE_SCHEMA_VERSION: u32 = 1;
 /// Set by Ctrl-C; trials poll it.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// Installs the Ctrl-C handler once.
-fn interrupt_flag() -> &'static AtomicBool {
+/// Installs the Ctrl-C handler once; the flag it sets.
+pub fn interrupt_flag() -> &'static AtomicBool {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         // A failure only means Ctrl-C kills the process outright, losing nothing already written.
@@ -253,6 +253,53 @@ pub struct CapacityReport {
     pub sla: Sla,
     /// Seed.
     pub seed: u64,
+    /// The measurement.
+    #[serde(flatten)]
+    pub run: CapacityRun,
+}
+
+/// How a latency-bounded-throughput measurement runs.
+#[derive(Debug, Clone)]
+pub struct CapacityParams {
+    /// The SLA.
+    pub sla: Sla,
+    /// Seed for arrivals and sizes.
+    pub seed: u64,
+    /// Warm-up per trial.
+    pub warmup: Duration,
+    /// First offered rate (default: half the closed-loop saturation rate).
+    pub start_qps: Option<f64>,
+    /// Lowest rate tried before declaring the SLA unreachable.
+    pub min_qps: f64,
+    /// Highest rate tried (default: 1.5 × the closed-loop saturation rate).
+    pub max_qps: Option<f64>,
+    /// Bisection stops at this relative gap.
+    pub tolerance: f64,
+    /// Most trials.
+    pub max_trials: usize,
+    /// Longest measured time per trial.
+    pub trial_duration: Duration,
+    /// Early stopping waits for this much measured time...
+    pub min_duration: Duration,
+    /// ...and this many measured queries.
+    pub min_queries: usize,
+    /// Closed-loop calibration time.
+    pub calibrate: Duration,
+}
+
+impl CapacityParams {
+    /// Checks the settings that do not depend on the model.
+    pub fn check(&self) -> Result<()> {
+        if self.trial_duration.is_zero() || self.min_duration > self.trial_duration {
+            bail!("need 0 < --min-duration <= --trial-duration");
+        }
+        Ok(())
+    }
+}
+
+/// One latency-bounded-throughput measurement: the search over offered rates and every trial.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityRun {
     /// Closed-loop saturation rate used to seed the search (QPS).
     pub calibration_qps: Option<f64>,
     /// Search settings.
@@ -267,6 +314,93 @@ pub struct CapacityReport {
     pub trace: Vec<TrialRecord>,
     /// The curve: every open-loop trial, by offered rate.
     pub curve: Vec<CurvePoint>,
+}
+
+/// Finds the latency-bounded throughput of `placed`: closed-loop calibration, then a ramp and a
+/// bisection over open-loop trials. `on_trial` sees the run after every trial (to write it out).
+/// An interrupted run returns with outcome status `Interrupted`.
+pub fn measure_capacity(
+    bench: &mut Bench,
+    placed: &Placed,
+    p: &CapacityParams,
+    interrupt: &AtomicBool,
+    mut on_trial: impl FnMut(&CapacityRun) -> Result<()>,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Result<CapacityRun> {
+    let sla = p.sla;
+    let base = TrialSpec {
+        warmup: p.warmup,
+        duration: p.trial_duration,
+        min_duration: p.min_duration,
+        min_queries: p.min_queries,
+        sla: Some(sla),
+        early_stop: true,
+        // Long enough for queries that finish just past the SLA to be seen, bounded for a stuck model.
+        drain: (sla.target * 4).clamp(Duration::from_millis(200), Duration::from_secs(10)),
+        ..bench.trial_spec(placed, p.seed)
+    };
+    // Calibrate: closed-loop saturation throughput bounds what an open loop can sustain.
+    let calibration_qps = if p.start_qps.is_some() && p.max_qps.is_some() {
+        None
+    } else {
+        let spec = TrialSpec {
+            load: Load::Closed { concurrency: 2 * placed.schedule.instances },
+            warmup: Duration::from_millis(200).min(p.calibrate / 2),
+            duration: p.calibrate,
+            sla: None,
+            ..base.clone()
+        };
+        let t = trial::run(&placed.engine, &spec, interrupt)?;
+        if t.stopped == StopReason::Interrupted {
+            bail!("interrupted (Ctrl-C) during calibration: nothing measured yet");
+        }
+        Some(t.achieved_qps.max(p.min_qps))
+    };
+    let search = SearchSpec {
+        start_qps: p.start_qps.or(calibration_qps.map(|x| x * 0.5)).unwrap_or(100.0).max(p.min_qps),
+        min_qps: p.min_qps,
+        max_qps: p.max_qps.or(calibration_qps.map(|x| x * 1.5)).unwrap_or(1e7),
+        ramp: 1.5,
+        tolerance: p.tolerance,
+        max_trials: p.max_trials,
+    };
+    let mut run = CapacityRun {
+        calibration_qps,
+        search,
+        outcome: None,
+        best_qps: None,
+        best: None,
+        trace: Vec::new(),
+        curve: Vec::new(),
+    };
+    let outcome = capacity::search(&search, |qps| -> Result<Option<bool>> {
+        let spec = TrialSpec { load: Load::Open { qps }, ..base.clone() };
+        let rec = bench.measured(placed, &spec, interrupt)?;
+        if rec.trial.stopped == StopReason::Interrupted {
+            return Ok(None);
+        }
+        let pass = rec.trial.sla_met == Some(true);
+        if let Some(bar) = bar {
+            bar.inc(1);
+            bar.set_message(format!(
+                "{qps:.1} QPS p{} {:.2} ms {}",
+                sla.percentile,
+                rec.trial.histogram.percentile_ns(sla.percentile) as f64 * 1e-6,
+                if pass { "pass" } else { "fail" }
+            ));
+        }
+        if pass && run.best_qps.is_none_or(|b| qps > b) {
+            run.best_qps = Some(qps);
+            run.best = Some(rec.clone());
+        }
+        run.trace.push(rec);
+        run.curve = run.trace.iter().filter_map(|r| curve_point(&r.trial)).collect();
+        run.curve.sort_by(|x, y| x.offered_qps.total_cmp(&y.offered_qps));
+        on_trial(&run)?;
+        Ok(Some(pass))
+    })?;
+    run.outcome = Some(outcome?);
+    Ok(run)
 }
 
 /// Resolves a model name. The zoo hooks in here; until then only the built-in test models exist.
@@ -290,71 +424,127 @@ pub fn load_model(name: &str, rows_scale: f64) -> Result<Arc<dyn Model>> {
     }
 }
 
-/// Everything set up before the first trial.
-struct Setup {
-    model_info: ModelInfo,
-    schedule: Schedule,
-    topology: topology::TopologySummary,
-    generator: GeneratorInfo,
-    sizes: SizeDist,
+/// What stays fixed while schedules change: the model, the load's shape, the meters, the machine.
+pub struct Bench {
+    /// The model, built once; every engine shares it.
+    pub model: Arc<dyn Model>,
+    /// The model as recorded.
+    pub model_info: ModelInfo,
+    /// The machine's topology as recorded.
+    pub topology: topology::TopologySummary,
+    /// Cores schedules may use, in placement order.
+    pub cores: Vec<usize>,
+    /// Query sizes.
+    pub sizes: SizeDist,
     counters: PerfCounters,
     power: PowerMeter,
+    /// The machine.
+    pub host: HostFingerprint,
+    generator_core: Option<usize>,
+    spin_us: u64,
+    realtime: bool,
+}
+
+/// An engine running one placed schedule, with its generator's placement.
+pub struct Placed {
+    /// The schedule, placed on cores.
+    pub schedule: Schedule,
+    /// Where the load generator runs.
+    pub generator: GeneratorInfo,
     engine: Engine,
-    host: HostFingerprint,
 }
 
-fn setup(a: &ServeArgs) -> Result<Setup> {
-    let sizes = SizeDist::parse(&a.sizes)?;
-    let mut schedule: Schedule = a.schedule.parse().with_context(|| format!("--schedule {}", a.schedule))?;
-    a.out.check()?;
-    if !(a.idle_watts >= 0.0 && a.peak_watts >= a.idle_watts) {
-        bail!("--idle-watts {} / --peak-watts {}: need 0 <= idle <= peak", a.idle_watts, a.peak_watts);
-    }
-    let model = load_model(&a.model, a.rows_scale)?;
-    let topo = topology::discover()?;
-    let allowed = pool::allowed_cores();
-    schedule
-        .place(&allowed, &topo.placement_order(&allowed))
-        .with_context(|| format!("--schedule {}", a.schedule))?;
-    let (gen_core, shares) = match a.generator_core {
-        Some(c) if !allowed.contains(&c) => {
-            bail!("--generator-core {c} is not usable by this process ({allowed:?})")
+impl Bench {
+    /// Builds the model and opens the meters. `restrict`: use only these cores (they must be usable).
+    pub fn new(a: &ServeArgs, restrict: Option<&[usize]>) -> Result<Self> {
+        let sizes = SizeDist::parse(&a.sizes)?;
+        a.out.check()?;
+        if !(a.idle_watts >= 0.0 && a.peak_watts >= a.idle_watts) {
+            bail!("--idle-watts {} / --peak-watts {}: need 0 <= idle <= peak", a.idle_watts, a.peak_watts);
         }
-        Some(c) => (c, schedule.cores.contains(&c)),
-        None => match topo.placement_order(&allowed).into_iter().find(|c| !schedule.cores.contains(c)) {
-            Some(c) => (c, false),
-            // No spare core: share the last instance core, where the least intra-op work lands.
-            None => (*schedule.cores.last().expect("placed schedule has cores"), true),
-        },
-    };
-    // Counters first: threads started after them (instances, generator) are counted.
-    let counters = PerfCounters::open();
-    let power = PowerMeter::new(a.idle_watts, a.peak_watts);
-    let engine = Engine::start(model, &schedule)?;
-    Ok(Setup {
-        model_info: ModelInfo { name: a.model.clone(), rows_scale: a.rows_scale, weights: engine.sharing() },
-        schedule,
-        topology: topo.summary(),
-        generator: GeneratorInfo {
-            core: Some(gen_core),
-            shares_core_with_instances: shares,
+        let topo = topology::discover()?;
+        let mut allowed = pool::allowed_cores();
+        if let Some(r) = restrict {
+            if let Some(c) = r.iter().find(|c| !allowed.contains(c)) {
+                bail!("--restrict-cores: core {c} is not usable by this process ({allowed:?})");
+            }
+            allowed.retain(|c| r.contains(c));
+        }
+        if let Some(c) = a.generator_core.filter(|c| !pool::allowed_cores().contains(c)) {
+            bail!("--generator-core {c} is not usable by this process ({allowed:?})");
+        }
+        let model = load_model(&a.model, a.rows_scale)?;
+        // Counters first: threads started after them (instances, generator) are counted.
+        let counters = PerfCounters::open();
+        Ok(Bench {
+            model_info: ModelInfo {
+                name: a.model.clone(),
+                rows_scale: a.rows_scale,
+                weights: model.sharing(),
+            },
+            model,
+            cores: topo.placement_order(&allowed),
+            topology: topo.summary(),
+            sizes,
+            counters,
+            power: PowerMeter::new(a.idle_watts, a.peak_watts),
+            host: host::fingerprint(),
+            generator_core: a.generator_core,
             spin_us: a.spin_us,
-        },
-        sizes,
-        counters,
-        power,
-        engine,
-        host: host::fingerprint(),
-    })
-}
+            realtime: a.realtime,
+        })
+    }
 
-fn measured(s: &mut Setup, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<TrialRecord> {
-    s.counters.start();
-    s.power.start();
-    let noise = noise::Snapshot::take();
-    let t = trial::run(&s.engine, spec, interrupt)?;
-    let machine = noise.since();
-    Ok(TrialRecord { trial: t, power: s.power.read(), counters: s.counters.read(), machine })
+    /// Places `schedule` on this bench's cores and starts its engine.
+    pub fn start(&self, mut schedule: Schedule) -> Result<Placed> {
+        let label = schedule.to_string();
+        schedule.place(&self.cores, &self.cores).with_context(|| format!("schedule {label}"))?;
+        let (gen_core, shares) = match self.generator_core {
+            Some(c) => (c, schedule.cores.contains(&c)),
+            None => match self.cores.iter().find(|c| !schedule.cores.contains(c)) {
+                Some(&c) => (c, false),
+                // No spare core: share the last instance core, where the least intra-op work lands.
+                None => (*schedule.cores.last().expect("placed schedule has cores"), true),
+            },
+        };
+        let engine = Engine::start(self.model.clone(), &schedule)?;
+        Ok(Placed {
+            schedule,
+            generator: GeneratorInfo {
+                core: Some(gen_core),
+                shares_core_with_instances: shares,
+                spin_us: self.spin_us,
+            },
+            engine,
+        })
+    }
+
+    /// A trial spec with this bench's generator settings for `placed`.
+    fn trial_spec(&self, placed: &Placed, seed: u64) -> TrialSpec {
+        TrialSpec {
+            seed,
+            sizes: self.sizes.clone(),
+            spin: Duration::from_micros(self.spin_us),
+            generator_core: placed.generator.core,
+            realtime: self.realtime || !placed.generator.shares_core_with_instances,
+            ..TrialSpec::default()
+        }
+    }
+
+    /// Runs one trial on `placed` with power, counters and machine noise around it.
+    pub fn measured(
+        &mut self,
+        placed: &Placed,
+        spec: &TrialSpec,
+        interrupt: &AtomicBool,
+    ) -> Result<TrialRecord> {
+        self.counters.start();
+        self.power.start();
+        let noise = noise::Snapshot::take();
+        let t = trial::run(&placed.engine, spec, interrupt)?;
+        let machine = noise.since();
+        Ok(TrialRecord { trial: t, power: self.power.read(), counters: self.counters.read(), machine })
+    }
 }
 
 fn trial_row(t: &mut Table, r: &TrialRecord) {
@@ -436,7 +626,10 @@ pub fn run(a: RunArgs) -> Result<()> {
     if a.duration.is_zero() {
         bail!("--duration must be above zero");
     }
-    let mut s = setup(&a.common)?;
+    let schedule: Schedule =
+        a.common.schedule.parse().with_context(|| format!("--schedule {}", a.common.schedule))?;
+    let mut bench = Bench::new(&a.common, None)?;
+    let placed = bench.start(schedule).context("--schedule")?;
     let interrupt = interrupt_flag();
     let spec = TrialSpec {
         load,
@@ -444,18 +637,13 @@ pub fn run(a: RunArgs) -> Result<()> {
         duration: a.duration,
         sla,
         early_stop: false,
-        seed: a.common.seed,
-        sizes: s.sizes.clone(),
-        spin: Duration::from_micros(a.common.spin_us),
-        generator_core: s.generator.core,
-        realtime: a.common.realtime || !s.generator.shares_core_with_instances,
-        ..TrialSpec::default()
+        ..bench.trial_spec(&placed, a.common.seed)
     };
     eprintln!(
         "run: {} on {} ({}), {:?} for {:.1} s after {:.1} s warm-up",
         a.common.model,
-        s.schedule,
-        if s.generator.shares_core_with_instances {
+        placed.schedule,
+        if placed.generator.shares_core_with_instances {
             "generator shares a core"
         } else {
             "generator on its own core"
@@ -464,7 +652,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         a.duration.as_secs_f64(),
         a.common.warmup.as_secs_f64()
     );
-    let rec = measured(&mut s, &spec, interrupt)?;
+    let rec = bench.measured(&placed, &spec, interrupt)?;
     let interrupted = rec.trial.stopped == StopReason::Interrupted;
     let mut table = trial_table();
     trial_row(&mut table, &rec);
@@ -475,13 +663,13 @@ pub fn run(a: RunArgs) -> Result<()> {
         schema_version: SERVE_SCHEMA_VERSION,
         kind: "serve-run",
         status: if interrupted { "interrupted" } else { "complete" },
-        host: s.host.clone(),
+        host: bench.host.clone(),
         measured_at: now_rfc3339(),
-        model: s.model_info.clone(),
-        schedule: s.schedule.clone(),
-        topology: s.topology.clone(),
-        generator: s.generator.clone(),
-        query_sizes: s.sizes.to_schema(),
+        model: bench.model_info.clone(),
+        schedule: placed.schedule.clone(),
+        topology: bench.topology.clone(),
+        generator: placed.generator.clone(),
+        query_sizes: bench.sizes.to_schema(),
         sla,
         seed: a.common.seed,
         curve: curve_point(&rec.trial).into_iter().collect(),
@@ -502,79 +690,58 @@ pub fn run(a: RunArgs) -> Result<()> {
     Ok(())
 }
 
+impl CapacityArgs {
+    /// The measurement settings these flags give.
+    fn params(&self, sla: Sla) -> CapacityParams {
+        CapacityParams {
+            sla,
+            seed: self.common.seed,
+            warmup: self.common.warmup,
+            start_qps: self.start_qps,
+            min_qps: self.min_qps,
+            max_qps: self.max_qps,
+            tolerance: self.tolerance,
+            max_trials: self.max_trials,
+            trial_duration: self.trial_duration,
+            min_duration: self.min_duration,
+            min_queries: self.min_queries,
+            calibrate: self.calibrate,
+        }
+    }
+}
+
 /// Runs `hercules capacity`.
 pub fn capacity(a: CapacityArgs) -> Result<()> {
     let sla = Sla::parse(&a.sla)?;
-    if a.trial_duration.is_zero() || a.min_duration > a.trial_duration {
-        bail!("need 0 < --min-duration <= --trial-duration");
-    }
-    let mut s = setup(&a.common)?;
+    let params = a.params(sla);
+    params.check()?;
+    let schedule: Schedule =
+        a.common.schedule.parse().with_context(|| format!("--schedule {}", a.common.schedule))?;
+    let mut bench = Bench::new(&a.common, None)?;
+    let placed = bench.start(schedule).context("--schedule")?;
     let interrupt = interrupt_flag();
-    let base = TrialSpec {
-        warmup: a.common.warmup,
-        duration: a.trial_duration,
-        min_duration: a.min_duration,
-        min_queries: a.min_queries,
-        sla: Some(sla),
-        early_stop: true,
-        seed: a.common.seed,
-        sizes: s.sizes.clone(),
-        spin: Duration::from_micros(a.common.spin_us),
-        generator_core: s.generator.core,
-        realtime: a.common.realtime || !s.generator.shares_core_with_instances,
-        // Long enough for queries that finish just past the SLA to be seen, bounded for a stuck model.
-        drain: (sla.target * 4).clamp(Duration::from_millis(200), Duration::from_secs(10)),
-        ..TrialSpec::default()
-    };
-    // Calibrate: closed-loop saturation throughput bounds what an open loop can sustain.
-    let calibration_qps = if a.start_qps.is_some() && a.max_qps.is_some() {
-        None
-    } else {
-        let spec = TrialSpec {
-            load: Load::Closed { concurrency: 2 * s.schedule.instances },
-            warmup: Duration::from_millis(200).min(a.calibrate / 2),
-            duration: a.calibrate,
-            sla: None,
-            ..base.clone()
-        };
-        let t = trial::run(&s.engine, &spec, interrupt)?;
-        if t.stopped == StopReason::Interrupted {
-            bail!("interrupted (Ctrl-C) during calibration: nothing measured yet");
-        }
-        eprintln!(
-            "calibration: closed-loop saturation {:.1} QPS (p50 {:.3} ms)",
-            t.achieved_qps, t.latency_ms.p50
-        );
-        Some(t.achieved_qps.max(a.min_qps))
-    };
-    let search_spec = SearchSpec {
-        start_qps: a.start_qps.or(calibration_qps.map(|x| x * 0.5)).unwrap_or(100.0).max(a.min_qps),
-        min_qps: a.min_qps,
-        max_qps: a.max_qps.or(calibration_qps.map(|x| x * 1.5)).unwrap_or(1e7),
-        ramp: 1.5,
-        tolerance: a.tolerance,
-        max_trials: a.max_trials,
-    };
     let mut report = CapacityReport {
         schema_version: SERVE_SCHEMA_VERSION,
         kind: "capacity",
         status: "running".into(),
-        host: s.host.clone(),
+        host: bench.host.clone(),
         measured_at: now_rfc3339(),
-        model: s.model_info.clone(),
-        schedule: s.schedule.clone(),
-        topology: s.topology.clone(),
-        generator: s.generator.clone(),
-        query_sizes: s.sizes.to_schema(),
+        model: bench.model_info.clone(),
+        schedule: placed.schedule.clone(),
+        topology: bench.topology.clone(),
+        generator: placed.generator.clone(),
+        query_sizes: bench.sizes.to_schema(),
         sla,
         seed: a.common.seed,
-        calibration_qps,
-        search: search_spec,
-        outcome: None,
-        best_qps: None,
-        best: None,
-        trace: Vec::new(),
-        curve: Vec::new(),
+        run: CapacityRun {
+            calibration_qps: None,
+            search: SearchSpec::default(),
+            outcome: None,
+            best_qps: None,
+            best: None,
+            trace: Vec::new(),
+            curve: Vec::new(),
+        },
     };
     let write = |r: &CapacityReport| -> Result<()> {
         if let Some(p) = &a.common.out.json {
@@ -582,57 +749,47 @@ pub fn capacity(a: CapacityArgs) -> Result<()> {
         }
         if let Some(p) = &a.common.out.csv {
             let mut t = trial_table();
-            for rec in &r.trace {
+            for rec in &r.run.trace {
                 trial_row(&mut t, rec);
             }
             output::write_atomic(p, t.to_csv().as_bytes())?;
         }
         Ok(())
     };
-    eprintln!(
-        "capacity: {} on {} under {sla}, start {:.1} QPS",
-        a.common.model, s.schedule, search_spec.start_qps
-    );
+    eprintln!("capacity: {} on {} under {sla}", a.common.model, placed.schedule);
     let bar = output::progress::bar(a.max_trials as u64, "trials");
-    let outcome = capacity::search(&search_spec, |qps| -> Result<Option<bool>> {
-        let spec = TrialSpec { load: Load::Open { qps }, ..base.clone() };
-        let rec = measured(&mut s, &spec, interrupt)?;
-        if rec.trial.stopped == StopReason::Interrupted {
-            return Ok(None);
-        }
-        let pass = rec.trial.sla_met == Some(true);
-        bar.inc(1);
-        bar.set_message(format!(
-            "{qps:.1} QPS p{} {:.2} ms {}",
-            sla.percentile,
-            rec.trial.histogram.percentile_ns(sla.percentile) as f64 * 1e-6,
-            if pass { "pass" } else { "fail" }
-        ));
-        if pass && report.best_qps.is_none_or(|b| qps > b) {
-            report.best_qps = Some(qps);
-            report.best = Some(rec.clone());
-        }
-        report.trace.push(rec);
-        report.curve = report.trace.iter().filter_map(|r| curve_point(&r.trial)).collect();
-        report.curve.sort_by(|x, y| x.offered_qps.total_cmp(&y.offered_qps));
-        write(&report)?;
-        Ok(Some(pass))
-    })?;
+    let run = measure_capacity(
+        &mut bench,
+        &placed,
+        &params,
+        interrupt,
+        |run| {
+            report.run = run.clone();
+            write(&report)
+        },
+        Some(&bar),
+    )?;
     bar.finish_and_clear();
-    let outcome = outcome?;
-    report.outcome = Some(outcome);
+    if let Some(c) = run.calibration_qps {
+        eprintln!(
+            "calibration: closed-loop saturation {c:.1} QPS, search started at {:.1} QPS",
+            run.search.start_qps
+        );
+    }
+    let outcome = run.outcome.expect("measure_capacity sets the outcome");
+    report.run = run;
     report.status = serde_json::to_value(outcome.status)?.as_str().unwrap_or("unknown").to_string();
     write(&report)?;
 
     let mut table = trial_table();
-    for rec in &report.trace {
+    for rec in &report.run.trace {
         trial_row(&mut table, rec);
     }
     print!("{}", table.render());
-    if let Some(b) = &report.best {
+    if let Some(b) = &report.run.best {
         println!("{}", power_line(&b.power, &b.counters));
     }
-    warn_noise(&report.trace);
+    warn_noise(&report.run.trace);
     match outcome.status {
         SearchStatus::Converged | SearchStatus::AtMaxQps | SearchStatus::OutOfTrials => {
             let best = outcome.best_qps.unwrap_or(0.0);
@@ -645,11 +802,11 @@ pub fn capacity(a: CapacityArgs) -> Result<()> {
             Ok(())
         }
         SearchStatus::Unreachable => {
-            let lowest = report.trace.last().map(|r| &r.trial);
+            let lowest = report.run.trace.last().map(|r| &r.trial);
             bail!(
                 "SLA {sla} is unreachable for {} on {}: even {:.2} QPS gave p{} = {:.2} ms ({} trials)",
                 a.common.model,
-                s.schedule,
+                placed.schedule,
                 outcome.lowest_failing_qps.unwrap_or(a.min_qps),
                 sla.percentile,
                 lowest.map_or(f64::NAN, |t| t.histogram.percentile_ns(sla.percentile) as f64 * 1e-6),
@@ -658,7 +815,7 @@ pub fn capacity(a: CapacityArgs) -> Result<()> {
         }
         SearchStatus::Interrupted => bail!(
             "interrupted (Ctrl-C) after {} finished trials{}",
-            report.trace.len(),
+            report.run.trace.len(),
             a.common.out.json.as_ref().map_or(String::new(), |p| format!("; they are in {}", p.display()))
         ),
     }

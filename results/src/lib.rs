@@ -5,6 +5,7 @@ pub mod ceilings;
 pub mod export;
 pub mod host;
 pub mod io;
+pub mod schedule;
 pub mod synthetic;
 pub mod table;
 
@@ -12,8 +13,9 @@ pub use ceilings::{Ceilings, KernelRecord, KernelReport, Measured, RooflineRepor
 pub use export::{all_exporters, CsvExporter, Exporter, JsonExporter, MarkdownExporter};
 pub use host::{CacheInfo, GpuInfo, HostFingerprint};
 pub use io::{parse_table, read_table, write_bytes_atomic, write_json_atomic, SchemaError, VersionFound};
+pub use schedule::{Schedule, ScheduleError};
 pub use synthetic::{synthetic_table, SyntheticSpec};
 pub use table::{
     interpolate_tail, Counter, CurvePoint, EfficiencyTable, ModelInfo, Power, PowerSource, QuerySizes,
-    Schedule, ScheduleResult, Search, SearchPoint, ServerType, Sla, TABLE_KIND, TABLE_SCHEMA_VERSION,
+    ScheduleResult, Search, SearchPoint, ServerType, Sla, TABLE_KIND, TABLE_SCHEMA_VERSION,
 };

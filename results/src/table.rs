@@ -3,6 +3,7 @@
 
 use crate::ceilings::Ceilings;
 use crate::host::HostFingerprint;
+pub use crate::schedule::Schedule;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -163,46 +164,6 @@ pub struct SearchPoint {
     pub met_sla: bool,
 }
 
-/// A point of the schedule space (SPEC §5).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Schedule {
-    /// Co-located model instances.
-    pub instances: usize,
-    /// Intra-op threads per instance.
-    pub threads_per_instance: usize,
-    /// Whether embedding and MLP branches run at once.
-    pub inter_op: bool,
-    /// Sub-batch size a query is split into, if split.
-    pub sub_batch: Option<usize>,
-    /// Queries of at least this size go to the GPU, if offloading.
-    pub gpu_threshold: Option<usize>,
-    /// CUDA streams used for offloaded queries.
-    pub gpu_streams: Option<usize>,
-    /// Cores the instances were pinned to.
-    pub cores: Vec<usize>,
-}
-
-impl Schedule {
-    /// A short human label, e.g. `4x2 inter sb64 gpu>=256/2`.
-    pub fn label(&self) -> String {
-        let mut s = format!("{}x{}", self.instances, self.threads_per_instance);
-        if self.inter_op {
-            s.push_str(" inter");
-        }
-        if let Some(b) = self.sub_batch {
-            s.push_str(&format!(" sb{b}"));
-        }
-        if let Some(g) = self.gpu_threshold {
-            s.push_str(&format!(" gpu>={g}"));
-            if let Some(st) = self.gpu_streams {
-                s.push_str(&format!("/{st}"));
-            }
-        }
-        s
-    }
-}
-
 /// A schedule and what it achieved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -253,6 +214,18 @@ pub struct Counter {
     pub value: Option<f64>,
     /// Why `value` is null.
     pub reason: Option<String>,
+}
+
+impl Counter {
+    /// A reading.
+    pub fn value(v: f64) -> Self {
+        Self { value: Some(v), reason: None }
+    }
+
+    /// No reading, and why.
+    pub fn null(reason: impl Into<String>) -> Self {
+        Self { value: None, reason: Some(reason.into()) }
+    }
 }
 
 /// One point of the QPS-vs-latency curve.

@@ -5,29 +5,10 @@
 
 pub mod perf;
 
-use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// One counter's reading over a window: a value, or null with why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CounterValue {
-    /// The count, scaled by time enabled / time running when the PMU was multiplexed.
-    pub value: Option<f64>,
-    /// Why `value` is null.
-    pub reason: Option<String>,
-}
-
-impl CounterValue {
-    /// A reading.
-    pub fn value(v: f64) -> Self {
-        Self { value: Some(v), reason: None }
-    }
-
-    /// No reading, and why.
-    pub fn null(reason: impl Into<String>) -> Self {
-        Self { value: None, reason: Some(reason.into()) }
-    }
-}
+/// One counter's reading over a window: a value, or null with why (the results schema's type).
+pub use hercules_results::table::Counter as CounterValue;
 
 /// Counter name → reading, as written to the results.
 pub type CounterMap = BTreeMap<String, CounterValue>;

@@ -214,7 +214,6 @@ pub struct Engine {
     queue: Option<Sender<SubBatch>>,
     handles: Vec<JoinHandle<()>>,
     schedule: Schedule,
-    sharing: WeightSharing,
 }
 
 impl std::fmt::Debug for Engine {
@@ -235,8 +234,7 @@ impl Engine {
             return Err(EngineError::Start("schedule is not placed on cores".into()));
         }
         let (tx, rx) = crossbeam_channel::unbounded();
-        let sharing = model.sharing();
-        let mut engine = Self { queue: Some(tx), handles: Vec::new(), schedule: schedule.clone(), sharing };
+        let mut engine = Self { queue: Some(tx), handles: Vec::new(), schedule: schedule.clone() };
         for i in 0..schedule.instances {
             // On failure `engine` drops here, closing the queue so started instances exit.
             let h = worker::spawn(
@@ -259,11 +257,6 @@ impl Engine {
     /// The schedule it runs.
     pub fn schedule(&self) -> &Schedule {
         &self.schedule
-    }
-
-    /// How instances hold the weights.
-    pub fn sharing(&self) -> WeightSharing {
-        self.sharing
     }
 }
 

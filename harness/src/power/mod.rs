@@ -5,31 +5,7 @@
 pub mod estimated;
 pub mod rapl;
 
-use serde::Serialize;
-
-/// Where a power figure came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PowerSource {
-    /// Package energy counters (Intel RAPL / AMD through the same powercap interface).
-    Rapl,
-    /// NVIDIA's management library (GPU boards).
-    #[allow(dead_code)] // produced once the GPU serving path lands
-    Nvml,
-    /// A model from the server spec, not a measurement.
-    Estimated,
-}
-
-/// Average power over a window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Power {
-    /// Watts.
-    pub watts: f64,
-    /// Measured or estimated, and how.
-    pub source: PowerSource,
-    /// What was read or assumed (domains, idle/peak watts, utilisation).
-    pub detail: String,
-}
+pub use hercules_results::table::{Power, PowerSource};
 
 /// Measures a window's power with the best source available.
 #[derive(Debug)]

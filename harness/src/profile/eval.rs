@@ -1,0 +1,280 @@
+//! The measured objective the searches share: each schedule's latency-bounded throughput, measured
+//! once per profile and kept in a checkpoint beside the table, so an interrupted profile resumes
+//! where it stopped and no schedule is measured twice.
+
+use super::search::Objective;
+use super::space::{Point, Space};
+use crate::output;
+use crate::serve_cmd::{self, Bench, CapacityParams, CapacityRun, ServeArgs};
+use anyhow::{bail, Context, Result};
+use hercules_results::table::{Counter, CurvePoint, Power};
+use hercules_results::Schedule;
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const CHECKPOINT_KIND: &str = "profile-checkpoint";
+const CHECKPOINT_VERSION: u32 = 1;
+
+/// What a checkpoint's measurements depend on: resuming with any of it changed would mix runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Key {
+    model: String,
+    rows_scale: f64,
+    sla: String,
+    sizes: String,
+    seed: u64,
+    cores: Vec<usize>,
+    measurement: String,
+}
+
+impl Key {
+    /// The key of a profile of `serve.model` on `cores` with `params`.
+    pub fn new(serve: &ServeArgs, params: &CapacityParams, cores: &[usize]) -> Self {
+        Key {
+            model: serve.model.clone(),
+            rows_scale: serve.rows_scale,
+            sla: params.sla.to_string(),
+            sizes: serve.sizes.clone(),
+            seed: serve.seed,
+            cores: cores.to_vec(),
+            measurement: format!(
+                "warmup {:?}, trials {:?}..{:?} and {} queries, tolerance {}, at most {} trials",
+                params.warmup,
+                params.min_duration,
+                params.trial_duration,
+                params.min_queries,
+                params.tolerance,
+                params.max_trials
+            ),
+        }
+    }
+}
+
+/// One schedule's measured latency-bounded throughput.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// The schedule, placed on cores.
+    pub schedule: Schedule,
+    /// Highest offered rate that met the SLA (0 when none did).
+    pub qps: f64,
+    /// Whether any rate met the SLA.
+    pub met_sla: bool,
+    /// How the rate search ended.
+    pub status: String,
+    /// Latencies at `qps` (at the lowest rate tried when none met the SLA), ms.
+    pub p50_ms: f64,
+    /// p95, ms.
+    pub p95_ms: f64,
+    /// p99, ms.
+    pub p99_ms: f64,
+    /// Completed queries per second at that rate.
+    pub achieved_qps: f64,
+    /// Every open-loop trial, by offered rate.
+    pub curve: Vec<CurvePoint>,
+    /// Power during the trial at `qps`.
+    pub power: Option<Power>,
+    /// Counters during the trial at `qps`.
+    pub counters: BTreeMap<String, Counter>,
+    /// Trials the rate search ran.
+    pub trials: usize,
+    /// Seconds the measurement took.
+    pub wall_s: f64,
+}
+
+impl Evaluation {
+    fn from_run(schedule: Schedule, run: &CapacityRun, wall_s: f64) -> Self {
+        // At the best passing rate, else at the last (lowest failing) rate the search tried.
+        let at = run.best.as_ref().or(run.trace.last());
+        let status = run
+            .outcome
+            .and_then(|o| serde_json::to_value(o.status).ok())
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        Evaluation {
+            schedule,
+            qps: run.best_qps.unwrap_or(0.0),
+            met_sla: run.best_qps.is_some(),
+            status,
+            p50_ms: at.map_or(0.0, |r| r.trial.latency_ms.p50),
+            p95_ms: at.map_or(0.0, |r| r.trial.latency_ms.p95),
+            p99_ms: at.map_or(0.0, |r| r.trial.latency_ms.p99),
+            achieved_qps: at.map_or(0.0, |r| r.trial.achieved_qps),
+            curve: run.curve.clone(),
+            power: at.map(|r| r.power.clone()),
+            counters: at.map(|r| r.counters.clone()).unwrap_or_default(),
+            trials: run.trace.len(),
+            wall_s,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Checkpoint {
+    kind: String,
+    version: u32,
+    key: Key,
+    evaluations: Vec<Evaluation>,
+}
+
+/// The measured points of one model's profile, with their checkpoint.
+pub struct Evaluator {
+    path: PathBuf,
+    key: Key,
+    /// By the unplaced schedule's string form.
+    evals: BTreeMap<String, Evaluation>,
+    order: Vec<String>,
+    measured_now: usize,
+    interrupted: bool,
+    time_budget: Option<Duration>,
+    started: Instant,
+}
+
+impl Evaluator {
+    /// Opens the checkpoint at `path` (resuming it when its key matches), or starts an empty one.
+    pub fn open(path: &Path, key: Key, fresh: bool, time_budget: Option<Duration>) -> Result<Self> {
+        let mut e = Evaluator {
+            path: path.into(),
+            key,
+            evals: BTreeMap::new(),
+            order: Vec::new(),
+            measured_now: 0,
+            interrupted: false,
+            time_budget,
+            started: Instant::now(),
+        };
+        if fresh || !path.exists() {
+            return Ok(e);
+        }
+        let text = std::fs::read_to_string(path).with_context(|| format!("checkpoint {}", path.display()))?;
+        let c: Checkpoint = serde_json::from_str(&text).with_context(|| {
+            format!("checkpoint {} is not a profile checkpoint (remove it, or pass --fresh)", path.display())
+        })?;
+        if c.kind != CHECKPOINT_KIND || c.version != CHECKPOINT_VERSION {
+            bail!(
+                "checkpoint {} is a `{}` v{}, not a {CHECKPOINT_KIND} v{CHECKPOINT_VERSION} (pass --fresh)",
+                path.display(),
+                c.kind,
+                c.version
+            );
+        }
+        if c.key != e.key {
+            bail!(
+                "checkpoint {} was made with other settings ({:?}); pass --fresh to start over",
+                path.display(),
+                c.key
+            );
+        }
+        eprintln!("profile: resuming {} measured schedules from {}", c.evaluations.len(), path.display());
+        for ev in c.evaluations {
+            let k = unplaced(&ev.schedule);
+            e.order.push(k.clone());
+            e.evals.insert(k, ev);
+        }
+        Ok(e)
+    }
+
+    /// Schedules measured in this process.
+    pub fn measured(&self) -> usize {
+        self.measured_now
+    }
+
+    /// Schedules measured in all, the checkpoint's included.
+    pub fn measured_total(&self) -> usize {
+        self.evals.len()
+    }
+
+    /// Whether Ctrl-C stopped a measurement.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
+    }
+
+    /// The evaluation of `schedule` (unplaced), if measured.
+    pub fn get(&self, schedule: &Schedule) -> Option<Evaluation> {
+        self.evals.get(&unplaced(schedule)).cloned()
+    }
+
+    /// The objective over `space`, measuring on `bench`.
+    pub fn objective<'a>(
+        &'a mut self,
+        bench: &'a mut Bench,
+        space: &'a Space,
+        params: &'a CapacityParams,
+        bar: &'a ProgressBar,
+    ) -> Measure<'a> {
+        Measure { ev: self, bench, space, params, bar }
+    }
+
+    fn save(&self) -> Result<()> {
+        let c = Checkpoint {
+            kind: CHECKPOINT_KIND.into(),
+            version: CHECKPOINT_VERSION,
+            key: self.key.clone(),
+            evaluations: self.order.iter().filter_map(|k| self.evals.get(k).cloned()).collect(),
+        };
+        output::write_json(&self.path, &c)
+    }
+}
+
+/// A schedule's identity without its core placement (the same schedule placed the same way).
+fn unplaced(s: &Schedule) -> String {
+    Schedule { cores: Vec::new(), ..s.clone() }.to_string()
+}
+
+/// [`Objective`] backed by measurements.
+pub struct Measure<'a> {
+    ev: &'a mut Evaluator,
+    bench: &'a mut Bench,
+    space: &'a Space,
+    params: &'a CapacityParams,
+    bar: &'a ProgressBar,
+}
+
+impl Objective for Measure<'_> {
+    fn eval(&mut self, p: &Point) -> Result<Option<f64>> {
+        let schedule = self.space.schedule(p);
+        let key = unplaced(&schedule);
+        if let Some(e) = self.ev.evals.get(&key) {
+            self.bar.inc(1);
+            return Ok(Some(e.qps));
+        }
+        if self.ev.interrupted {
+            return Ok(None);
+        }
+        if let Some(t) = self.ev.time_budget.filter(|t| self.ev.started.elapsed() >= *t) {
+            self.bar.suspend(|| eprintln!("time budget {t:?} spent: no new schedules measured"));
+            return Ok(None);
+        }
+        self.bar.set_message(format!("measuring {key}"));
+        let t0 = Instant::now();
+        let placed = self.bench.start(schedule)?;
+        let run = serve_cmd::measure_capacity(
+            self.bench,
+            &placed,
+            self.params,
+            serve_cmd::interrupt_flag(),
+            |_| Ok(()),
+            None,
+        )?;
+        let placed_schedule = placed.schedule.clone();
+        drop(placed);
+        if run.outcome.is_some_and(|o| o.status == crate::capacity::SearchStatus::Interrupted) {
+            self.ev.interrupted = true;
+            return Ok(None);
+        }
+        let e = Evaluation::from_run(placed_schedule, &run, t0.elapsed().as_secs_f64());
+        let qps = e.qps;
+        self.ev.order.push(key.clone());
+        self.ev.evals.insert(key.clone(), e);
+        self.ev.measured_now += 1;
+        self.ev.save()?;
+        self.bar.inc(1);
+        let best = self.ev.evals.values().map(|e| e.qps).fold(0.0, f64::max);
+        self.bar.suspend(|| eprintln!("  {key}: {qps:.1} QPS ({:.0} s)", t0.elapsed().as_secs_f64()));
+        self.bar.set_message(format!("best so far {best:.1} QPS"));
+        Ok(Some(qps))
+    }
+}
