@@ -193,15 +193,15 @@ pub struct TrialRecord {
     pub machine: Noise,
 }
 
-/// The `hercules run` document.
+/// What every serve document opens with: what ran where, under which load.
 #[derive(Debug, Serialize)]
-pub struct RunReport {
+pub struct ServeHeader {
     /// [`SERVE_SCHEMA_VERSION`].
     pub schema_version: u32,
-    /// `serve-run`.
+    /// `serve-run` or `capacity`.
     pub kind: &'static str,
-    /// `complete` or `interrupted`.
-    pub status: &'static str,
+    /// `complete`/`interrupted` (run); `running`, then the search status (capacity).
+    pub status: String,
     /// The machine.
     pub host: HostFingerprint,
     /// When.
@@ -220,6 +220,33 @@ pub struct RunReport {
     pub sla: Option<Sla>,
     /// Seed.
     pub seed: u64,
+}
+
+impl ServeHeader {
+    fn new(kind: &'static str, bench: &Bench, placed: &Placed, sla: Option<Sla>, seed: u64) -> Self {
+        ServeHeader {
+            schema_version: SERVE_SCHEMA_VERSION,
+            kind,
+            status: "running".into(),
+            host: bench.host.clone(),
+            measured_at: now_rfc3339(),
+            model: bench.model_info.clone(),
+            schedule: placed.schedule.clone(),
+            topology: bench.topology.clone(),
+            generator: placed.generator.clone(),
+            query_sizes: bench.sizes.to_schema(),
+            sla,
+            seed,
+        }
+    }
+}
+
+/// The `hercules run` document.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    /// What ran.
+    #[serde(flatten)]
+    pub header: ServeHeader,
     /// The measurement.
     pub result: TrialRecord,
     /// The single curve point (open loop).
@@ -229,30 +256,9 @@ pub struct RunReport {
 /// The `hercules capacity` document.
 #[derive(Debug, Serialize)]
 pub struct CapacityReport {
-    /// [`SERVE_SCHEMA_VERSION`].
-    pub schema_version: u32,
-    /// `capacity`.
-    pub kind: &'static str,
-    /// `running` (written after each trial), then the search status.
-    pub status: String,
-    /// The machine.
-    pub host: HostFingerprint,
-    /// When.
-    pub measured_at: String,
-    /// The model.
-    pub model: ModelInfo,
-    /// The schedule, placed.
-    pub schedule: Schedule,
-    /// The machine's topology (and where it was read from).
-    pub topology: topology::TopologySummary,
-    /// The generator's placement.
-    pub generator: GeneratorInfo,
-    /// Query sizes.
-    pub query_sizes: QuerySizes,
-    /// The SLA.
-    pub sla: Sla,
-    /// Seed.
-    pub seed: u64,
+    /// What ran.
+    #[serde(flatten)]
+    pub header: ServeHeader,
     /// The measurement.
     #[serde(flatten)]
     pub run: CapacityRun,
@@ -659,22 +665,9 @@ pub fn run(a: RunArgs) -> Result<()> {
     print!("{}", table.render());
     println!("{}", power_line(&rec.power, &rec.counters));
     warn_noise(std::slice::from_ref(&rec));
-    let report = RunReport {
-        schema_version: SERVE_SCHEMA_VERSION,
-        kind: "serve-run",
-        status: if interrupted { "interrupted" } else { "complete" },
-        host: bench.host.clone(),
-        measured_at: now_rfc3339(),
-        model: bench.model_info.clone(),
-        schedule: placed.schedule.clone(),
-        topology: bench.topology.clone(),
-        generator: placed.generator.clone(),
-        query_sizes: bench.sizes.to_schema(),
-        sla,
-        seed: a.common.seed,
-        curve: curve_point(&rec.trial).into_iter().collect(),
-        result: rec,
-    };
+    let mut header = ServeHeader::new("serve-run", &bench, &placed, sla, a.common.seed);
+    header.status = if interrupted { "interrupted" } else { "complete" }.into();
+    let report = RunReport { header, curve: curve_point(&rec.trial).into_iter().collect(), result: rec };
     if let Some(p) = &a.common.out.csv {
         output::write_atomic(p, table.to_csv().as_bytes())?;
     }
@@ -721,18 +714,7 @@ pub fn capacity(a: CapacityArgs) -> Result<()> {
     let placed = bench.start(schedule).context("--schedule")?;
     let interrupt = interrupt_flag();
     let mut report = CapacityReport {
-        schema_version: SERVE_SCHEMA_VERSION,
-        kind: "capacity",
-        status: "running".into(),
-        host: bench.host.clone(),
-        measured_at: now_rfc3339(),
-        model: bench.model_info.clone(),
-        schedule: placed.schedule.clone(),
-        topology: bench.topology.clone(),
-        generator: placed.generator.clone(),
-        query_sizes: bench.sizes.to_schema(),
-        sla,
-        seed: a.common.seed,
+        header: ServeHeader::new("capacity", &bench, &placed, Some(sla), a.common.seed),
         run: CapacityRun {
             calibration_qps: None,
             search: SearchSpec::default(),
@@ -778,7 +760,7 @@ pub fn capacity(a: CapacityArgs) -> Result<()> {
     }
     let outcome = run.outcome.expect("measure_capacity sets the outcome");
     report.run = run;
-    report.status = serde_json::to_value(outcome.status)?.as_str().unwrap_or("unknown").to_string();
+    report.header.status = serde_json::to_value(outcome.status)?.as_str().unwrap_or("unknown").to_string();
     write(&report)?;
 
     let mut table = trial_table();

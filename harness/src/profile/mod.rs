@@ -170,11 +170,13 @@ struct SearchComparison {
 
 /// A filesystem-friendly name from the CPU model and core count, e.g. `intel-xeon-2c`.
 fn server_type_name(cpu_model: &str, cores: usize) -> String {
-    let skip = ["r", "tm", "cpu", "processor", "core", "@", "with", "radeon", "graphics"];
-    let words: Vec<String> = cpu_model
+    let skip = ["r", "tm", "cpu", "processor", "core", "with", "radeon", "graphics"];
+    // The clock after `@` is not part of the name.
+    let name = cpu_model.split('@').next().unwrap_or_default();
+    let words: Vec<String> = name
         .split(|c: char| !c.is_ascii_alphanumeric())
         .map(str::to_ascii_lowercase)
-        .filter(|w| !w.is_empty() && !skip.contains(&w.as_str()) && !w.ends_with("ghz"))
+        .filter(|w| !w.is_empty() && !skip.contains(&w.as_str()))
         .take(3)
         .collect();
     let base = if words.is_empty() { "cpu".to_string() } else { words.join("-") };

@@ -1,0 +1,85 @@
+//! `hercules profile` writes efficiency tables the results schema validates and the analysis reads;
+//! an interrupted or repeated profile resumes from its checkpoint instead of measuring again; bad
+//! input fails in one line.
+
+use hercules_e2e::workspace_bin;
+use hercules_results::read_table;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A one-core profile of a model with a known service time (300 µs busy per sub-batch): two
+/// schedules (split at 256 or not), short trials.
+fn profile(out: &Path, extra: &[&str]) -> Output {
+    Command::new(workspace_bin("hercules"))
+        .args(["profile", "--model", "sleep:300", "--sla", "p95:20ms", "--sub-batches", "256"])
+        .args(["--restrict-cores", "0", "--server-type", "tiny-1c", "--no-ceilings"])
+        .args(["--trial-duration", "800ms", "--min-duration", "300ms", "--min-queries", "100"])
+        .args(["--warmup", "100ms", "--max-trials", "8", "--tolerance", "0.1"])
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn profile_writes_valid_tables_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = profile(dir.path(), &["--search", "all"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let table_path = dir.path().join("tiny-1c").join("sleep-300.json");
+    let t = read_table(&table_path).unwrap();
+    assert_eq!(t.server_type.name, "tiny-1c");
+    assert_eq!(t.server_type.restricted_cores, Some(vec![0]));
+    assert_eq!(t.search.algorithm, "exhaustive");
+    assert_eq!(t.search.evaluations, 2, "1 instance x 1 thread, split at 256 or not");
+    // One core serves at most 1 / 300 µs = 3333 sub-batches per second.
+    assert!(t.best.latency_bounded_qps > 300.0 && t.best.latency_bounded_qps < 3400.0, "{:?}", t.best);
+    assert!(t.best.p95_ms <= 20.0);
+    assert!(!t.curve.is_empty() && !t.default_curve.is_empty());
+    assert_eq!(t.power.source, hercules_results::PowerSource::Estimated, "no RAPL in this VM");
+    for ext in ["csv", "md", "searches.json", "checkpoint.json"] {
+        assert!(dir.path().join("tiny-1c").join(format!("sleep-300.{ext}")).exists(), "{ext}");
+    }
+    let cmp: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("tiny-1c/sleep-300.searches.json")).unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = cmp["searches"].as_array().unwrap().iter().map(|s| s["algorithm"].as_str().unwrap()).collect();
+    assert_eq!(names, ["gradient", "deeprecsched", "exhaustive"]);
+
+    // The same command again measures nothing new: every point comes from the checkpoint.
+    let again = profile(dir.path(), &["--search", "exhaustive"]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming 2 measured schedules"), "{stderr}");
+    assert_eq!(read_table(&table_path).unwrap().best, t.best);
+
+    // Other settings refuse the checkpoint rather than mix runs.
+    let other = profile(dir.path(), &["--seed", "7"]);
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert!(!other.status.success() && stderr.contains("--fresh"), "{stderr}");
+
+    // The analysis reads the table.
+    let show = Command::new(workspace_bin("hercules-analysis")).arg("show").arg(&table_path).output().unwrap();
+    assert!(show.status.success(), "{}", String::from_utf8_lossy(&show.stderr));
+    assert!(String::from_utf8_lossy(&show.stdout).contains("tiny-1c"));
+}
+
+#[test]
+fn profile_bad_input_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(workspace_bin("hercules")).arg("profile").args(args).arg("--out").arg(dir.path()).output().unwrap();
+        assert!(!out.status.success());
+        let e = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        assert_eq!(e.lines().count(), 1, "{e}");
+        e
+    };
+    assert!(run(&["--model", "sleep:300"]).contains("no default SLA"));
+    assert!(run(&["--model", "dlrm-rmc9", "--no-ceilings"]).contains("dlrm-rmc9"));
+    assert!(run(&["--model", "ncf", "--search", "annealing"]).contains("annealing"));
+    assert!(run(&["--model", "ncf", "--restrict-cores", "4096", "--no-ceilings"]).contains("4096"));
+    assert!(run(&["--model", "ncf", "--sub-batches", "0"]).contains("--sub-batches"));
+}
