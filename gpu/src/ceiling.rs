@@ -74,7 +74,7 @@ pub fn gather_bandwidth(
     reads: usize,
     repeats: usize,
 ) -> Result<Ceiling> {
-    if row_bytes == 0 || row_bytes % 16 != 0 || row_bytes > 512 {
+    if row_bytes == 0 || !row_bytes.is_multiple_of(16) || row_bytes > 512 {
         return Err(GpuError::Invalid(format!(
             "gather row of {row_bytes} bytes: need a multiple of 16, ≤ 512"
         )));

@@ -348,3 +348,26 @@ mod tests {
         assert!(median(&[]).is_nan());
     }
 }
+
+#[cfg(test)]
+mod nvrtc_tests {
+    use super::*;
+
+    /// Compiles every kernel source with NVRTC for Hopper and Ampere where NVRTC can be loaded; needs no
+    /// device (`gpu/run-checks.sh` and the PyTorch wheels' libnvrtc make this run on CPU-only hosts).
+    #[test]
+    fn kernels_compile_with_nvrtc() {
+        // SAFETY: only tries dlopen on candidate names.
+        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            println!("skipped: libnvrtc.so cannot be loaded (put a CUDA or nvidia-cuda-nvrtc lib dir on LD_LIBRARY_PATH)");
+            return;
+        }
+        for src in [Source::Embedding, Source::Ops] {
+            for cc in [(9, 0), (8, 0)] {
+                let cubin = compile_cubin(src, cc).unwrap_or_else(|e| panic!("{e}"));
+                assert!(cubin.len() > 1000 && cubin.starts_with(b"\x7fELF"), "{} for {cc:?}", src.name());
+                println!("{} for {}: {} bytes of cubin", src.name(), arch_name(cc), cubin.len());
+            }
+        }
+    }
+}

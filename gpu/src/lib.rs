@@ -5,6 +5,8 @@
 //! CUDA C kernels (`src/cu/*.cu`) are compiled at run time with NVRTC for the device's own
 //! architecture and cached per [`Device`].
 
+#![warn(missing_docs)]
+
 pub mod device;
 pub mod error;
 

@@ -495,7 +495,12 @@ impl<'m> GpuRunner<'m> {
             unsafe { (std::slice::from_raw_parts(self.out_host_ptr, bsz * ow), *self.err_host_ptr) };
         if e != u64::MAX {
             let (table, bag, pos) = plan.locate(e as usize).unwrap_or((0, 0, e as usize));
-            return Err(GpuError::IndexOutOfRange { table, bag, pos, index: 0, rows: m.shapes[table].rows });
+            let index = match &plan.indices {
+                IndexVec::U32(v) => v.get(e as usize).map_or(0, |&i| u64::from(i)),
+                IndexVec::U64(v) => v.get(e as usize).copied().unwrap_or(0),
+            };
+            let rows = m.shapes.get(table).map_or(0, |s| s.rows);
+            return Err(GpuError::IndexOutOfRange { table, bag, pos, index, rows });
         }
         out[..bsz * ow].copy_from_slice(oh);
         Ok(())

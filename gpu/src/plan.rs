@@ -211,7 +211,7 @@ pub fn device_row_stride(dtype: DType, dim: usize) -> usize {
 
 /// Whether rows of `dtype`/`dim` are read 4 values at a time (16-, 8- or 4-byte loads).
 pub fn vec4_rows(dim: usize) -> bool {
-    dim % 4 == 0
+    dim.is_multiple_of(4)
 }
 
 /// Row chunks one lane group covers: dim/4 with vector loads, else dim.
