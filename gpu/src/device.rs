@@ -366,6 +366,31 @@ mod nvrtc_tests {
             for cc in [(9, 0), (8, 0)] {
                 let cubin = compile_cubin(src, cc).unwrap_or_else(|e| panic!("{e}"));
                 assert!(cubin.len() > 1000 && cubin.starts_with(b"\x7fELF"), "{} for {cc:?}", src.name());
+                // Every kernel the host looks up by name is in the cubin (extern "C": unmangled).
+                let names: Vec<String> = match src {
+                    Source::Embedding => ["u32", "u64"]
+                        .iter()
+                        .flat_map(|ix| {
+                            [1, 4].iter().flat_map(move |k| {
+                                ["f32", "f16", "i8", "any"].iter().map(move |v| format!("tbe_{ix}_k{k}_{v}"))
+                            })
+                        })
+                        .collect(),
+                    Source::Ops => {
+                        ["bias_act", "copy_cols", "dot_interaction", "fill_table", "gather_ceiling"]
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect()
+                    }
+                };
+                for n in names {
+                    let needle = format!("{n}\0");
+                    assert!(
+                        cubin.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                        "{n} missing from {}",
+                        src.name()
+                    );
+                }
                 println!("{} for {}: {} bytes of cubin", src.name(), arch_name(cc), cubin.len());
             }
         }

@@ -42,6 +42,16 @@ fn dtype_code(d: DType) -> u32 {
     }
 }
 
+/// The kernel specialisation for a set of tables: 0 fp32, 1 fp16, 2 int8 when every table has that
+/// dtype and vector rows (dim % 4 == 0), else 3 (dtype and vector loads decided per table at run time).
+pub fn kernel_variant(shapes: &[TableShape]) -> usize {
+    let first = shapes.first().map(|s| s.dtype);
+    match first {
+        Some(d) if shapes.iter().all(|s| s.dtype == d && vec4_rows(s.dim)) => dtype_code(d) as usize,
+        _ => 3,
+    }
+}
+
 /// One table in device memory.
 struct GpuTable {
     shape: TableShape,
@@ -97,7 +107,8 @@ pub struct GpuTables {
     meta: CudaSlice<TableMeta>,
     out_width: usize,
     max_chunks: usize,
-    funcs: [CudaFunction; 4],
+    funcs: Vec<CudaFunction>,
+    variant: usize,
     fill: CudaFunction,
     err: CudaSlice<u64>,
 }
@@ -158,16 +169,20 @@ impl GpuTables {
             col += t.shape.dim;
         }
         let meta = stream.clone_htod(&metas).map_err(drv("upload table metadata"))?;
-        let funcs = [
-            dev.function(Source::Embedding, "tbe_u32_k1")?,
-            dev.function(Source::Embedding, "tbe_u32_k4")?,
-            dev.function(Source::Embedding, "tbe_u64_k1")?,
-            dev.function(Source::Embedding, "tbe_u64_k4")?,
-        ];
+        // Kernel variants: [u32, u64] × [1, 4 chunks per lane] × [f32, f16, i8, any].
+        let mut funcs = Vec::with_capacity(16);
+        for ix in ["u32", "u64"] {
+            for k in [1, 4] {
+                for v in ["f32", "f16", "i8", "any"] {
+                    funcs.push(dev.function(Source::Embedding, &format!("tbe_{ix}_k{k}_{v}"))?);
+                }
+            }
+        }
+        let variant = kernel_variant(&specs.iter().map(|s| s.0).collect::<Vec<_>>());
         let fill = dev.function(Source::Ops, "fill_table")?;
         let err = stream.clone_htod(&[u64::MAX]).map_err(drv("alloc error flag"))?;
         let max_chunks = tables.iter().map(|t| row_chunks(t.shape.dim)).max().unwrap_or(1);
-        Ok(Self { stream, tables, meta, out_width: col, max_chunks, funcs, fill, err })
+        Ok(Self { stream, tables, meta, out_width: col, max_chunks, funcs, variant, fill, err })
     }
 
     /// Zeroed tables of the given shapes and poolings (fill them with [`GpuTables::upload_table`]).
@@ -320,7 +335,8 @@ impl GpuTables {
             return Ok(());
         }
         let l = launch_for(nbags, self.max_chunks)?;
-        let f = &self.funcs[usize::from(bags.wide) * 2 + usize::from(l.chunks_per_lane > 1)];
+        let f =
+            &self.funcs[(usize::from(bags.wide) * 2 + usize::from(l.chunks_per_lane > 1)) * 4 + self.variant];
         let cfg = LaunchConfig {
             grid_dim: (l.blocks, 1, 1),
             block_dim: (BLOCK_THREADS, 1, 1),
@@ -548,13 +564,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn kernel_variants() {
+        let s = |dim, dtype| TableShape { rows: 10, dim, dtype };
+        assert_eq!(kernel_variant(&[s(128, DType::F32), s(32, DType::F32)]), 0);
+        assert_eq!(kernel_variant(&[s(8, DType::Int8)]), 2);
+        assert_eq!(kernel_variant(&[s(8, DType::F16), s(6, DType::F16)]), 3);
+        assert_eq!(kernel_variant(&[s(8, DType::F16), s(8, DType::F32)]), 3);
+    }
+
+    #[test]
     fn gpu_matches_cpu_kernels_on_random_shapes() {
         let Some(dev) = device_or_skip() else { return };
         let mut rng = StdRng::seed_from_u64(42);
         for dtype in DType::ALL {
             for &weighted in &[false, true] {
                 // Vector rows of several widths (160 = 40 chunks: four chunks per lane), odd dims.
-                for dims in [vec![4, 32, 128], vec![6, 13, 1], vec![160, 64], vec![8; 5]] {
+                for dims in [vec![4, 32, 128], vec![6, 13, 1], vec![160, 64], vec![8; 5], vec![8, 6]] {
                     let batch = rng.gen_range(1..70);
                     let c = random_case(&mut rng, dtype, &dims, batch, weighted);
                     check_case(&dev, &c);

@@ -79,7 +79,9 @@ __device__ __forceinline__ float load_f32_at(const unsigned char* __restrict__ r
     return __uint_as_float(b);
 }
 
-template <typename I, int MAXK>
+// FAST >= 0: every table has dtype FAST and vector rows, known at compile time (no per-row branches);
+// FAST < 0: dtype and vector loads read per table from its metadata.
+template <typename I, int MAXK, int FAST>
 __device__ __forceinline__ void tbe(const TableMeta* __restrict__ meta, const I* __restrict__ indices,
                                     const unsigned int* __restrict__ offsets,
                                     const float* __restrict__ weights, float* __restrict__ out,
@@ -94,7 +96,8 @@ __device__ __forceinline__ void tbe(const TableMeta* __restrict__ meta, const I*
     const unsigned int t = (unsigned int)(bag / B);
     const unsigned int b = (unsigned int)(bag % B);
     const TableMeta m = meta[t];
-    const bool vec4 = (m.flags & F_VEC4) != 0u;
+    const bool vec4 = FAST >= 0 ? true : (m.flags & F_VEC4) != 0u;
+    const unsigned int dtype = FAST >= 0 ? (unsigned int)FAST : m.dtype;
     const unsigned int cw = vec4 ? 4u : 1u;
     const unsigned int nchunks = (m.dim + cw - 1u) / cw;
     const unsigned int s = offsets[bag];
@@ -135,14 +138,14 @@ __device__ __forceinline__ void tbe(const TableMeta* __restrict__ meta, const I*
 #pragma unroll
                 for (int k = 0; k < MAXK; ++k) {
                     const unsigned int c = pass + lane + (unsigned int)k * lanes;
-                    v[u][k] = ((unsigned int)u < n && c < nchunks) ? load_chunk(rows[u], m.dtype, vec4, c)
+                    v[u][k] = ((unsigned int)u < n && c < nchunks) ? load_chunk(rows[u], dtype, vec4, c)
                                                                     : make_float4(0.f, 0.f, 0.f, 0.f);
                 }
             }
 #pragma unroll
             for (int u = 0; u < UNROLL; ++u) {
                 float wr = w[u];
-                if (m.dtype == DT_I8 && (unsigned int)u < n) {
+                if (dtype == DT_I8 && (unsigned int)u < n) {
                     const float scale = load_f32_at(rows[u], m.dim);
                     const float bias = load_f32_at(rows[u], m.dim + 4u);
                     bias_acc += bias * w[u];
@@ -182,16 +185,23 @@ __device__ __forceinline__ void tbe(const TableMeta* __restrict__ meta, const I*
     }
 }
 
-#define TBE_ENTRY(NAME, I, K)                                                                        \
+#define TBE_ENTRY(NAME, I, K, FAST)                                                                  \
     extern "C" __global__ void NAME(const TableMeta* __restrict__ meta, const I* __restrict__ indices, \
                                     const unsigned int* __restrict__ offsets,                        \
                                     const float* __restrict__ weights, float* __restrict__ out,       \
                                     unsigned int out_stride, unsigned int col_base, unsigned int B,   \
                                     unsigned int T, unsigned int lanes, unsigned long long* err) {    \
-        tbe<I, K>(meta, indices, offsets, weights, out, out_stride, col_base, B, T, lanes, err);      \
+        tbe<I, K, FAST>(meta, indices, offsets, weights, out, out_stride, col_base, B, T, lanes, err); \
     }
 
-TBE_ENTRY(tbe_u32_k1, unsigned int, 1)
-TBE_ENTRY(tbe_u32_k4, unsigned int, 4)
-TBE_ENTRY(tbe_u64_k1, unsigned long long, 1)
-TBE_ENTRY(tbe_u64_k4, unsigned long long, 4)
+// Names: tbe_<index type>_k<chunks per lane>_<f32|f16|i8 (uniform, vector rows) | any>.
+#define TBE_FAMILY(I, IN, K)                        \
+    TBE_ENTRY(tbe_##IN##_k##K##_f32, I, K, 0)       \
+    TBE_ENTRY(tbe_##IN##_k##K##_f16, I, K, 1)       \
+    TBE_ENTRY(tbe_##IN##_k##K##_i8, I, K, 2)        \
+    TBE_ENTRY(tbe_##IN##_k##K##_any, I, K, -1)
+
+TBE_FAMILY(unsigned int, u32, 1)
+TBE_FAMILY(unsigned int, u32, 4)
+TBE_FAMILY(unsigned long long, u64, 1)
+TBE_FAMILY(unsigned long long, u64, 4)
