@@ -1,0 +1,341 @@
+//! GPU benchmarks: the device's ceilings, the table-batched embedding bag against them, cuBLAS MLP
+//! layers, and (with `--models`) whole-model samples/s against batch size on the GPU and on this host's
+//! CPU cores. Prints tables; `--json PATH` writes everything as JSON. Without a GPU it exits with one
+//! line, "no CUDA device: ...".
+//!
+//! ```text
+//! gpu_bench [--json PATH] [--quick] [--table-gib G] [--tables T] [--dim D] [--lookups L] [--batch B]
+//!           [--dtype fp32|fp16|int8]... [--repeats R] [--models] [--model NAME]... [--rows-scale F]
+//!           [--cpu-threads N] [--power]
+//! ```
+
+use hercules_gpu::ceiling::{copy_bandwidth, gather_bandwidth, gemm_peak, Ceiling, GemmMath};
+use hercules_gpu::device::{median, time_on};
+use hercules_gpu::mlp::Strided;
+use hercules_gpu::{Blas, Device, GpuLinear, GpuModel, GpuTables, PowerSampler, TableBags, TableShape};
+use hercules_kernels::embedding::{random_bags, Bags, DType, Indices, Pooling};
+use hercules_kernels::mlp::Activation;
+use hercules_kernels::PinnedPool;
+use hercules_models::inputs::{IndexDist, InputGen};
+use hercules_models::{zoo, ForwardOpts, Init, Model, Scale, WeightSource, Workspace};
+use serde_json::{json, Value};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+struct Args {
+    json: Option<String>,
+    quick: bool,
+    table_gib: f64,
+    tables: usize,
+    dim: usize,
+    lookups: usize,
+    batch: usize,
+    dtypes: Vec<DType>,
+    repeats: usize,
+    models: Vec<String>,
+    rows_scale: f64,
+    cpu_threads: usize,
+    power: bool,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        json: None,
+        quick: false,
+        table_gib: 4.0,
+        tables: 8,
+        dim: 128,
+        lookups: 80,
+        batch: 2048,
+        dtypes: Vec::new(),
+        repeats: 10,
+        models: Vec::new(),
+        rows_scale: 1.0,
+        cpu_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        power: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let num = |v: String| v.parse::<f64>().map_err(|e| format!("{v}: {e}"));
+        match flag.as_str() {
+            "--json" => a.json = Some(val()?),
+            "--quick" => a.quick = true,
+            "--table-gib" => a.table_gib = num(val()?)?,
+            "--tables" => a.tables = num(val()?)? as usize,
+            "--dim" => a.dim = num(val()?)? as usize,
+            "--lookups" => a.lookups = num(val()?)? as usize,
+            "--batch" => a.batch = num(val()?)? as usize,
+            "--repeats" => a.repeats = num(val()?)? as usize,
+            "--dtype" => a.dtypes.push(val()?.parse().map_err(|e| format!("{e}"))?),
+            "--models" => a.models = vec!["dlrm-rmc1".into(), "dlrm-rmc3".into(), "wnd".into()],
+            "--model" => a.models.push(val()?),
+            "--rows-scale" => a.rows_scale = num(val()?)?,
+            "--cpu-threads" => a.cpu_threads = num(val()?)? as usize,
+            "--power" => a.power = true,
+            "-h" | "--help" => return Err("see the header of gpu/examples/gpu_bench.rs for the flags".into()),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if a.dtypes.is_empty() {
+        a.dtypes.push(DType::F32);
+    }
+    if a.quick {
+        a.table_gib = a.table_gib.min(0.5);
+        a.repeats = a.repeats.min(3);
+        a.batch = a.batch.min(512);
+    }
+    if a.tables == 0 || a.dim == 0 || a.lookups == 0 || a.batch == 0 || a.repeats == 0 {
+        return Err("tables, dim, lookups, batch and repeats must be positive".into());
+    }
+    Ok(a)
+}
+
+fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("gpu_bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let dev = match Device::open(0) {
+        Ok(d) => d,
+        Err(e) => {
+            println!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    match run(&dev, &args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gpu_bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn row(c: &Ceiling) {
+    println!(
+        "{:<22} {:>10.1} {:<8} (min {:.1}, max {:.1}; {})",
+        c.name, c.median, c.unit, c.min, c.max, c.detail
+    );
+}
+
+fn run(dev: &Device, a: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let info = dev.info().clone();
+    println!(
+        "device: {} ({}), {:.1} GiB, sm_{}{}, {} SMs, driver CUDA {}",
+        info.name,
+        info.uuid,
+        info.total_memory_bytes as f64 / (1u64 << 30) as f64,
+        info.compute_capability.0,
+        info.compute_capability.1,
+        info.sm_count,
+        info.driver_version
+    );
+    let gib = |g: f64| (g * (1u64 << 30) as f64) as usize;
+    let r = a.repeats;
+
+    // Ceilings.
+    println!("\n== ceilings (median of {r}) ==");
+    let copy = copy_bandwidth(dev, gib(if a.quick { 0.25 } else { 2.0 }), r)?;
+    row(&copy);
+    let row_bytes = (a.dim * 4).clamp(16, 512).next_multiple_of(16);
+    let gather =
+        gather_bandwidth(dev, gib(a.table_gib), row_bytes, if a.quick { 1 << 20 } else { 16 << 20 }, r)?;
+    row(&gather);
+    let mut gemms = Vec::new();
+    for m in [GemmMath::Fp32, GemmMath::Tf32, GemmMath::Bf16] {
+        match gemm_peak(dev, m, if a.quick { 2048 } else { 8192 }, r) {
+            Ok(c) => {
+                row(&c);
+                gemms.push(c);
+            }
+            Err(e) => println!("{m:?} GEMM: {e}"),
+        }
+    }
+
+    // Embedding bag.
+    println!(
+        "\n== table-batched embedding bag: {} tables, {:.2} GiB in all, B = {}, L = {}, D = {}, uniform random ==",
+        a.tables, a.table_gib, a.batch, a.lookups, a.dim
+    );
+    println!(
+        "{:<6} {:>10} {:>12} {:>10} {:>14} {:>12}",
+        "dtype", "ms", "GB/s rows", "copy frac", "Mrows/s", "gather frac"
+    );
+    let mut emb = Vec::new();
+    for &dtype in &a.dtypes {
+        let row_b = dtype.packed_row_bytes(a.dim);
+        let stride = hercules_gpu::plan::device_row_stride(dtype, a.dim);
+        let rows = (gib(a.table_gib) / a.tables / stride).max(a.lookups) as u64;
+        let shapes: Vec<(TableShape, Pooling)> =
+            (0..a.tables).map(|_| (TableShape { rows, dim: a.dim, dtype }, Pooling::Sum)).collect();
+        let tables = GpuTables::random(dev, &shapes, 1)?;
+        let inputs: Vec<(Vec<u32>, Vec<usize>)> =
+            (0..a.tables).map(|t| random_bags(rows as usize, a.batch, a.lookups, 100 + t as u64)).collect();
+        let bags: Vec<TableBags<'_>> = inputs
+            .iter()
+            .map(|(i, o)| TableBags { indices: Indices::U32(i), bags: Bags::Offsets(o), weights: None })
+            .collect();
+        let dbags = tables.upload(&bags)?;
+        let mut out = dev.stream().alloc_zeros::<f32>(a.batch * tables.out_width())?;
+        tables.time_launches(&dbags, &mut out, 2)?;
+        let power = if a.power {
+            PowerSampler::start(Some(&info.uuid), Duration::from_millis(20)).ok()
+        } else {
+            None
+        };
+        let times = tables.time_launches(&dbags, &mut out, r.max(if power.is_some() { 200 } else { 0 }))?;
+        let watts = power.and_then(|p| p.stop().ok());
+        let t = median(&times);
+        let lookups = (a.tables * a.batch * a.lookups) as f64;
+        let gbs = lookups * row_b as f64 / t / 1e9;
+        let frac = gbs / copy.median;
+        println!(
+            "{:<6} {:>10.3} {:>12.1} {:>10.3} {:>14.1} {:>12.3}{}",
+            dtype.to_string(),
+            t * 1e3,
+            gbs,
+            frac,
+            lookups / t / 1e6,
+            gbs / gather.median,
+            watts.map_or(String::new(), |w| format!("  {:.0} W", w.avg_watts))
+        );
+        emb.push(json!({
+            "dtype": dtype.to_string(), "tables": a.tables, "rows_per_table": rows, "dim": a.dim,
+            "lookups": a.lookups, "batch": a.batch, "table_bytes": tables.bytes(), "row_bytes": row_b,
+            "seconds_median": t, "seconds": times, "gb_per_s_rows": gbs, "mrows_per_s": lookups / t / 1e6,
+            "fraction_of_copy_bandwidth": frac, "fraction_of_gather_ceiling": gbs / gather.median,
+            "power": watts,
+        }));
+    }
+
+    // MLP layers.
+    println!("\n== MLP layer: cuBLAS SGEMM + fused bias/ReLU (FP32 math) ==");
+    println!("{:>6} {:>6} {:>6} {:>10} {:>10}", "M", "K", "N", "us", "GFLOP/s");
+    let blas = Blas::new(dev.stream().clone())?;
+    let mut mlp = Vec::new();
+    let ms: &[usize] = if a.quick { &[16, 256] } else { &[1, 16, 64, 256, 1024, 4096] };
+    for &(k, n) in &[(256usize, 256usize), (512, 512), (1024, 1024), (2048, 1024), (479, 1024), (13, 512)] {
+        let w = vec![0.01f32; k * n];
+        let b = vec![0.0f32; n];
+        let layer = GpuLinear::new(dev, &w, Some(&b), k, n, Activation::Relu)?;
+        for &m in ms {
+            let s = dev.stream().clone();
+            let x = s.alloc_zeros::<f32>(m * k)?;
+            let y = s.alloc_zeros::<f32>(m * n)?;
+            let (xp, _gx) = cudarc_ptr(&x, &s);
+            let (yp, _gy) = cudarc_ptr(&y, &s);
+            let mut times = Vec::new();
+            for i in 0..=r {
+                // SAFETY: x holds m × k and y m × n floats, alive past the synchronising timer.
+                let t = time_on(&s, || unsafe {
+                    layer.forward_raw(&blas, Strided { ptr: xp, ld: k }, m, Strided { ptr: yp, ld: n })
+                })?;
+                if i > 0 {
+                    times.push(t);
+                }
+            }
+            let t = median(&times);
+            let gf = layer.flops(m) / t / 1e9;
+            println!("{m:>6} {k:>6} {n:>6} {:>10.1} {gf:>10.1}", t * 1e6);
+            mlp.push(json!({"m": m, "k": k, "n": n, "seconds_median": t, "gflops": gf}));
+        }
+    }
+
+    // Whole models.
+    let mut models = Vec::new();
+    if !a.models.is_empty() {
+        let pool = PinnedPool::with_threads(a.cpu_threads)?;
+        let scale = Scale { rows_scale: a.rows_scale, max_rows: None };
+        let source = WeightSource::Init { init: Init::DeepRecSys, seed: 1 };
+        for name in &a.models {
+            let spec = zoo::resolve(name)?;
+            let gpu = match GpuModel::build(dev, &spec, scale, &source) {
+                Ok(g) => g,
+                Err(e) => {
+                    println!("\n{name}: {e}");
+                    continue;
+                }
+            };
+            let cpu = Model::build(&spec, scale, &source)?;
+            println!(
+                "\n== {name} (rows scale {}): samples/s, GPU (copies included) vs CPU ({} threads) ==",
+                a.rows_scale, a.cpu_threads
+            );
+            println!(
+                "{:>6} {:>12} {:>12} {:>12} {:>12}",
+                "batch", "GPU ms", "GPU samp/s", "CPU ms", "CPU samp/s"
+            );
+            let batches: &[usize] =
+                if a.quick { &[1, 64, 512] } else { &[1, 4, 16, 64, 128, 256, 512, 1024] };
+            let maxb = *batches.iter().max().unwrap_or(&1);
+            let mut runner = gpu.runner(dev, maxb)?;
+            let mut ws = Workspace::new(&cpu, maxb, pool.threads());
+            let mut gen = InputGen::new(IndexDist::Uniform, 9);
+            let mut points = Vec::new();
+            let mut crossover = None;
+            for &b in batches {
+                let inputs: Vec<_> = (0..4).map(|_| gen.generate(&cpu.spec, b)).collect::<Result<_, _>>()?;
+                let mut out = vec![0f32; b * gpu.output_width()];
+                let reps = r.max(5);
+                let mut tg = Vec::new();
+                let mut tc = Vec::new();
+                for i in 0..=reps {
+                    let inp = &inputs[i % inputs.len()];
+                    let t0 = Instant::now();
+                    runner.forward(dev, inp, &mut out)?;
+                    let g = t0.elapsed().as_secs_f64();
+                    let t0 = Instant::now();
+                    cpu.forward(&mut ws, inp, Some(&pool), ForwardOpts::default(), None, &mut out)?;
+                    let c = t0.elapsed().as_secs_f64();
+                    if i > 0 {
+                        tg.push(g);
+                        tc.push(c);
+                    }
+                }
+                let (g, c) = (median(&tg), median(&tc));
+                println!(
+                    "{b:>6} {:>12.3} {:>12.0} {:>12.3} {:>12.0}",
+                    g * 1e3,
+                    b as f64 / g,
+                    c * 1e3,
+                    b as f64 / c
+                );
+                if crossover.is_none() && g < c {
+                    crossover = Some(b);
+                }
+                points.push(json!({"batch": b, "gpu_seconds_median": g, "gpu_samples_per_s": b as f64 / g,
+                    "cpu_seconds_median": c, "cpu_samples_per_s": b as f64 / c}));
+            }
+            println!("crossover (smallest batch where the GPU is faster): {crossover:?}");
+            models.push(json!({"model": name, "rows_scale": a.rows_scale, "cpu_threads": a.cpu_threads,
+                "gpu_table_bytes": gpu.table_bytes(), "points": points, "crossover_batch": crossover}));
+        }
+    }
+
+    if let Some(path) = &a.json {
+        let doc: Value = json!({
+            "schema": "hercules-gpu-bench/1",
+            "device": info,
+            "ceilings": {"copy": copy, "gather": gather, "gemm": gemms},
+            "embedding": emb,
+            "mlp": mlp,
+            "models": models,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+        println!("\nwrote {path}");
+    }
+    Ok(())
+}
+
+/// A slice's raw device address on `s`.
+fn cudarc_ptr<'a>(
+    x: &'a cudarc::driver::CudaSlice<f32>,
+    s: &'a cudarc::driver::CudaStream,
+) -> (u64, cudarc::driver::SyncOnDrop<'a>) {
+    use cudarc::driver::DevicePtr;
+    x.device_ptr(s)
+}

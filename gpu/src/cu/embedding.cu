@@ -1,0 +1,207 @@
+// Table-batched embedding bag (FBGEMM's TBE semantics): one launch pools every bag of every table.
+//
+// Bags are numbered bag = t * B + b (table-major). A sub-warp of `lanes` threads pools one bag; each
+// lane owns the row chunks c = lane, lane + lanes, ... (a chunk is 4 values when the table's rows
+// allow 16/8/4-byte vector loads, else 1 value). UNROLL rows are loaded before any is accumulated so
+// each lane keeps several independent loads in flight.
+//
+// Row formats (byte offsets within a row, rows `stride` bytes apart, stride a multiple of 16):
+//   fp32: dim f32; fp16: dim IEEE halves; int8: dim u8 codes, then f32 scale, then f32 bias
+//   (value = q * scale + bias, FBGEMM's row-wise layout, the same as hercules-kernels).
+// Pooling: sum of w_i * row_i (w_i = 1 without weights); mean divides by the bag length; empty bags
+// give zeros. int8 adds sum(q * (scale * w)) and sum(bias * w) separately, like the CPU kernels.
+// An index >= rows is skipped and its global position recorded with atomicMin in *err (the host
+// validates every index before the launch, so this is only a defence).
+
+struct TableMeta {
+    unsigned long long ptr;   // device address of row 0
+    unsigned long long rows;  // rows in the table
+    unsigned int stride;      // bytes between rows
+    unsigned int dim;         // values per row
+    unsigned int dtype;       // 0 fp32, 1 fp16, 2 int8
+    unsigned int out_col;     // first output column of this table
+    unsigned int flags;       // bit 0: vector chunks of 4; bit 1: mean pooling
+    unsigned int pad;
+};
+
+#define DT_F32 0u
+#define DT_F16 1u
+#define DT_I8 2u
+#define F_VEC4 1u
+#define F_MEAN 2u
+#define UNROLL 8
+
+__device__ __forceinline__ float h2f(unsigned short h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+
+// Chunk c of a row as up to 4 floats (int8: the codes, unscaled).
+__device__ __forceinline__ float4 load_chunk(const unsigned char* __restrict__ row, unsigned int dtype,
+                                             bool vec4, unsigned int c) {
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (vec4) {
+        if (dtype == DT_F32) {
+            v = __ldg(reinterpret_cast<const float4*>(row) + c);
+        } else if (dtype == DT_F16) {
+            uint2 r = __ldg(reinterpret_cast<const uint2*>(row) + c);
+            v.x = h2f((unsigned short)(r.x & 0xffffu));
+            v.y = h2f((unsigned short)(r.x >> 16));
+            v.z = h2f((unsigned short)(r.y & 0xffffu));
+            v.w = h2f((unsigned short)(r.y >> 16));
+        } else {
+            unsigned int r = __ldg(reinterpret_cast<const unsigned int*>(row) + c);
+            v.x = (float)(r & 0xffu);
+            v.y = (float)((r >> 8) & 0xffu);
+            v.z = (float)((r >> 16) & 0xffu);
+            v.w = (float)(r >> 24);
+        }
+    } else {
+        if (dtype == DT_F32) {
+            v.x = __ldg(reinterpret_cast<const float*>(row) + c);
+        } else if (dtype == DT_F16) {
+            v.x = h2f(__ldg(reinterpret_cast<const unsigned short*>(row) + c));
+        } else {
+            v.x = (float)__ldg(row + c);
+        }
+    }
+    return v;
+}
+
+// The f32 stored at byte `off` of a row, whatever its alignment.
+__device__ __forceinline__ float load_f32_at(const unsigned char* __restrict__ row, unsigned int off) {
+    if ((off & 3u) == 0u) {
+        return __ldg(reinterpret_cast<const float*>(row + off));
+    }
+    unsigned int b = (unsigned int)__ldg(row + off) | ((unsigned int)__ldg(row + off + 1) << 8) |
+                     ((unsigned int)__ldg(row + off + 2) << 16) | ((unsigned int)__ldg(row + off + 3) << 24);
+    return __uint_as_float(b);
+}
+
+// FAST >= 0: every table has dtype FAST and vector rows, known at compile time (no per-row branches);
+// FAST < 0: dtype and vector loads read per table from its metadata.
+template <typename I, int MAXK, int FAST>
+__device__ __forceinline__ void tbe(const TableMeta* __restrict__ meta, const I* __restrict__ indices,
+                                    const unsigned int* __restrict__ offsets,
+                                    const float* __restrict__ weights, float* __restrict__ out,
+                                    unsigned int out_stride, unsigned int col_base, unsigned int B,
+                                    unsigned int T, unsigned int lanes, unsigned long long* err) {
+    const unsigned long long gtid = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const unsigned long long bag = gtid / lanes;
+    const unsigned int lane = (unsigned int)(gtid % lanes);
+    if (bag >= (unsigned long long)T * B) {
+        return;
+    }
+    const unsigned int t = (unsigned int)(bag / B);
+    const unsigned int b = (unsigned int)(bag % B);
+    const TableMeta m = meta[t];
+    const bool vec4 = FAST >= 0 ? true : (m.flags & F_VEC4) != 0u;
+    const unsigned int dtype = FAST >= 0 ? (unsigned int)FAST : m.dtype;
+    const unsigned int cw = vec4 ? 4u : 1u;
+    const unsigned int nchunks = (m.dim + cw - 1u) / cw;
+    const unsigned int s = offsets[bag];
+    const unsigned int e = offsets[bag + 1];
+    const unsigned char* __restrict__ base = reinterpret_cast<const unsigned char*>(m.ptr);
+    float* o = out + (unsigned long long)b * out_stride + col_base + m.out_col;
+    const bool store4 = vec4 && ((reinterpret_cast<unsigned long long>(o) & 15ull) == 0ull);
+    const float inv = ((m.flags & F_MEAN) != 0u && e > s) ? 1.0f / (float)(e - s) : 1.0f;
+
+    for (unsigned int pass = 0; pass < nchunks; pass += lanes * MAXK) {
+        float4 acc[MAXK];
+#pragma unroll
+        for (int k = 0; k < MAXK; ++k) {
+            acc[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+        float bias_acc = 0.f;
+        for (unsigned int i = s; i < e; i += UNROLL) {
+            const unsigned int n = min((unsigned int)UNROLL, e - i);
+            const unsigned char* rows[UNROLL];
+            float w[UNROLL];
+#pragma unroll
+            for (int u = 0; u < UNROLL; ++u) {
+                rows[u] = base;
+                w[u] = 0.f;
+                if ((unsigned int)u < n) {
+                    const unsigned long long idx = (unsigned long long)indices[i + u];
+                    if (idx < m.rows) {
+                        rows[u] = base + idx * m.stride;
+                        w[u] = weights ? weights[i + u] : 1.0f;
+                    } else if (lane == 0u && pass == 0u) {
+                        atomicMin(err, (unsigned long long)(i + u));
+                    }
+                }
+            }
+            float4 v[UNROLL][MAXK];
+#pragma unroll
+            for (int u = 0; u < UNROLL; ++u) {
+#pragma unroll
+                for (int k = 0; k < MAXK; ++k) {
+                    const unsigned int c = pass + lane + (unsigned int)k * lanes;
+                    v[u][k] = ((unsigned int)u < n && c < nchunks) ? load_chunk(rows[u], dtype, vec4, c)
+                                                                    : make_float4(0.f, 0.f, 0.f, 0.f);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < UNROLL; ++u) {
+                float wr = w[u];
+                if (dtype == DT_I8 && (unsigned int)u < n) {
+                    const float scale = load_f32_at(rows[u], m.dim);
+                    const float bias = load_f32_at(rows[u], m.dim + 4u);
+                    bias_acc += bias * w[u];
+                    wr = scale * w[u];
+                }
+#pragma unroll
+                for (int k = 0; k < MAXK; ++k) {
+                    acc[k].x += v[u][k].x * wr;
+                    acc[k].y += v[u][k].y * wr;
+                    acc[k].z += v[u][k].z * wr;
+                    acc[k].w += v[u][k].w * wr;
+                }
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < MAXK; ++k) {
+            const unsigned int c = pass + lane + (unsigned int)k * lanes;
+            if (c >= nchunks) {
+                continue;
+            }
+            float4 r;
+            r.x = (acc[k].x + bias_acc) * inv;
+            r.y = (acc[k].y + bias_acc) * inv;
+            r.z = (acc[k].z + bias_acc) * inv;
+            r.w = (acc[k].w + bias_acc) * inv;
+            if (store4) {
+                reinterpret_cast<float4*>(o)[c] = r;
+            } else if (vec4) {
+                o[4 * c] = r.x;
+                o[4 * c + 1] = r.y;
+                o[4 * c + 2] = r.z;
+                o[4 * c + 3] = r.w;
+            } else {
+                o[c] = r.x;
+            }
+        }
+    }
+}
+
+#define TBE_ENTRY(NAME, I, K, FAST)                                                                  \
+    extern "C" __global__ void NAME(const TableMeta* __restrict__ meta, const I* __restrict__ indices, \
+                                    const unsigned int* __restrict__ offsets,                        \
+                                    const float* __restrict__ weights, float* __restrict__ out,       \
+                                    unsigned int out_stride, unsigned int col_base, unsigned int B,   \
+                                    unsigned int T, unsigned int lanes, unsigned long long* err) {    \
+        tbe<I, K, FAST>(meta, indices, offsets, weights, out, out_stride, col_base, B, T, lanes, err); \
+    }
+
+// Names: tbe_<index type>_k<chunks per lane>_<f32|f16|i8 (uniform, vector rows) | any>.
+#define TBE_FAMILY(I, IN, K)                        \
+    TBE_ENTRY(tbe_##IN##_k##K##_f32, I, K, 0)       \
+    TBE_ENTRY(tbe_##IN##_k##K##_f16, I, K, 1)       \
+    TBE_ENTRY(tbe_##IN##_k##K##_i8, I, K, 2)        \
+    TBE_ENTRY(tbe_##IN##_k##K##_any, I, K, -1)
+
+TBE_FAMILY(unsigned int, u32, 1)
+TBE_FAMILY(unsigned int, u32, 4)
+TBE_FAMILY(unsigned long long, u64, 1)
+TBE_FAMILY(unsigned long long, u64, 4)

@@ -1,0 +1,295 @@
+//! Dense layers on the GPU: y = act(x·Wᵀ + b) as one cuBLAS SGEMM followed by a small fused
+//! bias + activation kernel (`bias_act` in `cu/ops.cu`). Rows of x and y may be strided, so a layer can
+//! read from and write into columns of a wider matrix (the feature matrix of a model).
+
+use crate::device::{Device, Source};
+use crate::error::{blas, drv, GpuError, Result};
+use cudarc::cublas::sys::cublasOperation_t;
+use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
+use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg};
+use hercules_kernels::mlp::Activation;
+use std::sync::Arc;
+
+/// A cuBLAS handle bound to one stream.
+pub struct Blas {
+    inner: CudaBlas,
+    stream: Arc<CudaStream>,
+}
+
+impl Blas {
+    /// A handle whose work goes to `stream` (FP32 math: no TF32 unless asked for).
+    pub fn new(stream: Arc<CudaStream>) -> Result<Self> {
+        let inner = CudaBlas::new(stream.clone()).map_err(blas("cublasCreate"))?;
+        Ok(Self { inner, stream })
+    }
+
+    /// Allows (or forbids) TF32 tensor-core math for FP32 GEMMs on this handle.
+    pub fn set_tf32(&self, on: bool) -> Result<()> {
+        use cudarc::cublas::sys::cublasMath_t;
+        let mode =
+            if on { cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH } else { cublasMath_t::CUBLAS_DEFAULT_MATH };
+        // SAFETY: the handle is valid for the life of `inner`; setting the math mode has no other effect.
+        unsafe { cudarc::cublas::sys::cublasSetMathMode(*self.inner.handle(), mode) }
+            .result()
+            .map_err(blas("cublasSetMathMode"))
+    }
+
+    /// The stream the handle's work goes to.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// The cudarc handle.
+    pub fn inner(&self) -> &CudaBlas {
+        &self.inner
+    }
+}
+
+/// Raw device addresses and row strides of a layer's input and output.
+#[derive(Debug, Clone, Copy)]
+pub struct Strided {
+    /// Address of element (0, 0).
+    pub ptr: u64,
+    /// Floats between consecutive rows (≥ the row's width).
+    pub ld: usize,
+}
+
+/// The activation's code in `bias_act`.
+pub fn act_code(a: Activation) -> u32 {
+    match a {
+        Activation::None => 0,
+        Activation::Relu => 1,
+        Activation::Sigmoid => 2,
+    }
+}
+
+/// Blocks for an elementwise kernel over `n` values at 256 threads (grid-stride, capped).
+pub fn elementwise_blocks(n: usize) -> u32 {
+    n.div_ceil(256).clamp(1, 65_535) as u32
+}
+
+/// The cuBLAS column-major call computing row-major y[m, n] = x[m, k] · W[n, k]ᵀ with row strides
+/// ldx, ldw (= k) and ldy: C(n×m) = op(A)ᵀ·B with A = W (lda = k), B = x (ldb = ldx), C = y (ldc = ldy).
+pub fn gemm_config(m: usize, k: usize, n: usize, ldx: usize, ldy: usize) -> Result<GemmConfig<f32>> {
+    let c = |v: usize, what: &str| {
+        i32::try_from(v)
+            .map_err(|_| GpuError::Invalid(format!("{what} = {v} is beyond cuBLAS' 32-bit sizes")))
+    };
+    if ldx < k || ldy < n {
+        return Err(GpuError::Invalid(format!("row strides ldx {ldx} < k {k} or ldy {ldy} < n {n}")));
+    }
+    Ok(GemmConfig {
+        transa: cublasOperation_t::CUBLAS_OP_T,
+        transb: cublasOperation_t::CUBLAS_OP_N,
+        m: c(n, "n")?,
+        n: c(m, "m")?,
+        k: c(k, "k")?,
+        alpha: 1.0,
+        lda: c(k, "k")?,
+        ldb: c(ldx, "ldx")?,
+        beta: 0.0,
+        ldc: c(ldy, "ldy")?,
+    })
+}
+
+/// A fully connected layer with PyTorch-layout weights [n, k] on the device.
+pub struct GpuLinear {
+    w: CudaSlice<f32>,
+    b: Option<CudaSlice<f32>>,
+    k: usize,
+    n: usize,
+    act: Activation,
+    bias_act: CudaFunction,
+}
+
+/// A device view of `len` floats at a raw address, for cuBLAS (which takes DevicePtr arguments).
+struct RawView {
+    ptr: u64,
+    len: usize,
+    stream: Arc<CudaStream>,
+}
+
+impl cudarc::driver::DeviceSlice<f32> for RawView {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+}
+
+impl DevicePtr<f32> for RawView {
+    fn device_ptr<'a>(&'a self, _stream: &'a CudaStream) -> (u64, cudarc::driver::SyncOnDrop<'a>) {
+        (self.ptr, cudarc::driver::SyncOnDrop::Sync(None))
+    }
+}
+
+impl cudarc::driver::DevicePtrMut<f32> for RawView {
+    fn device_ptr_mut<'a>(&'a mut self, _stream: &'a CudaStream) -> (u64, cudarc::driver::SyncOnDrop<'a>) {
+        (self.ptr, cudarc::driver::SyncOnDrop::Sync(None))
+    }
+}
+
+impl GpuLinear {
+    /// Uploads weight [n, k] (row-major, PyTorch layout) and optional bias [n].
+    pub fn new(
+        dev: &Device,
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        k: usize,
+        n: usize,
+        act: Activation,
+    ) -> Result<Self> {
+        if k == 0 || n == 0 || weight.len() != k * n || bias.is_some_and(|b| b.len() != n) {
+            return Err(GpuError::Invalid(format!(
+                "linear layer {k}→{n}: weight has {} values, bias {:?}",
+                weight.len(),
+                bias.map(<[f32]>::len)
+            )));
+        }
+        let s = dev.stream();
+        let w = s.clone_htod(weight).map_err(drv("upload weights"))?;
+        let b = bias.map(|b| s.clone_htod(b)).transpose().map_err(drv("upload bias"))?;
+        let bias_act = dev.function(Source::Ops, "bias_act")?;
+        s.synchronize().map_err(drv("upload layer"))?;
+        Ok(Self { w, b, k, n, act, bias_act })
+    }
+
+    /// Input width.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Output width.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The fused activation.
+    pub fn activation(&self) -> Activation {
+        self.act
+    }
+
+    /// FLOPs of one forward pass over `m` rows (2·m·k·n).
+    pub fn flops(&self, m: usize) -> f64 {
+        2.0 * m as f64 * self.k as f64 * self.n as f64
+    }
+
+    /// y[m × n] (row stride y.ld) = act(x[m × k] (row stride x.ld) · Wᵀ + b), enqueued on the handle's
+    /// stream.
+    ///
+    /// # Safety
+    /// `x` must address m rows of k floats at stride x.ld, `y` m rows of n floats at stride y.ld, both
+    /// alive until the work ends, and they must not overlap.
+    pub unsafe fn forward_raw(&self, blas_h: &Blas, x: Strided, m: usize, y: Strided) -> Result<()> {
+        if m == 0 {
+            return Ok(());
+        }
+        let cfg = gemm_config(m, self.k, self.n, x.ld, y.ld)?;
+        let xv = RawView { ptr: x.ptr, len: (m - 1) * x.ld + self.k, stream: blas_h.stream.clone() };
+        let mut yv = RawView { ptr: y.ptr, len: (m - 1) * y.ld + self.n, stream: blas_h.stream.clone() };
+        // SAFETY: sizes and strides in `cfg` match the buffers (the caller's promise for x and y; W is
+        // n × k as uploaded).
+        unsafe { blas_h.inner.gemm(cfg, &self.w, &xv, &mut yv) }.map_err(blas("cublasSgemm"))?;
+        if self.b.is_none() && self.act == Activation::None {
+            return Ok(());
+        }
+        let stream = &blas_h.stream;
+        let bias = self.b.as_ref().map_or(0, |b| b.device_ptr(stream).0);
+        let (mm, nn, ld, act) = (m as u32, self.n as u32, y.ld as u32, act_code(self.act));
+        let cfg = LaunchConfig {
+            grid_dim: (elementwise_blocks(m * self.n), 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = stream.launch_builder(&self.bias_act);
+        b.arg(&y.ptr).arg(&bias).arg(&mm).arg(&nn).arg(&ld).arg(&act);
+        // SAFETY: bias_act touches y[r·ld + c] for r < m, c < n (inside y, the caller's promise) and
+        // bias[c] for c < n; the arguments match its signature.
+        unsafe { b.launch(cfg) }.map_err(drv("bias_act launch"))?;
+        Ok(())
+    }
+
+    /// Runs the layer synchronously on host data: x is m × k, returns m × n.
+    pub fn forward_host(&self, blas_h: &Blas, x: &[f32], m: usize) -> Result<Vec<f32>> {
+        if x.len() != m * self.k {
+            return Err(GpuError::Invalid(format!(
+                "input has {} floats, {m} × {} expected",
+                x.len(),
+                self.k
+            )));
+        }
+        if m == 0 {
+            return Ok(Vec::new());
+        }
+        let s = blas_h.stream.clone();
+        let dx = s.clone_htod(x).map_err(drv("upload input"))?;
+        let dy = s.alloc_zeros::<f32>(m * self.n).map_err(drv("alloc output"))?;
+        {
+            let (xp, _gx) = dx.device_ptr(&s);
+            let (yp, _gy) = dy.device_ptr(&s);
+            // SAFETY: dx holds m × k and dy m × n floats, both alive past the synchronising copy below.
+            unsafe {
+                self.forward_raw(blas_h, Strided { ptr: xp, ld: self.k }, m, Strided { ptr: yp, ld: self.n })
+            }?;
+        }
+        s.clone_dtoh(&dy).map_err(drv("download output"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedding::tests::device_or_skip;
+    use hercules_kernels::mlp::Linear;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    #[test]
+    fn gemm_config_maps_row_major_to_cublas() {
+        let c = gemm_config(5, 7, 3, 9, 4).unwrap();
+        assert_eq!((c.m, c.n, c.k, c.lda, c.ldb, c.ldc), (3, 5, 7, 7, 9, 4));
+        assert_eq!(c.transa, cublasOperation_t::CUBLAS_OP_T);
+        assert_eq!(c.transb, cublasOperation_t::CUBLAS_OP_N);
+        assert!(gemm_config(5, 7, 3, 6, 4).is_err());
+        assert!(gemm_config(5, 7, 3, 7, 2).is_err());
+    }
+
+    #[test]
+    fn elementwise_grid() {
+        assert_eq!(elementwise_blocks(0), 1);
+        assert_eq!(elementwise_blocks(257), 2);
+        assert_eq!(elementwise_blocks(1 << 40), 65_535);
+        assert_eq!(act_code(Activation::Sigmoid), 2);
+    }
+
+    #[test]
+    fn gpu_linear_matches_cpu_layer() {
+        let Some(dev) = device_or_skip() else { return };
+        let blas_h = Blas::new(dev.stream().clone()).unwrap();
+        let mut rng = StdRng::seed_from_u64(5);
+        for &(m, k, n) in &[(1, 13, 512), (7, 64, 33), (64, 256, 128), (100, 479, 1), (3, 1, 5)] {
+            for act in Activation::ALL {
+                let w: Vec<f32> = (0..n * k).map(|_| rng.gen_range(-0.1f32..0.1)).collect();
+                let b: Vec<f32> = (0..n).map(|_| rng.gen_range(-0.1f32..0.1)).collect();
+                let x: Vec<f32> = (0..m * k).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+                let g = GpuLinear::new(&dev, &w, Some(&b), k, n, act).unwrap();
+                let y = g.forward_host(&blas_h, &x, m).unwrap();
+                let cpu = Linear::new(&w, Some(&b), k, n, act).unwrap();
+                let mut e = vec![0f32; m * n];
+                cpu.forward(&x, m, &mut e).unwrap();
+                for r in 0..m {
+                    for c in 0..n {
+                        let mag: f64 =
+                            (0..k).map(|i| f64::from((x[r * k + i] * w[c * k + i]).abs())).sum::<f64>()
+                                + f64::from(b[c].abs());
+                        let (gv, ev) = (y[r * n + c], e[r * n + c]);
+                        assert!(
+                            (f64::from(gv) - f64::from(ev)).abs() <= 1e-5 * mag + 1e-7,
+                            "m{m} k{k} n{n} {act:?} [{r},{c}]: gpu {gv} cpu {ev}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

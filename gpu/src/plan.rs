@@ -1,0 +1,396 @@
+//! Host-side preparation of a table-batched lookup, with no CUDA involved: checking every table's
+//! bags and indices, concatenating them into the single index array and table-major offsets the
+//! kernel reads, and the launch geometry.
+
+use crate::error::{GpuError, Result};
+use hercules_kernels::embedding::{Bags, DType, Indices};
+
+/// Shape of one table, as the planner needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableShape {
+    /// Rows.
+    pub rows: u64,
+    /// Values per row.
+    pub dim: usize,
+    /// Storage type of the rows.
+    pub dtype: DType,
+}
+
+/// One table's part of a batch: its indices, its bags, and optional per-index weights.
+#[derive(Debug, Clone, Copy)]
+pub struct TableBags<'a> {
+    /// Row indices of all bags of this table.
+    pub indices: Indices<'a>,
+    /// Bag boundaries over `indices` (B + 1 offsets or B lengths).
+    pub bags: Bags<'a>,
+    /// One weight per index (weighted sum), or none.
+    pub weights: Option<&'a [f32]>,
+}
+
+/// Indices concatenated over tables, 32-bit when every table allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexVec {
+    /// Every table has at most 2^32 rows.
+    U32(Vec<u32>),
+    /// Some table is larger.
+    U64(Vec<u64>),
+}
+
+impl IndexVec {
+    /// Number of indices.
+    pub fn len(&self) -> usize {
+        match self {
+            IndexVec::U32(v) => v.len(),
+            IndexVec::U64(v) => v.len(),
+        }
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A checked batch in the kernel's layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BagPlan {
+    /// Bags per table (B).
+    pub batch: usize,
+    /// Tables (T).
+    pub tables: usize,
+    /// All indices, table after table.
+    pub indices: IndexVec,
+    /// T·B + 1 offsets into `indices`; bag (t, b) is `offsets[t·B + b]..offsets[t·B + b + 1]`.
+    pub offsets: Vec<u32>,
+    /// One weight per index when any table has weights (1.0 for tables without).
+    pub weights: Option<Vec<f32>>,
+    /// Where each table's indices start in `indices`.
+    pub table_starts: Vec<usize>,
+}
+
+impl BagPlan {
+    /// The (table, bag, position within the table) of global index position `pos`.
+    pub fn locate(&self, pos: usize) -> Option<(usize, usize, usize)> {
+        if pos >= self.indices.len() {
+            return None;
+        }
+        let t = self.table_starts.partition_point(|&s| s <= pos).saturating_sub(1);
+        let bag0 = t * self.batch;
+        let bags = &self.offsets[bag0..bag0 + self.batch + 1];
+        let b = bags.partition_point(|&o| o as usize <= pos).saturating_sub(1);
+        Some((t, b.min(self.batch.saturating_sub(1)), pos - self.table_starts[t]))
+    }
+}
+
+/// B + 1 offsets of one table's bags, checked against `n` indices.
+pub fn bag_offsets(table: usize, bags: Bags<'_>, n: usize) -> Result<Vec<usize>> {
+    let bad = |why: String| GpuError::BadBags { table, why };
+    match bags {
+        Bags::Offsets(o) => {
+            let Some(&first) = o.first() else {
+                return Err(bad("no offsets; B bags need B + 1 offsets".into()));
+            };
+            if first != 0 {
+                return Err(bad(format!("the first offset is {first}, not 0")));
+            }
+            for (b, w) in o.windows(2).enumerate() {
+                if w[1] < w[0] {
+                    return Err(bad(format!("offset {} decreases to {} at bag {b}", w[0], w[1])));
+                }
+            }
+            let last = o[o.len() - 1];
+            if last != n {
+                return Err(bad(format!("the last offset is {last} but there are {n} indices")));
+            }
+            Ok(o.to_vec())
+        }
+        Bags::Lengths(l) => {
+            let mut out = Vec::with_capacity(l.len() + 1);
+            let mut end = 0usize;
+            out.push(0);
+            for &len in l {
+                end += len as usize;
+                out.push(end);
+            }
+            if end != n {
+                return Err(bad(format!("lengths sum to {end} but there are {n} indices")));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Checks every table's input against its shape and builds the kernel's layout. Errors name the
+/// table, and for an out-of-range index also the bag and the position within the table.
+pub fn plan_bags(shapes: &[TableShape], inputs: &[TableBags<'_>]) -> Result<BagPlan> {
+    if shapes.len() != inputs.len() {
+        return Err(GpuError::Invalid(format!("{} tables but inputs for {}", shapes.len(), inputs.len())));
+    }
+    let tables = shapes.len();
+    let batch = inputs.first().map_or(0, |i| i.bags.count());
+    let total: usize = inputs.iter().map(|i| i.indices.len()).sum();
+    if total > u32::MAX as usize {
+        return Err(GpuError::Invalid(format!("{total} indices in one batch; at most 2^32 - 1")));
+    }
+    let wide = shapes.iter().any(|s| s.rows > 1 << 32);
+    let mut idx32 = Vec::new();
+    let mut idx64 = Vec::new();
+    if wide {
+        idx64.reserve(total);
+    } else {
+        idx32.reserve(total);
+    }
+    let any_weights = inputs.iter().any(|i| i.weights.is_some());
+    let mut weights = any_weights.then(|| Vec::with_capacity(total));
+    let mut offsets = Vec::with_capacity(tables * batch + 1);
+    let mut table_starts = Vec::with_capacity(tables);
+    let mut base = 0usize;
+    for (t, (shape, inp)) in shapes.iter().zip(inputs).enumerate() {
+        if inp.bags.count() != batch {
+            return Err(GpuError::BadBags {
+                table: t,
+                why: format!("{} bags where table 0 has {batch}", inp.bags.count()),
+            });
+        }
+        let n = inp.indices.len();
+        let offs = bag_offsets(t, inp.bags, n)?;
+        if let Some(w) = inp.weights {
+            if w.len() != n {
+                return Err(GpuError::Invalid(format!("table {t}: {} weights for {n} indices", w.len())));
+            }
+        }
+        let check = |pos: usize, index: u64| -> Result<()> {
+            if index >= shape.rows {
+                let bag = offs.partition_point(|&o| o <= pos).saturating_sub(1).min(batch.saturating_sub(1));
+                return Err(GpuError::IndexOutOfRange { table: t, bag, pos, index, rows: shape.rows });
+            }
+            Ok(())
+        };
+        match inp.indices {
+            Indices::U32(v) => {
+                for (p, &i) in v.iter().enumerate() {
+                    check(p, u64::from(i))?;
+                }
+                if wide {
+                    idx64.extend(v.iter().map(|&i| u64::from(i)));
+                } else {
+                    idx32.extend_from_slice(v);
+                }
+            }
+            Indices::U64(v) => {
+                for (p, &i) in v.iter().enumerate() {
+                    check(p, i)?;
+                }
+                if wide {
+                    idx64.extend_from_slice(v);
+                } else {
+                    // Every index was checked below rows ≤ 2^32.
+                    idx32.extend(v.iter().map(|&i| i as u32));
+                }
+            }
+        }
+        if let Some(w) = weights.as_mut() {
+            match inp.weights {
+                Some(x) => w.extend_from_slice(x),
+                None => w.extend(std::iter::repeat_n(1.0f32, n)),
+            }
+        }
+        table_starts.push(base);
+        offsets.extend(offs[..batch].iter().map(|&o| (base + o) as u32));
+        base += n;
+    }
+    offsets.push(base as u32);
+    let indices = if wide { IndexVec::U64(idx64) } else { IndexVec::U32(idx32) };
+    Ok(BagPlan { batch, tables, indices, offsets, weights, table_starts })
+}
+
+/// Bytes between rows on the device: the packed row rounded up to 16 bytes (vector loads, aligned
+/// int8 scale/bias when dim is a multiple of 4).
+pub fn device_row_stride(dtype: DType, dim: usize) -> usize {
+    dtype.packed_row_bytes(dim).next_multiple_of(16)
+}
+
+/// Whether rows of `dtype`/`dim` are read 4 values at a time (16-, 8- or 4-byte loads).
+pub fn vec4_rows(dim: usize) -> bool {
+    dim.is_multiple_of(4)
+}
+
+/// Row chunks one lane group covers: dim/4 with vector loads, else dim.
+pub fn row_chunks(dim: usize) -> usize {
+    if vec4_rows(dim) {
+        dim / 4
+    } else {
+        dim
+    }
+}
+
+/// Threads per block of the embedding kernel.
+pub const BLOCK_THREADS: u32 = 256;
+
+/// Launch geometry of one table-batched lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Launch {
+    /// Lanes (threads) pooling one bag: a power of two, 1..=32, so bags never straddle a warp.
+    pub lanes: u32,
+    /// Register chunks per lane per pass (1 or 4; the kernel variant).
+    pub chunks_per_lane: u32,
+    /// Blocks of [`BLOCK_THREADS`].
+    pub blocks: u32,
+}
+
+/// The geometry for `bags` bags over tables whose widest row has `max_chunks` chunks: enough lanes
+/// to cover a row in one pass where possible (up to a warp), 4 chunks per lane for wider rows.
+pub fn launch_for(bags: usize, max_chunks: usize) -> Result<Launch> {
+    let lanes = max_chunks.max(1).next_power_of_two().min(32) as u32;
+    let chunks_per_lane = if max_chunks as u32 > lanes { 4 } else { 1 };
+    let threads = bags as u64 * u64::from(lanes);
+    let blocks = threads.div_ceil(u64::from(BLOCK_THREADS));
+    if blocks > i32::MAX as u64 {
+        return Err(GpuError::Invalid(format!("{bags} bags need {blocks} blocks, beyond the grid limit")));
+    }
+    Ok(Launch { lanes, chunks_per_lane, blocks: blocks as u32 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(rows: u64, dim: usize) -> TableShape {
+        TableShape { rows, dim, dtype: DType::F32 }
+    }
+
+    #[test]
+    fn concatenates_tables_with_table_major_offsets() {
+        let a = [1u32, 2, 3];
+        let b = [4u32, 0];
+        let plan = plan_bags(
+            &[shape(10, 4), shape(5, 8)],
+            &[
+                TableBags { indices: Indices::U32(&a), bags: Bags::Offsets(&[0, 2, 3]), weights: None },
+                TableBags { indices: Indices::U32(&b), bags: Bags::Lengths(&[0, 2]), weights: None },
+            ],
+        )
+        .unwrap();
+        assert_eq!(plan.batch, 2);
+        assert_eq!(plan.indices, IndexVec::U32(vec![1, 2, 3, 4, 0]));
+        assert_eq!(plan.offsets, vec![0, 2, 3, 3, 5]);
+        assert_eq!(plan.table_starts, vec![0, 3]);
+        assert!(plan.weights.is_none());
+        assert_eq!(plan.locate(4), Some((1, 1, 1)));
+        assert_eq!(plan.locate(2), Some((0, 1, 2)));
+        assert_eq!(plan.locate(5), None);
+    }
+
+    #[test]
+    fn weights_default_to_one_for_tables_without() {
+        let a = [0u32, 1];
+        let w = [0.5f32, 2.0];
+        let plan = plan_bags(
+            &[shape(2, 4), shape(2, 4)],
+            &[
+                TableBags { indices: Indices::U32(&a), bags: Bags::Lengths(&[2]), weights: None },
+                TableBags { indices: Indices::U32(&a), bags: Bags::Lengths(&[2]), weights: Some(&w) },
+            ],
+        )
+        .unwrap();
+        assert_eq!(plan.weights, Some(vec![1.0, 1.0, 0.5, 2.0]));
+    }
+
+    #[test]
+    fn out_of_range_index_names_table_bag_and_position() {
+        let a = [0u32, 1];
+        let b = [0u64, 3, 9, 1];
+        let err = plan_bags(
+            &[shape(2, 4), shape(9, 4)],
+            &[
+                TableBags { indices: Indices::U32(&a), bags: Bags::Lengths(&[1, 1]), weights: None },
+                TableBags { indices: Indices::U64(&b), bags: Bags::Offsets(&[0, 2, 4]), weights: None },
+            ],
+        )
+        .unwrap_err();
+        match err {
+            GpuError::IndexOutOfRange { table, bag, pos, index, rows } => {
+                assert_eq!((table, bag, pos, index, rows), (1, 1, 2, 9, 9));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let msg = plan_bags(
+            &[shape(2, 4)],
+            &[TableBags { indices: Indices::U32(&[5]), bags: Bags::Lengths(&[0, 1]), weights: None }],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("table 0") && msg.contains("bag 1") && msg.contains("position 0"), "{msg}");
+    }
+
+    #[test]
+    fn bad_bags_are_rejected() {
+        let a = [0u32, 1, 1];
+        let one =
+            |bags| plan_bags(&[shape(2, 4)], &[TableBags { indices: Indices::U32(&a), bags, weights: None }]);
+        assert!(matches!(one(Bags::Offsets(&[])), Err(GpuError::BadBags { .. })));
+        assert!(matches!(one(Bags::Offsets(&[1, 3])), Err(GpuError::BadBags { .. })));
+        assert!(matches!(one(Bags::Offsets(&[0, 2, 1, 3])), Err(GpuError::BadBags { .. })));
+        assert!(matches!(one(Bags::Offsets(&[0, 2])), Err(GpuError::BadBags { .. })));
+        assert!(matches!(one(Bags::Lengths(&[1, 1])), Err(GpuError::BadBags { .. })));
+        assert!(one(Bags::Lengths(&[0, 3, 0])).is_ok());
+        // Tables must agree on B.
+        let two = plan_bags(
+            &[shape(2, 4), shape(2, 4)],
+            &[
+                TableBags { indices: Indices::U32(&a), bags: Bags::Lengths(&[3]), weights: None },
+                TableBags { indices: Indices::U32(&a), bags: Bags::Lengths(&[1, 2]), weights: None },
+            ],
+        );
+        assert!(matches!(two, Err(GpuError::BadBags { table: 1, .. })));
+        // Weight count must match.
+        let w = plan_bags(
+            &[shape(2, 4)],
+            &[TableBags { indices: Indices::U32(&a), bags: Bags::Lengths(&[3]), weights: Some(&[1.0]) }],
+        );
+        assert!(matches!(w, Err(GpuError::Invalid(_))));
+    }
+
+    #[test]
+    fn wide_tables_switch_to_u64_indices() {
+        let a = [7u32];
+        let plan = plan_bags(
+            &[shape(1 << 33, 4)],
+            &[TableBags { indices: Indices::U32(&a), bags: Bags::Lengths(&[1]), weights: None }],
+        )
+        .unwrap();
+        assert_eq!(plan.indices, IndexVec::U64(vec![7]));
+    }
+
+    #[test]
+    fn empty_batch_plans() {
+        let plan = plan_bags(
+            &[shape(2, 4)],
+            &[TableBags { indices: Indices::U32(&[]), bags: Bags::Offsets(&[0]), weights: None }],
+        )
+        .unwrap();
+        assert_eq!((plan.batch, plan.offsets.clone()), (0, vec![0]));
+    }
+
+    #[test]
+    fn strides_and_chunks() {
+        assert_eq!(device_row_stride(DType::F32, 128), 512);
+        assert_eq!(device_row_stride(DType::F16, 6), 16);
+        assert_eq!(device_row_stride(DType::Int8, 32), 48);
+        assert_eq!(device_row_stride(DType::Int8, 3), 16);
+        assert_eq!(row_chunks(128), 32);
+        assert_eq!(row_chunks(6), 6);
+    }
+
+    #[test]
+    fn launch_geometry() {
+        // D = 128 fp32: a warp per bag, one float4 per lane.
+        assert_eq!(launch_for(1000, 32).unwrap(), Launch { lanes: 32, chunks_per_lane: 1, blocks: 125 });
+        // D = 32: 8 lanes per bag, 4 bags per warp.
+        assert_eq!(launch_for(1000, 8).unwrap(), Launch { lanes: 8, chunks_per_lane: 1, blocks: 32 });
+        // D = 6 (no vector loads): 8 lanes.
+        assert_eq!(launch_for(3, 6).unwrap().lanes, 8);
+        // D = 512: 128 chunks, 4 per lane per pass.
+        assert_eq!(launch_for(10, 128).unwrap(), Launch { lanes: 32, chunks_per_lane: 4, blocks: 2 });
+        assert_eq!(launch_for(0, 32).unwrap().blocks, 0);
+    }
+}
