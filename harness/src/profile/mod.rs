@@ -377,12 +377,12 @@ fn profile_model(
     for name in searches {
         let s = search::by_name(name).expect("checked names");
         let measured_before = evaluator.measured();
-        let mut objective = evaluator.objective(&mut bench, &space, params, &bar);
-        let mut t = Tracked::new(&mut objective, budget);
-        s.run(&space, &mut t)?;
-        let (trace, best) = (t.trace().to_vec(), t.best());
-        drop(t);
-        drop(objective);
+        let (trace, best) = {
+            let mut objective = evaluator.objective(&mut bench, &space, params, &bar);
+            let mut t = Tracked::new(&mut objective, budget);
+            s.run(&space, &mut t)?;
+            (t.trace().to_vec(), t.best())
+        };
         results.push(Ran {
             name: s.name().into(),
             trace,
@@ -396,9 +396,7 @@ fn profile_model(
     // The default schedule is the baseline every table reports, searched or not.
     let default = space.default_point();
     let default_eval = {
-        let mut objective = evaluator.objective(&mut bench, &space, params, &bar);
-        search::Objective::eval(&mut objective, &default)?;
-        drop(objective);
+        search::Objective::eval(&mut evaluator.objective(&mut bench, &space, params, &bar), &default)?;
         evaluator.get(&space.schedule(&default))
     };
     bar.finish_and_clear();

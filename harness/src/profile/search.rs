@@ -141,7 +141,7 @@ impl Search for DeepRecSched {
     }
 }
 
-/// Hercules's gradient search: from the default schedule, try a step up and down along every knob
+/// Hercules's gradient search: from [`Space::start_point`], try a step up and down along every knob
 /// (in index units of its log-scale value list, starting at half the knob's range), move to the best
 /// neighbour when it beats the current point by more than `min_gain`, halve the steps when none does,
 /// and stop at a local optimum with unit steps. Optional restarts from seeded random points.
@@ -169,9 +169,9 @@ impl Gradient {
             std::array::from_fn(|k| space.len(k).saturating_sub(1).div_ceil(2).max(1));
         loop {
             let mut best: Option<(Point, f64)> = None;
-            for k in 0..KNOBS {
+            for (k, &step) in steps.iter().enumerate() {
                 for dir in [-1isize, 1] {
-                    let Some(y) = space.step(&x, k, dir * steps[k] as isize) else { continue };
+                    let Some(y) = space.step(&x, k, dir * step as isize) else { continue };
                     let Some(v) = f.eval(&y)? else { return Ok(false) };
                     if best.is_none_or(|(_, bv)| v > bv) {
                         best = Some((y, v));
@@ -193,7 +193,7 @@ impl Search for Gradient {
     }
 
     fn run(&self, space: &Space, f: &mut Tracked<'_>) -> anyhow::Result<()> {
-        if !self.climb(space, f, space.default_point())? {
+        if !self.climb(space, f, space.start_point())? {
             return Ok(());
         }
         let all = space.all();
@@ -271,7 +271,6 @@ mod tests {
             let mut f = bowl(&space, peak);
             let (p, v, n) = run(&Gradient::default(), &space, &mut f, usize::MAX);
             assert!(v >= 950.0, "peak {peak:?}: stopped at {p:?} = {v}");
-            eprintln!("DBG {peak:?} {p:?} {v} {n}");
             worst = worst.max(n);
         }
         assert!(worst < space.all().len(), "{worst}");

@@ -90,6 +90,15 @@ impl Space {
         Point([0, self.threads.len() - 1, 0, self.sub_batches.len() - 1, 0])
     }
 
+    /// Where the gradient search starts: one single-threaded instance per core (the throughput-oriented
+    /// layout), no inter-op, the sub-batch size in the middle of its log-scale range, CPU only.
+    pub fn start_point(&self) -> Point {
+        let mut p = [0; KNOBS];
+        p[INSTANCES] = self.instances.len() - 1;
+        p[SUB_BATCH] = (self.sub_batches.len() - 1) / 2;
+        Point(p)
+    }
+
     /// Every feasible point, in a fixed order.
     pub fn all(&self) -> Vec<Point> {
         let mut out = Vec::new();
@@ -173,6 +182,8 @@ mod tests {
         assert!(all.iter().all(|p| s.schedule(p).cores_needed() <= 2));
         let d = s.schedule(&s.default_point());
         assert_eq!((d.instances, d.threads_per_instance, d.inter_op, d.sub_batch), (1, 2, false, None));
+        let s0 = s.schedule(&s.start_point());
+        assert_eq!((s0.instances, s0.threads_per_instance, s0.inter_op, s0.sub_batch), (2, 1, false, Some(128)));
     }
 
     #[test]
