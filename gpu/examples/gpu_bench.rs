@@ -9,18 +9,18 @@
 //!           [--cpu-threads N] [--power]
 //! ```
 
-use hercules_gpu::ceiling::{copy_bandwidth, gather_bandwidth, gemm_peak, Ceiling, GemmMath};
-use hercules_gpu::device::{median, time_on};
-use hercules_gpu::mlp::Strided;
-use hercules_gpu::{Blas, Device, GpuLinear, GpuModel, GpuTables, PowerSampler, TableBags, TableShape};
-use hercules_kernels::embedding::{random_bags, Bags, DType, Indices, Pooling};
+use hercules_gpu::bench::{self, CeilingOpts, EmbeddingShape};
+use hercules_gpu::ceiling::Ceiling;
+use hercules_gpu::device::median;
+use hercules_gpu::{Device, GpuModel};
+use hercules_kernels::embedding::{DType, Pooling};
 use hercules_kernels::mlp::Activation;
 use hercules_kernels::PinnedPool;
 use hercules_models::inputs::{IndexDist, InputGen};
 use hercules_models::{zoo, ForwardOpts, Init, Model, Scale, WeightSource, Workspace};
 use serde_json::{json, Value};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 struct Args {
     json: Option<String>,
@@ -139,21 +139,12 @@ fn run(dev: &Device, a: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     // Ceilings.
     println!("\n== ceilings (median of {r}) ==");
-    let copy = copy_bandwidth(dev, gib(if a.quick { 0.25 } else { 2.0 }), r)?;
-    row(&copy);
-    let row_bytes = (a.dim * 4).clamp(16, 512).next_multiple_of(16);
-    let gather =
-        gather_bandwidth(dev, gib(a.table_gib), row_bytes, if a.quick { 1 << 20 } else { 16 << 20 }, r)?;
-    row(&gather);
-    let mut gemms = Vec::new();
-    for m in [GemmMath::Fp32, GemmMath::Tf32, GemmMath::Bf16] {
-        match gemm_peak(dev, m, if a.quick { 2048 } else { 8192 }, r) {
-            Ok(c) => {
-                row(&c);
-                gemms.push(c);
-            }
-            Err(e) => println!("{m:?} GEMM: {e}"),
-        }
+    let c = bench::ceilings(dev, &CeilingOpts::standard(a.quick, gib(a.table_gib), a.dim, r))?;
+    for x in c.all() {
+        row(x);
+    }
+    for e in &c.gemm_errors {
+        println!("{e} GEMM failed");
     }
 
     // Embedding bag.
@@ -167,81 +158,44 @@ fn run(dev: &Device, a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     let mut emb = Vec::new();
     for &dtype in &a.dtypes {
-        let row_b = dtype.packed_row_bytes(a.dim);
         let stride = hercules_gpu::plan::device_row_stride(dtype, a.dim);
         let rows = (gib(a.table_gib) / a.tables / stride).max(a.lookups) as u64;
-        let shapes: Vec<(TableShape, Pooling)> =
-            (0..a.tables).map(|_| (TableShape { rows, dim: a.dim, dtype }, Pooling::Sum)).collect();
-        let tables = GpuTables::random(dev, &shapes, 1)?;
-        let inputs: Vec<(Vec<u32>, Vec<usize>)> =
-            (0..a.tables).map(|t| random_bags(rows as usize, a.batch, a.lookups, 100 + t as u64)).collect();
-        let bags: Vec<TableBags<'_>> = inputs
-            .iter()
-            .map(|(i, o)| TableBags { indices: Indices::U32(i), bags: Bags::Offsets(o), weights: None })
-            .collect();
-        let dbags = tables.upload(&bags)?;
-        let mut out = dev.stream().alloc_zeros::<f32>(a.batch * tables.out_width())?;
-        tables.time_launches(&dbags, &mut out, 2)?;
-        let power = if a.power {
-            PowerSampler::start(Some(&info.uuid), Duration::from_millis(20)).ok()
-        } else {
-            None
+        let shape = EmbeddingShape {
+            tables: a.tables,
+            rows_per_table: rows,
+            dim: a.dim,
+            lookups: a.lookups,
+            batch: a.batch,
+            dtype,
+            pooling: Pooling::Sum,
         };
-        let times = tables.time_launches(&dbags, &mut out, r.max(if power.is_some() { 200 } else { 0 }))?;
-        let watts = power.and_then(|p| p.stop().ok());
-        let t = median(&times);
-        let lookups = (a.tables * a.batch * a.lookups) as f64;
-        let gbs = lookups * row_b as f64 / t / 1e9;
-        let frac = gbs / copy.median;
+        let e = bench::embedding_bag(dev, &shape, r, a.power)?;
+        let (frac, gfrac) = (e.fraction_of(&c.copy), e.fraction_of(&c.gather));
         println!(
             "{:<6} {:>10.3} {:>12.1} {:>10.3} {:>14.1} {:>12.3}{}",
             dtype.to_string(),
-            t * 1e3,
-            gbs,
+            e.seconds_median * 1e3,
+            e.gb_per_s_rows,
             frac,
-            lookups / t / 1e6,
-            gbs / gather.median,
-            watts.map_or(String::new(), |w| format!("  {:.0} W", w.avg_watts))
+            e.mrows_per_s,
+            gfrac,
+            e.power.map_or(String::new(), |w| format!("  {:.0} W", w.avg_watts))
         );
-        emb.push(json!({
-            "dtype": dtype.to_string(), "tables": a.tables, "rows_per_table": rows, "dim": a.dim,
-            "lookups": a.lookups, "batch": a.batch, "table_bytes": tables.bytes(), "row_bytes": row_b,
-            "seconds_median": t, "seconds": times, "gb_per_s_rows": gbs, "mrows_per_s": lookups / t / 1e6,
-            "fraction_of_copy_bandwidth": frac, "fraction_of_gather_ceiling": gbs / gather.median,
-            "power": watts,
-        }));
+        let mut v = serde_json::to_value(&e)?;
+        v["fraction_of_copy_bandwidth"] = json!(frac);
+        v["fraction_of_gather_ceiling"] = json!(gfrac);
+        emb.push(v);
     }
 
     // MLP layers.
     println!("\n== MLP layer: cuBLAS SGEMM + fused bias/ReLU (FP32 math) ==");
     println!("{:>6} {:>6} {:>6} {:>10} {:>10}", "M", "K", "N", "us", "GFLOP/s");
-    let blas = Blas::new(dev.stream().clone())?;
     let mut mlp = Vec::new();
-    let ms: &[usize] = if a.quick { &[16, 256] } else { &[1, 16, 64, 256, 1024, 4096] };
-    for &(k, n) in &[(256usize, 256usize), (512, 512), (1024, 1024), (2048, 1024), (479, 1024), (13, 512)] {
-        let w = vec![0.01f32; k * n];
-        let b = vec![0.0f32; n];
-        let layer = GpuLinear::new(dev, &w, Some(&b), k, n, Activation::Relu)?;
-        for &m in ms {
-            let s = dev.stream().clone();
-            let x = s.alloc_zeros::<f32>(m * k)?;
-            let y = s.alloc_zeros::<f32>(m * n)?;
-            let (xp, _gx) = cudarc_ptr(&x, &s);
-            let (yp, _gy) = cudarc_ptr(&y, &s);
-            let mut times = Vec::new();
-            for i in 0..=r {
-                // SAFETY: x holds m × k and y m × n floats, alive past the synchronising timer.
-                let t = time_on(&s, || unsafe {
-                    layer.forward_raw(&blas, Strided { ptr: xp, ld: k }, m, Strided { ptr: yp, ld: n })
-                })?;
-                if i > 0 {
-                    times.push(t);
-                }
-            }
-            let t = median(&times);
-            let gf = layer.flops(m) / t / 1e9;
-            println!("{m:>6} {k:>6} {n:>6} {:>10.1} {gf:>10.1}", t * 1e6);
-            mlp.push(json!({"m": m, "k": k, "n": n, "seconds_median": t, "gflops": gf}));
+    let ms: &[usize] = if a.quick { &bench::MLP_M_QUICK } else { &bench::MLP_M };
+    for &(k, n) in &bench::MLP_KN {
+        for x in bench::mlp_layer(dev, k, n, ms, Activation::Relu, r)? {
+            println!("{:>6} {:>6} {:>6} {:>10.1} {:>10.1}", x.m, x.k, x.n, x.seconds_median * 1e6, x.gflops);
+            mlp.push(x);
         }
     }
 
@@ -320,7 +274,7 @@ fn run(dev: &Device, a: &Args) -> Result<(), Box<dyn std::error::Error>> {
         let doc: Value = json!({
             "schema": "hercules-gpu-bench/1",
             "device": info,
-            "ceilings": {"copy": copy, "gather": gather, "gemm": gemms},
+            "ceilings": c,
             "embedding": emb,
             "mlp": mlp,
             "models": models,
@@ -329,13 +283,4 @@ fn run(dev: &Device, a: &Args) -> Result<(), Box<dyn std::error::Error>> {
         println!("\nwrote {path}");
     }
     Ok(())
-}
-
-/// A slice's raw device address on `s`.
-fn cudarc_ptr<'a>(
-    x: &'a cudarc::driver::CudaSlice<f32>,
-    s: &'a cudarc::driver::CudaStream,
-) -> (u64, cudarc::driver::SyncOnDrop<'a>) {
-    use cudarc::driver::DevicePtr;
-    x.device_ptr(s)
 }

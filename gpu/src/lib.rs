@@ -21,6 +21,7 @@ pub mod mlp;
 pub use mlp::{Blas, GpuLinear};
 pub mod power;
 pub use power::{Nvml, PowerSampler, PowerStats};
+pub mod bench;
 pub mod ceiling;
 pub mod model;
 pub use model::{GpuModel, GpuRunner};

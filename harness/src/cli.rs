@@ -3,7 +3,7 @@
 
 use crate::{host, output, roofline};
 use anyhow::{bail, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use hercules_kernels::pool;
 use hercules_results::{RooflineReport, BENCH_SCHEMA_VERSION};
 use std::path::PathBuf;
@@ -56,9 +56,23 @@ impl OutputArgs {
     }
 }
 
+/// Which processor a measurement runs on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum DeviceKind {
+    /// This host's CPU cores.
+    #[default]
+    Cpu,
+    /// CUDA device 0 (the command fails with "no CUDA device: ..." where there is none).
+    Cuda,
+}
+
 /// `hercules roofline` arguments.
 #[derive(Debug, Args)]
 pub struct RooflineArgs {
+    /// Measure the CPU's ceilings, or CUDA device 0's (copy and random-gather bandwidth, cuBLAS
+    /// FP32/TF32/BF16 GEMM peaks).
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
     /// Largest thread count (measured at 1, 2, 4, ... and this); default: every usable core.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -90,6 +104,9 @@ pub fn now_rfc3339() -> String {
 
 /// Runs `hercules roofline`.
 pub fn roofline(args: RooflineArgs) -> Result<()> {
+    if args.device == DeviceKind::Cuda {
+        return roofline::run_cuda(&args);
+    }
     let max = max_threads(args.threads)?;
     if args.repeats == 0 {
         bail!("--repeats must be at least 1");

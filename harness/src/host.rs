@@ -2,8 +2,9 @@
 //! `unknown` or 0 rather than failing.
 
 use hercules_kernels::{pool, Isa};
-use hercules_results::{CacheInfo, HostFingerprint};
+use hercules_results::{CacheInfo, GpuInfo, HostFingerprint};
 use std::fs;
+use std::sync::OnceLock;
 
 fn read(path: &str) -> Option<String> {
     fs::read_to_string(path).ok().map(|s| s.trim().to_string())
@@ -38,6 +39,28 @@ fn caches(topo: &crate::topology::Topology) -> Vec<CacheInfo> {
 /// The last-level cache size in bytes summed over its instances (0 when unknown).
 pub fn llc_bytes(host: &HostFingerprint) -> u64 {
     host.caches.iter().max_by_key(|c| c.level).map_or(0, |c| c.size_bytes * c.instances as u64)
+}
+
+/// A CUDA device's identity as the fingerprint records it.
+pub fn gpu_info(i: &hercules_gpu::DeviceInfo) -> GpuInfo {
+    GpuInfo {
+        name: i.name.clone(),
+        memory_bytes: i.total_memory_bytes,
+        compute_capability: format!("{}.{}", i.compute_capability.0, i.compute_capability.1),
+        driver: format!("CUDA {}", i.driver_version),
+    }
+}
+
+/// The CUDA devices of this machine, read once per process (opening a device creates its context, which
+/// takes a moment). Empty, without error or delay, where the CUDA libraries are missing or there is no
+/// device; a device that will not open is left out.
+pub fn gpus() -> Vec<GpuInfo> {
+    static GPUS: OnceLock<Vec<GpuInfo>> = OnceLock::new();
+    GPUS.get_or_init(|| {
+        let n = hercules_gpu::device::device_count().unwrap_or(0);
+        (0..n).filter_map(|i| hercules_gpu::Device::open(i).ok().map(|d| gpu_info(d.info()))).collect()
+    })
+    .clone()
 }
 
 /// Reads this machine's fingerprint.
@@ -77,7 +100,7 @@ pub fn fingerprint() -> HostFingerprint {
         isa: Isa::available().iter().map(|i| i.to_string()).collect(),
         transparent_hugepages: thp,
         hypervisor,
-        gpus: Vec::new(),
+        gpus: gpus(),
         kernel: read("/proc/sys/kernel/osrelease").unwrap_or_else(|| "unknown".into()),
         rustc: env!("HERCULES_RUSTC").to_string(),
         git_revision: env!("HERCULES_GIT").to_string(),
@@ -97,5 +120,35 @@ mod tests {
         assert!(h.memory_bytes > 0);
         assert!(h.caches.iter().any(|c| c.level >= 2 && c.size_bytes > 0 && c.instances >= 1));
         assert!(h.physical_cores <= h.logical_cpus);
+    }
+
+    #[test]
+    fn gpus_match_the_cuda_devices() {
+        let t = std::time::Instant::now();
+        let g = gpus();
+        match hercules_gpu::Device::open(0) {
+            Ok(d) => assert_eq!(g.first(), Some(&gpu_info(d.info()))),
+            // No CUDA here: empty, and no noticeable delay.
+            Err(_) => {
+                assert!(g.is_empty(), "{g:?}");
+                assert!(t.elapsed() < std::time::Duration::from_secs(1), "{:?}", t.elapsed());
+            }
+        }
+    }
+
+    #[test]
+    fn gpu_info_from_a_device() {
+        let i = hercules_gpu::DeviceInfo {
+            ordinal: 0,
+            name: "NVIDIA H100 80GB HBM3".into(),
+            uuid: "GPU-x".into(),
+            total_memory_bytes: 80 << 30,
+            compute_capability: (9, 0),
+            sm_count: 132,
+            driver_version: "12.8".into(),
+        };
+        let g = gpu_info(&i);
+        assert_eq!((g.compute_capability.as_str(), g.driver.as_str()), ("9.0", "CUDA 12.8"));
+        assert_eq!(g.memory_bytes, 80 << 30);
     }
 }

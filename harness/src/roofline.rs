@@ -1,10 +1,13 @@
 //! `hercules roofline`: the machine's ceilings per thread count, each a median over repeats.
 
 use crate::output::progress;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use hercules_gpu::bench::{CeilingOpts, GpuCeilings};
+use hercules_gpu::DeviceInfo;
 use hercules_kernels::ceiling::{self, GatherTable, StreamArrays};
 use hercules_kernels::PinnedPool;
-use hercules_results::{Ceilings, HostFingerprint, Measured};
+use hercules_results::{Ceilings, HostFingerprint, Measured, BENCH_SCHEMA_VERSION};
+use serde::Serialize;
 use std::time::Instant;
 
 /// How big and how long the ceiling measurements are.
@@ -138,9 +141,148 @@ pub fn table(c: &Ceilings) -> crate::output::table::Table {
     t
 }
 
+/// The JSON document of `hercules roofline --device cuda`.
+#[derive(Debug, Serialize)]
+pub struct GpuRooflineReport {
+    /// Version of the document layout ([`BENCH_SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// "roofline-cuda".
+    pub kind: String,
+    /// The host the device sits in (its `gpus` list included).
+    pub host: HostFingerprint,
+    /// The measured device.
+    pub device: DeviceInfo,
+    /// When, RFC 3339 UTC.
+    pub measured_at: String,
+    /// The device's ceilings.
+    pub ceilings: GpuCeilings,
+}
+
+/// The gather table of the GPU ceilings: 4 GiB (256 MiB quick), at most a quarter of device memory.
+pub fn gpu_gather_table_bytes(info: &DeviceInfo, quick: bool) -> usize {
+    let want: u64 = if quick { 256 << 20 } else { 4 << 30 };
+    let cap = (info.total_memory_bytes / 4) / (256 << 20) * (256 << 20);
+    want.min(cap.max(64 << 20)) as usize
+}
+
+/// One line naming a device: name, architecture, SMs, memory, driver.
+pub fn device_line(i: &DeviceInfo) -> String {
+    format!(
+        "{} (GPU {}, {}, {} SMs, {:.1} GiB, driver CUDA {})",
+        i.name,
+        i.ordinal,
+        hercules_gpu::device::arch_name(i.compute_capability),
+        i.sm_count,
+        i.total_memory_bytes as f64 / (1u64 << 30) as f64,
+        i.driver_version
+    )
+}
+
+/// The GPU ceilings as a table: one row per ceiling.
+pub fn gpu_table(c: &GpuCeilings) -> crate::output::table::Table {
+    use crate::output::table::{num, Table};
+    let mut t = Table::new(["ceiling", "unit", "median", "min", "max", "spread_pct", "detail"]);
+    for m in c.all() {
+        let spread = if m.median > 0.0 { Some(100.0 * (m.max - m.min) / m.median) } else { None };
+        t.push([
+            m.name.clone(),
+            m.unit.clone(),
+            num(Some(m.median), 1),
+            num(Some(m.min), 1),
+            num(Some(m.max), 1),
+            num(spread, 1),
+            m.detail.clone(),
+        ]);
+    }
+    t
+}
+
+/// Runs `hercules roofline --device cuda` on device 0. Where there is no CUDA device the error is
+/// hercules-gpu's one line, "no CUDA device: ...", with nothing added.
+pub fn run_cuda(args: &crate::cli::RooflineArgs) -> Result<()> {
+    if args.threads.is_some() {
+        bail!("--threads applies to --device cpu");
+    }
+    if args.repeats == 0 {
+        bail!("--repeats must be at least 1");
+    }
+    args.out.check()?;
+    let dev = hercules_gpu::Device::open(0)?;
+    let info = dev.info().clone();
+    let host = crate::host::fingerprint();
+    let opts =
+        CeilingOpts::standard(args.quick, gpu_gather_table_bytes(&info, args.quick), 128, args.repeats);
+    eprintln!("measuring the ceilings of {}", device_line(&info));
+    let ceilings = hercules_gpu::bench::ceilings(&dev, &opts)?;
+    let table = gpu_table(&ceilings);
+    println!("roofline on {}{}", device_line(&info), if args.quick { " [quick: not a ceiling]" } else { "" });
+    print!("{}", table.render());
+    for e in &ceilings.gemm_errors {
+        println!("not measured: {e}");
+    }
+    if let Some(p) = &args.out.csv {
+        crate::output::write_atomic(p, table.to_csv().as_bytes())?;
+    }
+    if let Some(p) = &args.out.json {
+        let report = GpuRooflineReport {
+            schema_version: BENCH_SCHEMA_VERSION,
+            kind: "roofline-cuda".into(),
+            host,
+            device: info,
+            measured_at: crate::cli::now_rfc3339(),
+            ceilings,
+        };
+        crate::output::write_json(p, &report)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn info(mem: u64) -> DeviceInfo {
+        DeviceInfo {
+            ordinal: 0,
+            name: "Test GPU".into(),
+            uuid: "GPU-0".into(),
+            total_memory_bytes: mem,
+            compute_capability: (9, 0),
+            sm_count: 132,
+            driver_version: "12.8".into(),
+        }
+    }
+
+    #[test]
+    fn gpu_gather_table_fits_the_device() {
+        assert_eq!(gpu_gather_table_bytes(&info(80 << 30), false), 4 << 30);
+        assert_eq!(gpu_gather_table_bytes(&info(80 << 30), true), 256 << 20);
+        assert_eq!(gpu_gather_table_bytes(&info(8 << 30), false), 2 << 30);
+        assert_eq!(gpu_gather_table_bytes(&info(100 << 20), false), 64 << 20);
+        assert!(device_line(&info(80 << 30)).contains("sm_90, 132 SMs, 80.0 GiB"));
+    }
+
+    #[test]
+    fn gpu_table_has_a_row_per_ceiling() {
+        let c = |name: &str| hercules_gpu::ceiling::Ceiling {
+            name: name.into(),
+            unit: "GB/s".into(),
+            median: 10.0,
+            min: 9.0,
+            max: 11.0,
+            repeats: 3,
+            detail: "d".into(),
+        };
+        let g = GpuCeilings {
+            copy: c("copy_d2d"),
+            gather: c("gather_random_rows"),
+            gemm: vec![c("gemm_fp32")],
+            gemm_errors: vec!["Bf16: x".into()],
+        };
+        let csv = gpu_table(&g).to_csv();
+        assert_eq!(csv.lines().count(), 4, "{csv}");
+        assert!(csv.contains("gemm_fp32") && csv.contains("20.0"), "{csv}");
+    }
 
     #[test]
     fn thread_counts_cover_max() {

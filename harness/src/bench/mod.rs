@@ -2,10 +2,11 @@
 //! MLP, against the `gemm` crate called side by side.
 
 mod embedding;
+mod gpu;
 mod mlp;
 mod timing;
 
-use crate::cli::{max_threads, now_rfc3339, OutputArgs};
+use crate::cli::{max_threads, now_rfc3339, DeviceKind, OutputArgs};
 use crate::output::table::{num, Table};
 use crate::{host, output, roofline};
 use anyhow::{bail, Result};
@@ -28,6 +29,13 @@ pub enum Op {
 /// `hercules kernels` arguments. Without shape flags it runs the default sweep.
 #[derive(Debug, Args)]
 pub struct KernelsArgs {
+    /// Benchmark the CPU kernels, or the CUDA kernels on device 0 (table-batched embedding bag, cuBLAS
+    /// MLP layers) against that device's ceilings.
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+    /// Tables pooled by one launch (--device cuda; default 8); --table-mib is then their total size.
+    #[arg(long)]
+    pub tables: Option<usize>,
     /// A short sweep on small tables (cache-resident): a smoke test, not a measurement of DRAM.
     #[arg(long)]
     pub quick: bool,
@@ -46,7 +54,8 @@ pub struct KernelsArgs {
     /// Bags per call.
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Table size in MiB (of fp32 rows: other dtypes keep the row count); repeatable.
+    /// Table size in MiB (of fp32 rows: other dtypes keep the row count); repeatable. With --device cuda,
+    /// the size of all --tables tables together.
     #[arg(long = "table-mib")]
     pub table_mib: Vec<usize>,
     /// Row storage; repeatable (fp32, fp16, int8).
@@ -128,6 +137,12 @@ fn record(
 
 /// Runs `hercules kernels`.
 pub fn run(args: KernelsArgs) -> Result<()> {
+    if args.device == DeviceKind::Cuda {
+        return gpu::run(&args);
+    }
+    if args.tables.is_some() {
+        bail!("--tables applies to --device cuda");
+    }
     let max = max_threads(args.threads)?;
     if args.repeats == 0 {
         bail!("--repeats must be at least 1");
