@@ -46,7 +46,8 @@ fn profile_writes_valid_tables_and_resumes() {
         &std::fs::read_to_string(dir.path().join("tiny-1c/sleep-300.searches.json")).unwrap(),
     )
     .unwrap();
-    let names: Vec<&str> = cmp["searches"].as_array().unwrap().iter().map(|s| s["algorithm"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        cmp["searches"].as_array().unwrap().iter().map(|s| s["algorithm"].as_str().unwrap()).collect();
     assert_eq!(names, ["gradient", "deeprecsched", "exhaustive"]);
 
     // The same command again measures nothing new: every point comes from the checkpoint.
@@ -62,7 +63,8 @@ fn profile_writes_valid_tables_and_resumes() {
     assert!(!other.status.success() && stderr.contains("--fresh"), "{stderr}");
 
     // The analysis reads the table.
-    let show = Command::new(workspace_bin("hercules-analysis")).arg("show").arg(&table_path).output().unwrap();
+    let show =
+        Command::new(workspace_bin("hercules-analysis")).arg("show").arg(&table_path).output().unwrap();
     assert!(show.status.success(), "{}", String::from_utf8_lossy(&show.stderr));
     assert!(String::from_utf8_lossy(&show.stdout).contains("tiny-1c"));
 }
@@ -71,7 +73,13 @@ fn profile_writes_valid_tables_and_resumes() {
 fn profile_bad_input_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        let out = Command::new(workspace_bin("hercules")).arg("profile").args(args).arg("--out").arg(dir.path()).output().unwrap();
+        let out = Command::new(workspace_bin("hercules"))
+            .arg("profile")
+            .args(args)
+            .arg("--out")
+            .arg(dir.path())
+            .output()
+            .unwrap();
         assert!(!out.status.success());
         let e = String::from_utf8_lossy(&out.stderr).trim().to_string();
         assert_eq!(e.lines().count(), 1, "{e}");

@@ -183,7 +183,10 @@ mod tests {
         let d = s.schedule(&s.default_point());
         assert_eq!((d.instances, d.threads_per_instance, d.inter_op, d.sub_batch), (1, 2, false, None));
         let s0 = s.schedule(&s.start_point());
-        assert_eq!((s0.instances, s0.threads_per_instance, s0.inter_op, s0.sub_batch), (2, 1, false, Some(128)));
+        assert_eq!(
+            (s0.instances, s0.threads_per_instance, s0.inter_op, s0.sub_batch),
+            (2, 1, false, Some(128))
+        );
     }
 
     #[test]
