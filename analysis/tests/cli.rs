@@ -183,7 +183,9 @@ fn bad_inputs_each_give_one_clear_line() {
 fn shipped_example_inputs_parse() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/provisioning");
     let load = hercules_analysis::load::read_load_toml(&root.join("load.toml")).unwrap();
-    assert_eq!((load.qps.len(), load.models.len()), (24, 5));
-    let cluster = hercules_analysis::cluster::read_cluster(&root.join("cluster.example.toml")).unwrap();
-    assert_eq!(cluster.server.len(), 2);
+    assert_eq!((load.qps.len(), load.models.len()), (24, 8));
+    for name in ["cluster.example.toml", "cluster.toml"] {
+        let cluster = hercules_analysis::cluster::read_cluster(&root.join(name)).unwrap();
+        assert_eq!(cluster.server.len(), 2, "{name}");
+    }
 }

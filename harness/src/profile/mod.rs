@@ -229,10 +229,13 @@ pub fn run(a: ProfileArgs) -> Result<()> {
     if let Some(p) = a.price.filter(|p| !(p.is_finite() && *p >= 0.0)) {
         bail!("--price {p} must be a non-negative number");
     }
-    // Check every model's SLA before hours of measuring start.
+    // Check every model and its SLA before hours of measuring start.
     let slas: Vec<Sla> = models
         .iter()
         .map(|m| {
+            if crate::engine::builtin(m).is_none() {
+                hercules_models::zoo::resolve(m)?;
+            }
             let s = a.sla.as_deref().or_else(|| default_sla(m)).with_context(|| {
                 format!("model `{m}` has no default SLA in SPEC §4: give one with --sla (e.g. p95:10ms)")
             })?;
