@@ -13,8 +13,7 @@ mkdir -p "$out"
   --out "$out/profile" --json "$out/profile-summary.json" "$@"
 for md in "$out"/profile/*/dlrm-rmc1.md; do echo; cat "$md"; done
 echo
-echo "== provisioning over the committed tables in results/profile (results/provisioning/README.md says how they were made)"
+echo "== provisioning over the committed tables in results/profile (the README says how they were made)"
 ./target/release/hercules-analysis provision --tables results/profile \
   --cluster results/provisioning/cluster.toml --load results/provisioning/load.toml \
   --policy all --out "$out/provisioning"
-echo "report: $out/provisioning/report.md"
