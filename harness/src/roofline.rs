@@ -158,6 +158,20 @@ pub struct GpuRooflineReport {
     pub ceilings: GpuCeilings,
 }
 
+impl GpuRooflineReport {
+    /// A document of `kind` measured now.
+    pub fn new(kind: &str, host: HostFingerprint, device: DeviceInfo, ceilings: GpuCeilings) -> Self {
+        Self {
+            schema_version: BENCH_SCHEMA_VERSION,
+            kind: kind.into(),
+            host,
+            device,
+            measured_at: crate::cli::now_rfc3339(),
+            ceilings,
+        }
+    }
+}
+
 /// The gather table of the GPU ceilings: 4 GiB (256 MiB quick), at most a quarter of device memory.
 pub fn gpu_gather_table_bytes(info: &DeviceInfo, quick: bool) -> usize {
     let want: u64 = if quick { 256 << 20 } else { 4 << 30 };
@@ -224,14 +238,7 @@ pub fn run_cuda(args: &crate::cli::RooflineArgs) -> Result<()> {
         crate::output::write_atomic(p, table.to_csv().as_bytes())?;
     }
     if let Some(p) = &args.out.json {
-        let report = GpuRooflineReport {
-            schema_version: BENCH_SCHEMA_VERSION,
-            kind: "roofline-cuda".into(),
-            host,
-            device: info,
-            measured_at: crate::cli::now_rfc3339(),
-            ceilings,
-        };
+        let report = GpuRooflineReport::new("roofline-cuda", host, info, ceilings);
         crate::output::write_json(p, &report)?;
     }
     Ok(())

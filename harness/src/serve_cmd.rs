@@ -469,15 +469,16 @@ impl Bench {
             bail!("--idle-watts {} / --peak-watts {}: need 0 <= idle <= peak", a.idle_watts, a.peak_watts);
         }
         let topo = topology::discover()?;
-        let mut allowed = pool::allowed_cores();
+        let usable = pool::allowed_cores();
+        let mut allowed = usable.clone();
         if let Some(r) = restrict {
             if let Some(c) = r.iter().find(|c| !allowed.contains(c)) {
                 bail!("--restrict-cores: core {c} is not usable by this process ({allowed:?})");
             }
             allowed.retain(|c| r.contains(c));
         }
-        if let Some(c) = a.generator_core.filter(|c| !pool::allowed_cores().contains(c)) {
-            bail!("--generator-core {c} is not usable by this process ({allowed:?})");
+        if let Some(c) = a.generator_core.filter(|c| !usable.contains(c)) {
+            bail!("--generator-core {c} is not usable by this process ({usable:?})");
         }
         let model = load_model(&a.model, a.rows_scale)?;
         // Counters first: threads started after them (instances, generator) are counted.

@@ -17,18 +17,9 @@ struct Shape {
 }
 
 fn shapes(args: &KernelsArgs) -> Vec<Shape> {
-    let pick = |given: &Vec<usize>, quick: &[usize], full: &[usize]| -> Vec<usize> {
-        if !given.is_empty() {
-            given.clone()
-        } else if args.quick {
-            quick.to_vec()
-        } else {
-            full.to_vec()
-        }
-    };
-    let dims = pick(&args.dim, &[32, 128], &[32, 64, 128]);
-    let lookups = pick(&args.lookups, &[20], &[20, 80]);
-    let tables = pick(&args.table_mib, &[1, 16], &[1, 16, 2048]);
+    let dims = args.pick(&args.dim, &[32, 128], &[32, 64, 128]);
+    let lookups = args.pick(&args.lookups, &[20], &[20, 80]);
+    let tables = args.pick(&args.table_mib, &[1, 16], &[1, 16, 2048]);
     let batch = args.batch.unwrap_or(if args.quick { 256 } else { 2048 });
     let dtypes = if args.dtype.is_empty() { vec![DType::F32] } else { args.dtype.clone() };
     let mut out = Vec::new();

@@ -3,33 +3,24 @@
 //! does the measuring; this file picks the shapes and writes the records).
 
 use super::{record, table, KernelsArgs, Op};
-use crate::cli::now_rfc3339;
 use crate::{host, output, roofline};
 use anyhow::{bail, Context, Result};
-use hercules_gpu::bench::{self, CeilingOpts, EmbeddingShape, GpuCeilings};
-use hercules_gpu::{Device, DeviceInfo};
+use hercules_gpu::bench::{self, CeilingOpts, EmbeddingShape};
+use hercules_gpu::Device;
 use hercules_kernels::embedding::DType;
-use hercules_results::{HostFingerprint, KernelRecord, Measured, BENCH_SCHEMA_VERSION};
+use hercules_results::{KernelRecord, Measured};
 use serde::Serialize;
 
 /// Tables per launch unless --tables says otherwise.
 const DEFAULT_TABLES: usize = 8;
 
-/// The JSON document of `hercules kernels --device cuda`.
+/// The JSON document of `hercules kernels --device cuda`: the device's ceilings, as `hercules roofline
+/// --device cuda` writes them, then the records.
 #[derive(Debug, Serialize)]
 pub struct GpuKernelReport {
-    /// Version of the document layout ([`BENCH_SCHEMA_VERSION`]).
-    pub schema_version: u32,
-    /// "kernels-cuda".
-    pub kind: String,
-    /// The host the device sits in (its `gpus` list included).
-    pub host: HostFingerprint,
-    /// The measured device.
-    pub device: DeviceInfo,
-    /// When, RFC 3339 UTC.
-    pub measured_at: String,
-    /// The device's ceilings, measured first in the same run.
-    pub ceilings: GpuCeilings,
+    /// Host, device, when, and the ceilings measured first in the same run (`kind` "kernels-cuda").
+    #[serde(flatten)]
+    pub run: roofline::GpuRooflineReport,
     /// One record per (operator, shape); `threads` is 0 (no CPU worker threads).
     pub records: Vec<KernelRecord>,
 }
@@ -37,18 +28,9 @@ pub struct GpuKernelReport {
 /// The embedding shapes asked for: given dims, lookups, table sizes and dtypes, or the default sweep
 /// (D 32/64/128, L 20/80, 8 tables of 4 GiB in all; quick: D 32/128, L 20, 256 MiB, B 512).
 fn embedding_shapes(args: &KernelsArgs) -> Vec<EmbeddingShape> {
-    let pick = |given: &Vec<usize>, quick: &[usize], full: &[usize]| -> Vec<usize> {
-        if !given.is_empty() {
-            given.clone()
-        } else if args.quick {
-            quick.to_vec()
-        } else {
-            full.to_vec()
-        }
-    };
-    let dims = pick(&args.dim, &[32, 128], &[32, 64, 128]);
-    let lookups = pick(&args.lookups, &[20], &[20, 80]);
-    let table_mib = pick(&args.table_mib, &[256], &[4096]);
+    let dims = args.pick(&args.dim, &[32, 128], &[32, 64, 128]);
+    let lookups = args.pick(&args.lookups, &[20], &[20, 80]);
+    let table_mib = args.pick(&args.table_mib, &[256], &[4096]);
     let batch = args.batch.unwrap_or(if args.quick { 512 } else { 2048 });
     let tables = args.tables.unwrap_or(DEFAULT_TABLES);
     let mut dtypes = if args.dtype.is_empty() { vec![DType::F32] } else { args.dtype.clone() };
@@ -216,15 +198,8 @@ pub fn run(args: &KernelsArgs) -> Result<()> {
         output::write_atomic(p, table.to_csv().as_bytes())?;
     }
     if let Some(p) = &args.out.json {
-        let report = GpuKernelReport {
-            schema_version: BENCH_SCHEMA_VERSION,
-            kind: "kernels-cuda".into(),
-            host,
-            device: info,
-            measured_at: now_rfc3339(),
-            ceilings,
-            records,
-        };
+        let run = roofline::GpuRooflineReport::new("kernels-cuda", host, info, ceilings);
+        let report = GpuKernelReport { run, records };
         output::write_json(p, &report)?;
     }
     Ok(())

@@ -89,6 +89,19 @@ pub struct KernelsArgs {
     pub out: OutputArgs,
 }
 
+impl KernelsArgs {
+    /// The values a shape flag gave, else the quick or the full sweep's.
+    pub fn pick(&self, given: &[usize], quick: &[usize], full: &[usize]) -> Vec<usize> {
+        if !given.is_empty() {
+            given.to_vec()
+        } else if self.quick {
+            quick.to_vec()
+        } else {
+            full.to_vec()
+        }
+    }
+}
+
 /// Everything a benchmark needs from the run: ceilings, pools, timing.
 pub struct Ctx {
     pub ceilings: Ceilings,

@@ -364,7 +364,8 @@ fn profile_model(
     let key = eval::Key::new(serve, params, &bench.cores);
     let mut evaluator = Evaluator::open(&checkpoint, key, a.fresh, a.time_budget)?;
     let budget = a.budget.unwrap_or(usize::MAX);
-    let total: usize = searches.len() * space.all().len().min(budget);
+    let grid = space.all().len();
+    let total: usize = searches.len() * grid.min(budget);
     let bar = output::progress::bar(total as u64, "schedules");
     eprintln!(
         "profile {} on {server} ({} cores: {:?}) under {}: {} schedules in the grid, search {}",
@@ -372,7 +373,7 @@ fn profile_model(
         bench.cores.len(),
         bench.cores,
         params.sla,
-        space.all().len(),
+        grid,
         searches.join(" + ")
     );
 
@@ -499,7 +500,7 @@ fn profile_model(
         search: SearchRecord {
             algorithm: algo.clone(),
             evaluations: trace.len(),
-            budget: budget.min(space.all().len()),
+            budget: budget.min(grid),
             wall_seconds: started.elapsed().as_secs_f64(),
             trace: trace_evals.iter().map(Evaluation::search_point).collect::<Vec<SearchPoint>>(),
         },
@@ -523,7 +524,7 @@ fn profile_model(
         model: serve.model.clone(),
         server_type: server,
         sla: params.sla.to_string(),
-        space_size: space.all().len(),
+        space_size: grid,
         default_schedule: default_eval.schedule.to_string(),
         default_qps: default_eval.qps,
         searches: summaries.clone(),
@@ -531,7 +532,7 @@ fn profile_model(
                measurement, made once and shared by the searches that ask for it",
     };
     output::write_json(&dir.join(format!("{stem}.searches.json")), &comparison)?;
-    Ok(Profiled { table, path, searches: summaries, space_size: space.all().len() })
+    Ok(Profiled { table, path, searches: summaries, space_size: grid })
 }
 
 /// The model as the table records it: name, scale, table bytes and parameters.
