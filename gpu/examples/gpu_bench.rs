@@ -208,7 +208,7 @@ fn run(dev: &Device, a: &Args) -> Result<(), Box<dyn std::error::Error>> {
         for name in &a.models {
             let spec = zoo::resolve(name)?;
             let gpu = match GpuModel::build(dev, &spec, scale, &source) {
-                Ok(g) => g,
+                Ok(g) => std::sync::Arc::new(g),
                 Err(e) => {
                     println!("\n{name}: {e}");
                     continue;

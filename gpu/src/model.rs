@@ -217,9 +217,10 @@ impl GpuModel {
         self.tables.bytes()
     }
 
-    /// A runner with its own stream for batches of up to `max_batch` samples.
-    pub fn runner(&self, dev: &Device, max_batch: usize) -> Result<GpuRunner<'_>> {
-        GpuRunner::new(self, dev, max_batch)
+    /// A runner with its own stream for batches of up to `max_batch` samples. It holds the model, so it
+    /// can live on a serving thread of its own.
+    pub fn runner(self: &Arc<Self>, dev: &Device, max_batch: usize) -> Result<GpuRunner> {
+        GpuRunner::new(self.clone(), dev, max_batch)
     }
 }
 
@@ -261,8 +262,8 @@ fn bytes_of<T: Copy>(v: &[T]) -> &[u8] {
 }
 
 /// Per-stream state that runs one query at a time on a [`GpuModel`].
-pub struct GpuRunner<'m> {
-    model: &'m GpuModel,
+pub struct GpuRunner {
+    model: Arc<GpuModel>,
     stream: Arc<CudaStream>,
     blas: Blas,
     cap: usize,
@@ -282,10 +283,11 @@ pub struct GpuRunner<'m> {
 
 // SAFETY: the raw pointers address the pinned buffers owned by the same struct; a runner is used by one
 // thread at a time (&mut self for every forward).
-unsafe impl Send for GpuRunner<'_> {}
+unsafe impl Send for GpuRunner {}
 
-impl<'m> GpuRunner<'m> {
-    fn new(model: &'m GpuModel, dev: &Device, max_batch: usize) -> Result<Self> {
+impl GpuRunner {
+    fn new(owned: Arc<GpuModel>, dev: &Device, max_batch: usize) -> Result<Self> {
+        let model = &*owned;
         let cap = max_batch.max(1);
         let stream = dev.new_stream()?;
         let blas = Blas::new(stream.clone())?;
@@ -297,7 +299,7 @@ impl<'m> GpuRunner<'m> {
         let ctx = dev.context();
         let z = |n: usize| stream.alloc_zeros::<f32>(n.max(1)).map_err(drv("alloc workspace"));
         let mut me = Self {
-            model,
+            model: owned.clone(),
             blas,
             cap,
             // SAFETY (all three pinned buffers): contents are written before they are read.
@@ -347,7 +349,8 @@ impl<'m> GpuRunner<'m> {
     /// Runs one batch: `out` receives batch × [`GpuModel::output_width`] values. Host-to-device copies of
     /// the inputs and the copy of the output back are included; returns when the output is in `out`.
     pub fn forward(&mut self, dev: &Device, input: &InputSet, out: &mut [f32]) -> Result<()> {
-        let m = self.model;
+        let model = self.model.clone();
+        let m = &*model;
         let bsz = input.batch;
         if bsz == 0 || bsz > self.cap {
             return Err(GpuError::Invalid(format!(
@@ -579,7 +582,7 @@ mod tests {
         for name in ["dlrm-rmc1", "dlrm-rmc3", "wnd", "mt-wnd", "mlperf-dlrm-v1"] {
             let spec = zoo::resolve(name).unwrap();
             let cpu = Model::build(&spec, scale, &source).unwrap();
-            let gpu = GpuModel::build(&dev, &spec, scale, &source).unwrap();
+            let gpu = Arc::new(GpuModel::build(&dev, &spec, scale, &source).unwrap());
             let mut runner = gpu.runner(&dev, 64).unwrap();
             let mut gen = InputGen::new(IndexDist::Uniform, 3);
             for batch in [1, 17, 64] {
