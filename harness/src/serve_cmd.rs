@@ -210,6 +210,9 @@ pub struct ServeHeader {
     pub model: ModelInfo,
     /// The schedule, placed.
     pub schedule: Schedule,
+    /// What served offloaded queries (absent when the schedule does not offload).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_lane: Option<String>,
     /// The machine's topology (and where it was read from).
     pub topology: topology::TopologySummary,
     /// The generator's placement.
@@ -232,6 +235,7 @@ impl ServeHeader {
             measured_at: now_rfc3339(),
             model: bench.model_info.clone(),
             schedule: placed.schedule.clone(),
+            gpu_lane: placed.gpu_lane.clone(),
             topology: bench.topology.clone(),
             generator: placed.generator.clone(),
             query_sizes: bench.sizes.to_schema(),
@@ -449,6 +453,9 @@ pub struct Bench {
     generator_core: Option<usize>,
     spin_us: u64,
     realtime: bool,
+    /// The GPU lane's model and its description, built on first use (only schedules with a GPU
+    /// threshold need it); the error is kept so every such schedule reports it.
+    gpu: std::sync::OnceLock<Result<(Arc<dyn Model>, String), String>>,
 }
 
 /// An engine running one placed schedule, with its generator's placement.
@@ -457,6 +464,8 @@ pub struct Placed {
     pub schedule: Schedule,
     /// Where the load generator runs.
     pub generator: GeneratorInfo,
+    /// What serves offloaded queries, when the schedule offloads.
+    pub gpu_lane: Option<String>,
     engine: Engine,
 }
 
@@ -499,7 +508,29 @@ impl Bench {
             generator_core: a.generator_core,
             spin_us: a.spin_us,
             realtime: a.realtime,
+            gpu: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The GPU lane's model: the zoo model on CUDA device 0, or, for a built-in test model, the same
+    /// model on the host (a stand-in that exercises the lane without a GPU; recorded as such).
+    fn gpu_model(&self) -> Result<(Arc<dyn Model>, String)> {
+        let built = self.gpu.get_or_init(|| {
+            let name = &self.model_info.name;
+            if engine::builtin(name).is_some() {
+                return Ok((
+                    self.model.clone(),
+                    format!("host stand-in: the built-in test model `{name}` runs on the CPU"),
+                ));
+            }
+            engine::zoo::GpuZooModel::build(name, self.model_info.rows_scale, 1, 0)
+                .map(|m| {
+                    let what = format!("{}, CUDA", m.device_name());
+                    (m as Arc<dyn Model>, what)
+                })
+                .map_err(|e| format!("{e:#}"))
+        });
+        built.clone().map_err(|e| anyhow!("gpu-threshold: {e}"))
     }
 
     /// Places `schedule` on this bench's cores and starts its engine.
@@ -514,8 +545,13 @@ impl Bench {
                 None => (*schedule.cores.last().expect("placed schedule has cores"), true),
             },
         };
-        let engine = Engine::start(self.model.clone(), &schedule)?;
+        let gpu = match schedule.gpu_threshold {
+            Some(_) => Some(self.gpu_model()?),
+            None => None,
+        };
+        let engine = Engine::start(self.model.clone(), gpu.as_ref().map(|g| g.0.clone()), &schedule)?;
         Ok(Placed {
+            gpu_lane: gpu.map(|g| g.1),
             schedule,
             generator: GeneratorInfo {
                 core: Some(gen_core),
@@ -659,7 +695,17 @@ pub fn run(a: RunArgs) -> Result<()> {
         a.duration.as_secs_f64(),
         a.common.warmup.as_secs_f64()
     );
+    if let Some(lane) = &placed.gpu_lane {
+        eprintln!("gpu lane: {lane}");
+    }
     let rec = bench.measured(&placed, &spec, interrupt)?;
+    if placed.gpu_lane.is_some() {
+        eprintln!(
+            "{} of {} queries went to the GPU lane",
+            rec.trial.gpu_queries,
+            rec.trial.measured_queries + rec.trial.warmup_queries
+        );
+    }
     let interrupted = rec.trial.stopped == StopReason::Interrupted;
     let mut table = trial_table();
     trial_row(&mut table, &rec);
@@ -740,6 +786,9 @@ pub fn capacity(a: CapacityArgs) -> Result<()> {
         Ok(())
     };
     eprintln!("capacity: {} on {} under {sla}", a.common.model, placed.schedule);
+    if let Some(lane) = &placed.gpu_lane {
+        eprintln!("gpu lane: {lane}");
+    }
     let bar = output::progress::bar(a.max_trials as u64, "trials");
     let run = measure_capacity(
         &mut bench,

@@ -61,3 +61,61 @@ fn cpu_only_flags_are_refused_with_cuda() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stderr(&o).trim_end(), "error: --threads applies to --device cpu");
 }
+
+/// A schedule with a GPU threshold: a zoo model's GPU lane needs a device (one-line error without
+/// one; offloaded queries with one), and a built-in test model's lane is a labelled host stand-in.
+#[test]
+fn gpu_lane_serves_queries_at_or_above_the_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = dir.path().join("run.json");
+    let run = |model: &str| {
+        hercules(&[
+            "run",
+            "--model",
+            model,
+            "--rows-scale",
+            "0.01",
+            "--schedule",
+            "instances=1,threads=1,gpu-threshold=100,gpu-streams=2",
+            "--sizes",
+            "lognormal:4.6:0.8",
+            "--qps",
+            "100",
+            "--duration",
+            "1s",
+            "--warmup",
+            "200ms",
+            "--json",
+            j.to_str().unwrap(),
+        ])
+    };
+    let read =
+        || -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap() };
+
+    let o = run("sleep:50");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d = read();
+    assert!(d["gpu_lane"].as_str().unwrap().starts_with("host stand-in"), "{d}");
+    let (gpu, all) =
+        (d["result"]["gpu_queries"].as_u64().unwrap(), d["result"]["measured_queries"].as_u64().unwrap());
+    // Median 100 at threshold 100: about half the queries go to the lane.
+    assert!(gpu > 0 && gpu < all + d["result"]["warmup_queries"].as_u64().unwrap(), "{gpu} of {all}");
+    std::fs::remove_file(&j).unwrap();
+
+    let o = run("dlrm-rmc1");
+    match hercules_gpu::Device::open(0) {
+        Err(e) => {
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(1), "{err}");
+            let last = err.lines().last().unwrap();
+            assert_eq!(last, format!("error: --schedule: gpu-threshold: {e}"), "{err}");
+            assert!(!err.contains("panicked") && !j.exists(), "{err}");
+        }
+        Ok(_) => {
+            assert!(o.status.success(), "{}", stderr(&o));
+            let d = read();
+            assert!(d["gpu_lane"].as_str().unwrap().contains("CUDA"), "{d}");
+            assert!(d["result"]["gpu_queries"].as_u64().unwrap() > 0, "{d}");
+        }
+    }
+}

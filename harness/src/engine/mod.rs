@@ -11,7 +11,7 @@ pub mod worker;
 pub mod zoo;
 
 use crossbeam_channel::Sender;
-use queue::SubBatch;
+use queue::{SubBatch, TrialState};
 use schedule::Schedule;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -209,9 +209,48 @@ pub fn builtin(name: &str) -> Option<Result<Arc<dyn Model>, String>> {
     )
 }
 
-/// Instances running on their cores, all reading one queue.
+/// Largest piece the GPU lane is handed: offloaded queries are not split into sub-batches (a GPU wants
+/// the whole query), only cut to the lane's batch capacity.
+pub const GPU_MAX_BATCH: usize = 1024;
+
+/// Where the generators send a query's pieces: the CPU instances' queue, split into the schedule's
+/// sub-batches, or, for queries at or above the offload threshold, the GPU lane's queue.
+#[derive(Debug, Clone)]
+pub struct Queues {
+    cpu: Sender<SubBatch>,
+    /// The GPU lane's queue and threshold, when the schedule offloads.
+    gpu: Option<(Sender<SubBatch>, usize)>,
+    sub_batch: Option<usize>,
+}
+
+impl Queues {
+    /// Enqueues query `q` of `size` items as its pieces (the counts are set before any piece can
+    /// be finished).
+    pub fn enqueue(&self, trial: &Arc<TrialState>, q: usize, size: u32) {
+        let (queue, piece) = match &self.gpu {
+            Some((gpu, threshold)) if size as usize >= *threshold => {
+                trial.offloaded.fetch_add(1, Ordering::Relaxed);
+                (gpu, Some(GPU_MAX_BATCH))
+            }
+            _ => (&self.cpu, self.sub_batch),
+        };
+        let split = Schedule { sub_batch: piece, ..Schedule::default() };
+        let pieces: Vec<usize> = split.split(size as usize).collect();
+        trial.remaining[q].store(pieces.len() as u32, Ordering::Relaxed);
+        trial.inflight.fetch_add(pieces.len(), Ordering::AcqRel);
+        for p in pieces {
+            // Unbounded channel: `send` never blocks; it fails only when every instance is gone.
+            if queue.send(SubBatch { trial: trial.clone(), query: q as u32, size: p as u32 }).is_err() {
+                trial.finish_sub_batch(q as u32, false);
+            }
+        }
+    }
+}
+
+/// Instances running on their cores, all reading one queue, and the GPU lane's streams reading
+/// another when the schedule offloads.
 pub struct Engine {
-    queue: Option<Sender<SubBatch>>,
+    queues: Option<Queues>,
     handles: Vec<JoinHandle<()>>,
     schedule: Schedule,
 }
@@ -223,22 +262,43 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Starts one pinned instance per `schedule` entry (the schedule must be placed).
-    pub fn start(model: Arc<dyn Model>, schedule: &Schedule) -> Result<Self, EngineError> {
-        if let Some(t) = schedule.gpu_threshold {
-            return Err(EngineError::Unsupported(format!(
-                "gpu-threshold={t}: this build has no GPU serving path yet (drop gpu-threshold)"
-            )));
-        }
+    /// Starts one pinned instance per `schedule` entry (the schedule must be placed), and, when it
+    /// has a GPU threshold, `gpu_streams` (default 1) GPU-lane workers serving `gpu`, each with its
+    /// own stream. A GPU worker's host thread is pinned to the schedule's cores: launching and waiting
+    /// for GPU work is CPU time the schedule pays for.
+    pub fn start(
+        model: Arc<dyn Model>,
+        gpu: Option<Arc<dyn Model>>,
+        schedule: &Schedule,
+    ) -> Result<Self, EngineError> {
         if schedule.cores.len() != schedule.cores_needed() {
             return Err(EngineError::Start("schedule is not placed on cores".into()));
         }
         let (tx, rx) = crossbeam_channel::unbounded();
-        let mut engine = Self { queue: Some(tx), handles: Vec::new(), schedule: schedule.clone() };
+        let mut queues = Queues { cpu: tx, gpu: None, sub_batch: schedule.sub_batch };
+        let gpu_lane = match (schedule.gpu_threshold, gpu) {
+            (None, _) => None,
+            (Some(t), Some(g)) => {
+                let (gtx, grx) = crossbeam_channel::unbounded();
+                queues.gpu = Some((gtx, t.max(1)));
+                Some((g, grx))
+            }
+            (Some(t), None) => {
+                return Err(EngineError::Unsupported(format!(
+                    "gpu-threshold={t}: no GPU model was given to serve offloaded queries"
+                )))
+            }
+        };
+        if schedule.gpu_streams.is_some() && schedule.gpu_threshold.is_none() {
+            return Err(EngineError::Unsupported(
+                "gpu-streams without gpu-threshold offloads nothing".into(),
+            ));
+        }
+        let mut engine = Self { queues: Some(queues), handles: Vec::new(), schedule: schedule.clone() };
         for i in 0..schedule.instances {
-            // On failure `engine` drops here, closing the queue so started instances exit.
+            // On failure `engine` drops here, closing the queues so started workers exit.
             let h = worker::spawn(
-                i,
+                format!("instance {i}"),
                 schedule.instance_cores(i).to_vec(),
                 schedule.inter_op,
                 model.clone(),
@@ -246,24 +306,31 @@ impl Engine {
             )?;
             engine.handles.push(h);
         }
+        if let Some((g, grx)) = gpu_lane {
+            for s in 0..schedule.gpu_streams.unwrap_or(1).max(1) {
+                let h = worker::spawn(
+                    format!("gpu stream {s}"),
+                    schedule.cores.clone(),
+                    false,
+                    g.clone(),
+                    grx.clone(),
+                )?;
+                engine.handles.push(h);
+            }
+        }
         Ok(engine)
     }
 
-    /// The queue's sending side.
-    pub fn sender(&self) -> Sender<SubBatch> {
-        self.queue.clone().expect("queue open while the engine lives")
-    }
-
-    /// The schedule it runs.
-    pub fn schedule(&self) -> &Schedule {
-        &self.schedule
+    /// Where queries go.
+    pub fn queues(&self) -> &Queues {
+        self.queues.as_ref().expect("queues open while the engine lives")
     }
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        // Closing the queue ends every instance loop once the queue is empty.
-        self.queue = None;
+        // Closing the queues ends every worker loop once its queue is empty.
+        self.queues = None;
         for h in self.handles.drain(..) {
             let _ = h.join();
         }
@@ -289,7 +356,7 @@ mod tests {
             let mut s: Schedule = "instances=1,threads=1".parse().unwrap();
             let allowed = hercules_kernels::pool::allowed_cores();
             s.place(&allowed, &allowed).unwrap();
-            let e = Engine::start(Arc::new(Broken { panic }), &s).unwrap();
+            let e = Engine::start(Arc::new(Broken { panic }), None, &s).unwrap();
             let spec = trial::TrialSpec {
                 load: trial::Load::Open { qps: 200.0 },
                 warmup: Duration::ZERO,
@@ -305,11 +372,68 @@ mod tests {
     }
 
     #[test]
-    fn engine_refuses_gpu_threshold_for_now() {
+    fn gpu_threshold_needs_a_gpu_model() {
         let mut s: Schedule = "gpu-threshold=128".parse().unwrap();
         let allowed = hercules_kernels::pool::allowed_cores();
         s.place(&allowed, &allowed).unwrap();
-        let e = Engine::start(Arc::new(Noop), &s).unwrap_err().to_string();
-        assert!(e.contains("gpu-threshold"), "{e}");
+        let e = Engine::start(Arc::new(Noop), None, &s).unwrap_err().to_string();
+        assert!(e.contains("gpu-threshold=128"), "{e}");
+    }
+
+    /// Counts the items it is handed, so a test can see which lane served what.
+    #[derive(Debug, Default)]
+    struct Counting {
+        items: AtomicU64,
+        largest: AtomicU64,
+    }
+
+    impl Servable for Counting {
+        type Worker = ();
+        fn worker(&self, _: &[usize], _: bool) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn run(&self, _: &mut (), batch: usize) -> anyhow::Result<()> {
+            self.items.fetch_add(batch as u64, Ordering::Relaxed);
+            self.largest.fetch_max(batch as u64, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn queries_at_or_above_the_threshold_go_whole_to_the_gpu_lane() {
+        let mut s: Schedule =
+            "instances=1,threads=1,sub-batch=16,gpu-threshold=100,gpu-streams=2".parse().unwrap();
+        let allowed = hercules_kernels::pool::allowed_cores();
+        s.place(&allowed, &allowed).unwrap();
+        let (cpu, gpu) = (Arc::new(Counting::default()), Arc::new(Counting::default()));
+        let e = Engine::start(cpu.clone(), Some(gpu.clone() as Arc<dyn Model>), &s).unwrap();
+        let trial = Arc::new(TrialState::new(4, 0, u64::MAX, None));
+        for (q, size) in [99u32, 100, 2500, 40].into_iter().enumerate() {
+            e.queues().enqueue(&trial, q, size);
+        }
+        while trial.inflight.load(Ordering::Acquire) > 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(cpu.items.load(Ordering::Relaxed), 99 + 40);
+        assert_eq!(cpu.largest.load(Ordering::Relaxed), 16, "CPU queries are split into sub-batches");
+        assert_eq!(gpu.items.load(Ordering::Relaxed), 100 + 2500);
+        assert_eq!(
+            gpu.largest.load(Ordering::Relaxed),
+            GPU_MAX_BATCH as u64,
+            "cut only to the lane's capacity"
+        );
+        assert_eq!(trial.offloaded.load(Ordering::Relaxed), 2);
+        // 99 → 7 pieces of ≤16, 100 → 1, 2500 → 3 pieces of ≤1024, 40 → 3.
+        assert_eq!(trial.sub_batches_run.load(Ordering::Relaxed), 7 + 1 + 3 + 3);
+        assert!((0..4).all(|q| trial.done_ns[q].load(Ordering::Relaxed) != queue::NOT_DONE));
+    }
+
+    #[test]
+    fn gpu_streams_without_a_threshold_is_refused() {
+        let mut s: Schedule = "gpu-streams=2".parse().unwrap();
+        let allowed = hercules_kernels::pool::allowed_cores();
+        s.place(&allowed, &allowed).unwrap();
+        let e = Engine::start(Arc::new(Noop), None, &s).unwrap_err().to_string();
+        assert!(e.contains("gpu-streams"), "{e}");
     }
 }

@@ -50,6 +50,8 @@ pub struct TrialState {
     pub inflight: AtomicUsize,
     /// Sub-batches the instances ran.
     pub sub_batches_run: AtomicU64,
+    /// Queries sent to the GPU lane.
+    pub offloaded: AtomicUsize,
     /// Set to make instances drop this trial's remaining sub-batches unrun.
     pub abort: AtomicBool,
     /// The first model error, if any (the trial is aborted with it).
@@ -76,6 +78,7 @@ impl TrialState {
             over: AtomicUsize::new(0),
             inflight: AtomicUsize::new(0),
             sub_batches_run: AtomicU64::new(0),
+            offloaded: AtomicUsize::new(0),
             abort: AtomicBool::new(false),
             error: Mutex::new(None),
             notify,

@@ -134,6 +134,8 @@ pub struct TrialResult {
     pub sub_batches: u64,
     /// Sub-batches run per second of trial.
     pub sub_batches_per_s: f64,
+    /// Queries sent to the GPU lane, warm-up included (0 when the schedule does not offload).
+    pub gpu_queries: u64,
     /// Latency from scheduled arrival to last sub-batch done, milliseconds.
     pub latency_ms: Percentiles,
     /// Generator lateness (actual minus scheduled enqueue), microseconds (open loop only).
@@ -183,8 +185,7 @@ pub fn run(engine: &Engine, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<
     let warmup_ns = lead + spec.warmup.as_nanos() as u64;
     let horizon_ns = warmup_ns + spec.duration.as_nanos() as u64;
     let target_ns = spec.sla.map_or(u64::MAX, |s| s.target.as_nanos() as u64);
-    let queue = engine.sender();
-    let schedule = engine.schedule();
+    let queues = engine.queues();
     let stop = AtomicBool::new(false);
     let sent = AtomicUsize::new(0);
 
@@ -210,7 +211,7 @@ pub fn run(engine: &Engine, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<
             let (report, stopped) = std::thread::scope(|s| {
                 let h = std::thread::Builder::new()
                     .name("hercules-gen".into())
-                    .spawn_scoped(s, || gen.run(&trial, &queue, schedule, &stop, &sent))
+                    .spawn_scoped(s, || gen.run(&trial, queues, &stop, &sent))
                     .expect("spawning the generator thread");
                 let stopped = monitor(&trial, spec, qps, &arrivals, &sent, interrupt, || h.is_finished());
                 stop.store(true, Ordering::Relaxed);
@@ -228,7 +229,7 @@ pub fn run(engine: &Engine, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<
             let stopped = std::thread::scope(|s| {
                 let h = std::thread::Builder::new()
                     .name("hercules-closed".into())
-                    .spawn_scoped(s, || gen.run(&trial, &queue, schedule, &rx, &stop, &sent))
+                    .spawn_scoped(s, || gen.run(&trial, queues, &rx, &stop, &sent))
                     .expect("spawning the closed-loop thread");
                 let mut stopped = StopReason::Completed;
                 while !h.is_finished() {
@@ -320,6 +321,7 @@ pub fn run(engine: &Engine, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<
         warmup_queries: warm,
         sub_batches,
         sub_batches_per_s: sub_batches as f64 / run_s,
+        gpu_queries: trial.offloaded.load(Ordering::Relaxed) as u64,
         latency_ms: hist.summary_ms(),
         schedule_error_us: gen_report.as_ref().map(|g| g.schedule_error.summary_us()),
         generator_core: gen_report.as_ref().and_then(|g| g.pinned.clone()).and_then(Result::ok),
@@ -400,7 +402,7 @@ mod tests {
         let mut s: Schedule = sched.parse().unwrap();
         let allowed = pool::allowed_cores();
         s.place(&allowed, &allowed).unwrap();
-        Engine::start(model, &s).unwrap()
+        Engine::start(model, None, &s).unwrap()
     }
 
     #[test]

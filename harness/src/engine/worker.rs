@@ -10,26 +10,25 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// Starts instance `index` on `cores` and waits until its model state is built (so a failed
-/// instance is reported before any load is offered).
+/// Starts a worker (`name`: "instance 0", "gpu stream 1") on `cores` and waits until its model state
+/// is built (so a failed worker is reported before any load is offered).
 pub fn spawn(
-    index: usize,
+    name: String,
     cores: Vec<usize>,
     inter_op: bool,
     model: Arc<dyn Model>,
     queue: Receiver<SubBatch>,
 ) -> Result<JoinHandle<()>, EngineError> {
     let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(1);
+    let label = name.clone();
     let handle = std::thread::Builder::new()
-        .name(format!("hercules-i{index}"))
+        .name(format!("hercules-{}", name.replace(' ', "-")))
         .spawn(move || {
             // Built on its own thread pinned to the instance's cores, so its memory is first
             // touched on their NUMA node and the model may start a PinnedPool on them (a pool
             // checks its cores against the calling thread's mask).
-            let instance = pin_to(&cores).map_err(|e| format!("instance {index}: {e}")).and_then(|()| {
-                model
-                    .instance(&cores, inter_op)
-                    .map_err(|e| format!("instance {index} on cores {cores:?}: {e:#}"))
+            let instance = pin_to(&cores).map_err(|e| format!("{name}: {e}")).and_then(|()| {
+                model.instance(&cores, inter_op).map_err(|e| format!("{name} on cores {cores:?}: {e:#}"))
             });
             let mut instance: Box<dyn Instance> = match instance {
                 Ok(i) => {
@@ -41,9 +40,9 @@ pub fn spawn(
                     return;
                 }
             };
-            serve(index, &mut *instance, &queue);
+            serve(&name, &mut *instance, &queue);
         })
-        .map_err(|e| EngineError::Start(format!("spawning instance {index}: {e}")))?;
+        .map_err(|e| EngineError::Start(format!("spawning {label}: {e}")))?;
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(handle),
         Ok(Err(e)) => {
@@ -52,7 +51,7 @@ pub fn spawn(
         }
         Err(_) => {
             let _ = handle.join();
-            Err(EngineError::Start(format!("instance {index} exited while starting")))
+            Err(EngineError::Start(format!("{label} exited while starting")))
         }
     }
 }
@@ -93,7 +92,7 @@ pub fn pin_to(cores: &[usize]) -> Result<(), String> {
 }
 
 /// The instance loop: take a sub-batch, run it (unless its trial was aborted), mark it done.
-fn serve(index: usize, instance: &mut dyn Instance, queue: &Receiver<SubBatch>) {
+fn serve(name: &str, instance: &mut dyn Instance, queue: &Receiver<SubBatch>) {
     while let Ok(sb) = queue.recv() {
         let trial = &sb.trial;
         if trial.abort.load(Ordering::Acquire) {
@@ -114,7 +113,7 @@ fn serve(index: usize, instance: &mut dyn Instance, queue: &Receiver<SubBatch>) 
         match ran {
             Ok(()) => trial.finish_sub_batch(sb.query, true),
             Err(e) => {
-                trial.fail(format!("instance {index}, query {} ({} items): {e:#}", sb.query, sb.size));
+                trial.fail(format!("{name}, query {} ({} items): {e:#}", sb.query, sb.size));
                 trial.finish_sub_batch(sb.query, false);
             }
         }

@@ -2,10 +2,9 @@
 //! It measures saturation throughput (there is no schedule to fall behind, so latency here is
 //! service plus queueing among the in-flight queries only).
 
-use crate::engine::queue::{SubBatch, TrialState};
-use crate::engine::schedule::Schedule;
-use crate::load::open::enqueue;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crate::engine::queue::TrialState;
+use crate::engine::Queues;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +26,7 @@ impl ClosedLoop {
     pub fn run(
         self,
         trial: &Arc<TrialState>,
-        queue: &Sender<SubBatch>,
-        schedule: &Schedule,
+        queues: &Queues,
         done: &Receiver<u32>,
         stop: &AtomicBool,
         sent: &AtomicUsize,
@@ -41,7 +39,7 @@ impl ClosedLoop {
         let issue = |n: &mut usize| {
             let q = *n;
             trial.scheduled_ns[q].store(trial.now_ns(), Ordering::Relaxed);
-            enqueue(trial, queue, schedule, q, self.sizes[q]);
+            queues.enqueue(trial, q, self.sizes[q]);
             *n += 1;
             sent.store(*n, Ordering::Release);
         };

@@ -6,10 +6,9 @@
 //! for every query, so a generator that could not keep up is visible in the report, and the
 //! latency is measured from the *scheduled* time in any case.
 
-use crate::engine::queue::{SubBatch, TrialState};
-use crate::engine::schedule::Schedule;
+use crate::engine::queue::TrialState;
+use crate::engine::Queues;
 use crate::latency::Histogram;
-use crossbeam_channel::Sender;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,28 +82,13 @@ pub fn wait_until(trial: &TrialState, target_ns: u64, spin_ns: u64) {
     }
 }
 
-/// Enqueues query `q` of `size` items as its sub-batches (the counts are set before any piece can
-/// be finished).
-pub fn enqueue(trial: &Arc<TrialState>, queue: &Sender<SubBatch>, schedule: &Schedule, q: usize, size: u32) {
-    let pieces: Vec<usize> = schedule.split(size as usize).collect();
-    trial.remaining[q].store(pieces.len() as u32, Ordering::Relaxed);
-    trial.inflight.fetch_add(pieces.len(), Ordering::AcqRel);
-    for p in pieces {
-        // Unbounded channel: `send` never blocks; it fails only when every instance is gone.
-        if queue.send(SubBatch { trial: trial.clone(), query: q as u32, size: p as u32 }).is_err() {
-            trial.finish_sub_batch(q as u32, false);
-        }
-    }
-}
-
 impl OpenLoop {
     /// Runs the generator on the calling thread until every query is sent or `stop` is set.
     /// `sent` counts queries as they go out, for the trial's monitor.
     pub fn run(
         self,
         trial: &Arc<TrialState>,
-        queue: &Sender<SubBatch>,
-        schedule: &Schedule,
+        queues: &Queues,
         stop: &AtomicBool,
         sent: &AtomicUsize,
     ) -> GeneratorReport {
@@ -120,7 +104,7 @@ impl OpenLoop {
             }
             wait_until(trial, at, spin_ns);
             err.record(trial.now_ns().saturating_sub(at));
-            enqueue(trial, queue, schedule, q, size);
+            queues.enqueue(trial, q, size);
             sent.store(q + 1, Ordering::Release);
         }
         GeneratorReport { schedule_error: err, pinned, realtime }
