@@ -90,4 +90,26 @@ fn profile_bad_input_is_one_line() {
     assert!(run(&["--model", "ncf", "--search", "annealing"]).contains("annealing"));
     assert!(run(&["--model", "ncf", "--restrict-cores", "4096", "--no-ceilings"]).contains("4096"));
     assert!(run(&["--model", "ncf", "--sub-batches", "0"]).contains("--sub-batches"));
+    assert!(run(&["--model", "ncf", "--gpu-streams", "0"]).contains("--gpu-streams"));
+    if hercules_gpu::Device::open(0).is_err() {
+        let e = run(&["--model", "ncf", "--gpu-thresholds", "128", "--no-ceilings"]);
+        assert!(e.contains("--gpu-thresholds: no CUDA device"), "{e}");
+    }
+}
+
+/// The GPU knobs through the whole offline stage, on the built-in model's host stand-in lane: the
+/// search measures offloading schedules and the table records the threshold and streams it chose.
+#[test]
+fn profile_searches_the_gpu_lane_knobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        profile(dir.path(), &["--search", "exhaustive", "--gpu-thresholds", "64", "--gpu-streams", "1,2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let t = read_table(&dir.path().join("tiny-1c").join("sleep-300.json")).unwrap();
+    // 1x1 × (split at 256 or not) × (CPU only, or offload at 64 with 1 or 2 streams).
+    assert_eq!(t.search.evaluations, 2 * 3);
+    let text = std::fs::read_to_string(dir.path().join("tiny-1c/sleep-300.json")).unwrap();
+    let text = serde_json::from_str::<serde_json::Value>(&text).unwrap()["search"].to_string();
+    assert!(text.contains("\"gpu_threshold\":64") && text.contains("\"gpu_streams\":2"), "{text}");
 }

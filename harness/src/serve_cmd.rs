@@ -12,10 +12,11 @@ use crate::latency::Sla;
 use crate::load::sizes::SizeDist;
 use crate::noise::{self, Noise};
 use crate::output::table::{num, Table};
-use crate::power::{estimated, Power, PowerMeter};
+use crate::power::{estimated, Power, PowerMeter, PowerSource};
 use crate::{host, output, topology};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
+use hercules_gpu::PowerSampler;
 use hercules_kernels::pool;
 use hercules_results::table::{CurvePoint, QuerySizes};
 use hercules_results::HostFingerprint;
@@ -185,12 +186,33 @@ pub struct TrialRecord {
     /// What the trial measured.
     #[serde(flatten)]
     pub trial: TrialResult,
-    /// Power over the trial.
+    /// Host power over the trial (RAPL, or the estimate).
     pub power: Power,
+    /// GPU board power over the trial (NVML), when the schedule offloads to a real GPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_power: Option<Power>,
     /// Counters over the trial.
     pub counters: CounterMap,
     /// CPU use by other processes during the trial (a noisy machine makes results irreproducible).
     pub machine: Noise,
+}
+
+impl TrialRecord {
+    /// The server's power: the host's plus the GPU board's when one served. Its source is the host
+    /// part's (an estimate stays marked as one), and the detail names both parts.
+    pub fn server_power(&self) -> Power {
+        match &self.gpu_power {
+            None => self.power.clone(),
+            Some(g) => Power {
+                watts: self.power.watts + g.watts,
+                source: self.power.source,
+                detail: format!(
+                    "host {:.1} W ({}) + GPU board {:.1} W ({})",
+                    self.power.watts, self.power.detail, g.watts, g.detail
+                ),
+            },
+        }
+    }
 }
 
 /// What every serve document opens with: what ran where, under which load.
@@ -455,7 +477,15 @@ pub struct Bench {
     realtime: bool,
     /// The GPU lane's model and its description, built on first use (only schedules with a GPU
     /// threshold need it); the error is kept so every such schedule reports it.
-    gpu: std::sync::OnceLock<Result<(Arc<dyn Model>, String), String>>,
+    gpu: std::sync::OnceLock<Result<GpuLane, String>>,
+}
+
+/// The GPU lane's model, what it is, and the NVML identity of its board (none for a host stand-in).
+#[derive(Clone)]
+struct GpuLane {
+    model: Arc<dyn Model>,
+    what: String,
+    nvml_uuid: Option<String>,
 }
 
 /// An engine running one placed schedule, with its generator's placement.
@@ -466,6 +496,8 @@ pub struct Placed {
     pub generator: GeneratorInfo,
     /// What serves offloaded queries, when the schedule offloads.
     pub gpu_lane: Option<String>,
+    /// The GPU board whose power is sampled during trials.
+    gpu_uuid: Option<String>,
     engine: Engine,
 }
 
@@ -514,19 +546,21 @@ impl Bench {
 
     /// The GPU lane's model: the zoo model on CUDA device 0, or, for a built-in test model, the same
     /// model on the host (a stand-in that exercises the lane without a GPU; recorded as such).
-    fn gpu_model(&self) -> Result<(Arc<dyn Model>, String)> {
+    fn gpu_model(&self) -> Result<GpuLane> {
         let built = self.gpu.get_or_init(|| {
             let name = &self.model_info.name;
             if engine::builtin(name).is_some() {
-                return Ok((
-                    self.model.clone(),
-                    format!("host stand-in: the built-in test model `{name}` runs on the CPU"),
-                ));
+                return Ok(GpuLane {
+                    model: self.model.clone(),
+                    what: format!("host stand-in: the built-in test model `{name}` runs on the CPU"),
+                    nvml_uuid: None,
+                });
             }
             engine::zoo::GpuZooModel::build(name, self.model_info.rows_scale, 1, 0)
-                .map(|m| {
-                    let what = format!("{}, CUDA", m.device_name());
-                    (m as Arc<dyn Model>, what)
+                .map(|m| GpuLane {
+                    what: format!("{}, CUDA", m.device_name()),
+                    nvml_uuid: Some(m.uuid()),
+                    model: m,
                 })
                 .map_err(|e| format!("{e:#}"))
         });
@@ -549,9 +583,10 @@ impl Bench {
             Some(_) => Some(self.gpu_model()?),
             None => None,
         };
-        let engine = Engine::start(self.model.clone(), gpu.as_ref().map(|g| g.0.clone()), &schedule)?;
+        let engine = Engine::start(self.model.clone(), gpu.as_ref().map(|g| g.model.clone()), &schedule)?;
         Ok(Placed {
-            gpu_lane: gpu.map(|g| g.1),
+            gpu_uuid: gpu.as_ref().and_then(|g| g.nvml_uuid.clone()),
+            gpu_lane: gpu.map(|g| g.what),
             schedule,
             generator: GeneratorInfo {
                 core: Some(gen_core),
@@ -581,12 +616,34 @@ impl Bench {
         spec: &TrialSpec,
         interrupt: &AtomicBool,
     ) -> Result<TrialRecord> {
+        let gpu_power =
+            placed.gpu_uuid.as_deref().map(|u| PowerSampler::start(Some(u), Duration::from_millis(20)));
         self.counters.start();
         self.power.start();
         let noise = noise::Snapshot::take();
         let t = trial::run(&placed.engine, spec, interrupt)?;
         let machine = noise.since();
-        Ok(TrialRecord { trial: t, power: self.power.read(), counters: self.counters.read(), machine })
+        let gpu_power = gpu_power.map(|s| match s.and_then(|s| s.stop()) {
+            Ok(st) => Power {
+                watts: st.avg_watts,
+                source: PowerSource::Nvml,
+                detail: format!(
+                    "NVML board power, {} samples over {:.1} s{}",
+                    st.samples,
+                    st.seconds,
+                    if st.from_energy_counter { ", average from the energy counter" } else { "" }
+                ),
+            },
+            // A board that will not report is null with the reason, never an invented number.
+            Err(e) => Power { watts: f64::NAN, source: PowerSource::Nvml, detail: e.to_string() },
+        });
+        Ok(TrialRecord {
+            trial: t,
+            power: self.power.read(),
+            gpu_power,
+            counters: self.counters.read(),
+            machine,
+        })
     }
 }
 

@@ -145,6 +145,11 @@ impl GpuZooModel {
         Ok(Arc::new(Self { dev, model, seed }))
     }
 
+    /// The device's UUID (what NVML finds it by).
+    pub fn uuid(&self) -> String {
+        self.dev.info().uuid.clone()
+    }
+
     /// The device, as recorded.
     pub fn device_name(&self) -> String {
         format!("{} (GPU {})", self.dev.info().name, self.dev.info().ordinal)

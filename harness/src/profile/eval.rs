@@ -103,7 +103,7 @@ impl Evaluation {
             p99_ms: at.map_or(0.0, |r| r.trial.latency_ms.p99),
             achieved_qps: at.map_or(0.0, |r| r.trial.achieved_qps),
             curve: run.curve.clone(),
-            power: at.map(|r| r.power.clone()),
+            power: at.map(|r| r.server_power()),
             counters: at.map(|r| r.counters.clone()).unwrap_or_default(),
             trials: run.trace.len(),
             wall_s,

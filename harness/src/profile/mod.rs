@@ -76,6 +76,16 @@ pub struct ProfileArgs {
     /// Sub-batch sizes the search may split queries into (no split is always a choice).
     #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,512")]
     pub sub_batches: Vec<usize>,
+    /// GPU offload thresholds the search may choose (queries of at least this many items go to the GPU
+    /// lane; CPU-only is always a choice). Default: 64,128,256,512 when CUDA device 0 opens, else none.
+    #[arg(long, value_delimiter = ',', conflicts_with = "no_gpu")]
+    pub gpu_thresholds: Vec<usize>,
+    /// GPU-lane stream counts the search may choose (with offload only).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub gpu_streams: Vec<usize>,
+    /// Profile the CPU only, even where a GPU is found.
+    #[arg(long)]
+    pub no_gpu: bool,
     /// Use only these cores (e.g. `0` or `0-3+8`): a smaller server type on a large machine.
     #[arg(long)]
     pub restrict_cores: Option<String>,
@@ -183,6 +193,57 @@ fn server_type_name(cpu_model: &str, cores: usize) -> String {
     format!("{base}-{cores}c")
 }
 
+/// The GPU side of the schedule space: offload thresholds, stream counts, and the GPU's short name
+/// for the server type (none for a CPU-only profile or a host stand-in lane).
+#[derive(Debug, Clone, Default)]
+struct GpuPlan {
+    thresholds: Vec<usize>,
+    streams: Vec<usize>,
+    gpu_name: Option<String>,
+}
+
+/// Short name of a GPU for server types: `NVIDIA H100 80GB HBM3` → `h100`.
+fn gpu_short_name(name: &str) -> String {
+    let w: Vec<String> = name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .map(str::to_ascii_lowercase)
+        .filter(|w| !w.is_empty() && !["nvidia", "tesla", "geforce"].contains(&w.as_str()))
+        .take(1)
+        .collect();
+    if w.is_empty() {
+        "gpu".into()
+    } else {
+        w.join("-")
+    }
+}
+
+/// Decides the GPU knobs: none with `--no-gpu`; the given thresholds (which need a device unless every
+/// model is a built-in test model, whose lane is a host stand-in); by default, thresholds when CUDA
+/// device 0 opens.
+fn gpu_plan(a: &ProfileArgs, models: &[String]) -> Result<GpuPlan> {
+    if a.gpu_thresholds.contains(&0) || a.gpu_streams.contains(&0) {
+        bail!("--gpu-thresholds/--gpu-streams: values must be at least 1");
+    }
+    // Built-in test models have no GPU build: their lane is a host stand-in, used only when asked.
+    let zoo = models.iter().any(|m| crate::engine::builtin(m).is_none());
+    if a.no_gpu || (a.gpu_thresholds.is_empty() && !zoo) {
+        return Ok(GpuPlan::default());
+    }
+    let streams = a.gpu_streams.clone();
+    if !zoo {
+        return Ok(GpuPlan { thresholds: a.gpu_thresholds.clone(), streams, gpu_name: None });
+    }
+    let dev = match hercules_gpu::Device::open(0) {
+        Ok(d) => d,
+        Err(_) if a.gpu_thresholds.is_empty() => return Ok(GpuPlan::default()),
+        Err(e) => bail!("--gpu-thresholds: {e}"),
+    };
+    let thresholds =
+        if a.gpu_thresholds.is_empty() { vec![64, 128, 256, 512] } else { a.gpu_thresholds.clone() };
+    eprintln!("GPU {}: the search also chooses offload thresholds {thresholds:?}", dev.info().name);
+    Ok(GpuPlan { thresholds, streams, gpu_name: Some(gpu_short_name(&dev.info().name)) })
+}
+
 fn ceilings(a: &ProfileArgs, host: &hercules_results::HostFingerprint) -> Result<Option<Ceilings>> {
     if a.no_ceilings {
         return Ok(None);
@@ -242,6 +303,7 @@ pub fn run(a: ProfileArgs) -> Result<()> {
             Ok(Sla::parse(s)?)
         })
         .collect::<Result<_>>()?;
+    let gpu = gpu_plan(&a, &models)?;
     let restrict =
         a.restrict_cores.as_deref().map(parse_core_list).transpose().context("--restrict-cores")?;
     std::fs::create_dir_all(&a.out)
@@ -293,7 +355,7 @@ pub fn run(a: ProfileArgs) -> Result<()> {
             calibrate: Duration::from_secs(1),
         };
         params.check()?;
-        let out = profile_model(&a, &serve, &params, restrict.as_deref(), &searches, ceilings.clone())
+        let out = profile_model(&a, &serve, &params, restrict.as_deref(), &searches, ceilings.clone(), &gpu)
             .with_context(|| format!("profile {model}"))?;
         for s in &out.searches {
             summary.push([
@@ -345,12 +407,15 @@ fn profile_model(
     restrict: Option<&[usize]>,
     searches: &[&str],
     ceilings: Option<Ceilings>,
+    gpu: &GpuPlan,
 ) -> Result<Profiled> {
     let started = Instant::now();
     let mut bench = Bench::new(serve, restrict)?;
-    let space = Space::new(bench.cores.len(), &a.sub_batches, &[]);
-    let server =
-        a.server_type.clone().unwrap_or_else(|| server_type_name(&bench.host.cpu_model, bench.cores.len()));
+    let space = Space::new(bench.cores.len(), &a.sub_batches, &gpu.thresholds, &gpu.streams);
+    let server = a.server_type.clone().unwrap_or_else(|| {
+        let cpu = server_type_name(&bench.host.cpu_model, bench.cores.len());
+        gpu.gpu_name.as_ref().map_or(cpu.clone(), |g| format!("{cpu}-{g}"))
+    });
     let dir = a.out.join(&server);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let stem: String = Path::new(&serve.model)
@@ -587,6 +652,9 @@ mod tests {
         assert_eq!(server_type_name("Intel(R) Xeon(R) Processor @ 2.10GHz", 2), "intel-xeon-2c");
         assert_eq!(server_type_name("AMD EPYC 9454P 48-Core Processor", 48), "amd-epyc-9454p-48c");
         assert_eq!(server_type_name("", 1), "cpu-1c");
+        assert_eq!(gpu_short_name("NVIDIA H100 80GB HBM3"), "h100");
+        assert_eq!(gpu_short_name("NVIDIA H200"), "h200");
+        assert_eq!(gpu_short_name(""), "gpu");
     }
 
     #[test]

@@ -241,8 +241,8 @@ mod tests {
 
     #[test]
     fn exhaustive_finds_the_known_optimum() {
-        let space = Space::new(16, &[32, 64, 128, 256, 512], &[]);
-        let peak = Point([2, 1, 1, 2, 0]); // 4 instances × 2 threads, inter-op, sub-batch 128
+        let space = Space::new(16, &[32, 64, 128, 256, 512], &[], &[1]);
+        let peak = Point([2, 1, 1, 2, 0, 0]); // 4 instances × 2 threads, inter-op, sub-batch 128
         assert!(space.feasible(&peak));
         let mut f = bowl(&space, peak);
         let (p, v, n) = run(&Exhaustive, &space, &mut f, usize::MAX);
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn gradient_finds_it_with_far_fewer_evaluations() {
-        let space = Space::new(16, &[32, 64, 128, 256, 512], &[]);
+        let space = Space::new(16, &[32, 64, 128, 256, 512], &[], &[1]);
         let total = space.all().len();
         for peak in space.all().into_iter().step_by(7) {
             let mut f = bowl(&space, peak);
@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn gradient_on_this_machines_two_core_grid() {
-        let space = Space::new(2, &[32, 64, 128, 256, 512], &[]);
+        let space = Space::new(2, &[32, 64, 128, 256, 512], &[], &[1]);
         let mut worst = 0;
         for peak in space.all() {
             let mut f = bowl(&space, peak);
@@ -277,8 +277,22 @@ mod tests {
     }
 
     #[test]
+    fn gradient_searches_gpu_thresholds_and_streams() {
+        let space = Space::new(4, &[32, 64, 128, 256, 512], &[64, 256, 1024], &[1, 2, 4]);
+        let total = space.all().len();
+        let mut worst = 0;
+        for peak in space.all().into_iter().filter(|p| p.0[GPU] > 0) {
+            let mut f = bowl(&space, peak);
+            let (p, v, n) = run(&Gradient::default(), &space, &mut f, usize::MAX);
+            assert!(v >= 950.0, "peak {peak:?}: stopped at {p:?} = {v}");
+            worst = worst.max(n);
+        }
+        assert!(worst * 2 < total, "{worst} of {total}");
+    }
+
+    #[test]
     fn deeprecsched_walks_split_sizes_then_gpu_thresholds() {
-        let space = Space::new(4, &[32, 64, 128, 256, 512], &[64, 256, 1024]);
+        let space = Space::new(4, &[32, 64, 128, 256, 512], &[64, 256, 1024], &[1]);
         // Single-threaded instances on every core; best split 128, best GPU threshold 256.
         let mut peak = [0; KNOBS];
         peak[INSTANCES] = space.instances.len() - 1;
@@ -301,7 +315,7 @@ mod tests {
 
     #[test]
     fn budgets_and_stops_are_honoured() {
-        let space = Space::new(8, &[32, 64, 128, 256, 512], &[]);
+        let space = Space::new(8, &[32, 64, 128, 256, 512], &[], &[1]);
         let peak = space.default_point();
         for s in
             [by_name("exhaustive").unwrap(), by_name("gradient").unwrap(), by_name("deeprecsched").unwrap()]
@@ -323,7 +337,7 @@ mod tests {
 
     #[test]
     fn gradient_restarts_reuse_measured_points() {
-        let space = Space::new(8, &[32, 64, 128, 256, 512], &[]);
+        let space = Space::new(8, &[32, 64, 128, 256, 512], &[], &[1]);
         let peak = space.all()[5];
         let mut f = bowl(&space, peak);
         let g = Gradient { restarts: 3, ..Gradient::default() };

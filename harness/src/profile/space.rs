@@ -1,11 +1,12 @@
 //! The schedule space of SPEC §5 as a grid of ordered knob values, so searches can step along a
-//! knob on a log scale: instances, threads per instance, inter-op, sub-batch size, GPU threshold.
+//! knob on a log scale: instances, threads per instance, inter-op, sub-batch size, GPU threshold and
+//! GPU stream count.
 
 use hercules_results::Schedule;
 use serde::{Deserialize, Serialize};
 
 /// Number of knobs.
-pub const KNOBS: usize = 5;
+pub const KNOBS: usize = 6;
 /// Knob indices into a [`Point`].
 pub const INSTANCES: usize = 0;
 /// Threads per instance.
@@ -16,6 +17,8 @@ pub const INTER_OP: usize = 2;
 pub const SUB_BATCH: usize = 3;
 /// GPU offload threshold.
 pub const GPU: usize = 4;
+/// CUDA streams of the GPU lane (meaningful only with a threshold).
+pub const GPU_STREAMS: usize = 5;
 
 /// A point of the grid: one index per knob into that knob's value list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -36,6 +39,8 @@ pub struct Space {
     pub sub_batches: Vec<Option<usize>>,
     /// GPU thresholds: `None` (CPU only) first, then descending sizes (more offload).
     pub gpu_thresholds: Vec<Option<usize>>,
+    /// GPU-lane stream counts, ascending (`[1]` without a GPU lane).
+    pub gpu_streams: Vec<usize>,
 }
 
 /// Powers of two below `n`, then `n`.
@@ -47,8 +52,14 @@ fn pow2_to(n: usize) -> Vec<usize> {
 
 impl Space {
     /// The space for `cores` cores, splitting queries into `sub_batches` (plus no split), and offloading
-    /// at `gpu_thresholds` when a GPU lane exists (empty: CPU only).
-    pub fn new(cores: usize, sub_batches: &[usize], gpu_thresholds: &[usize]) -> Self {
+    /// at `gpu_thresholds` with `gpu_streams` streams when a GPU lane exists (no thresholds: CPU only).
+    pub fn new(cores: usize, sub_batches: &[usize], gpu_thresholds: &[usize], gpu_streams: &[usize]) -> Self {
+        let mut streams: Vec<usize> = gpu_streams.iter().copied().filter(|&n| n > 0).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        if streams.is_empty() || gpu_thresholds.is_empty() {
+            streams = vec![1];
+        }
         let mut sb: Vec<usize> = sub_batches.to_vec();
         sb.sort_unstable();
         sb.dedup();
@@ -63,6 +74,7 @@ impl Space {
             inter_op: cores > 1,
             sub_batches: sb.into_iter().map(Some).chain([None]).collect(),
             gpu_thresholds: [None].into_iter().chain(gpu.into_iter().map(Some)).collect(),
+            gpu_streams: streams,
         }
     }
 
@@ -73,21 +85,24 @@ impl Space {
             THREADS => self.threads.len(),
             INTER_OP => 1 + usize::from(self.inter_op),
             SUB_BATCH => self.sub_batches.len(),
-            _ => self.gpu_thresholds.len(),
+            GPU => self.gpu_thresholds.len(),
+            _ => self.gpu_streams.len(),
         }
     }
 
-    /// Whether `p` is a distinct schedule that fits: instances × threads within the cores, and
-    /// inter-op only with at least two threads (with one it is the same schedule as inter-op off).
+    /// Whether `p` is a distinct schedule that fits: instances × threads within the cores, inter-op
+    /// only with at least two threads (with one it is the same schedule as inter-op off), and GPU
+    /// streams beyond the first only with a GPU threshold.
     pub fn feasible(&self, p: &Point) -> bool {
         (0..KNOBS).all(|k| p.0[k] < self.len(k))
             && self.instances[p.0[INSTANCES]] * self.threads[p.0[THREADS]] <= self.cores
             && (p.0[INTER_OP] == 0 || self.threads[p.0[THREADS]] >= 2)
+            && (p.0[GPU_STREAMS] == 0 || self.gpu_thresholds[p.0[GPU]].is_some())
     }
 
     /// The default schedule: one instance on every core, no inter-op, no split, CPU only.
     pub fn default_point(&self) -> Point {
-        Point([0, self.threads.len() - 1, 0, self.sub_batches.len() - 1, 0])
+        Point([0, self.threads.len() - 1, 0, self.sub_batches.len() - 1, 0, 0])
     }
 
     /// Where the gradient search starts: one single-threaded instance per core (the throughput-oriented
@@ -148,6 +163,10 @@ impl Space {
                 q.0[INTER_OP] = 0;
             }
         }
+        if k == GPU && self.gpu_thresholds[q.0[GPU]].is_none() {
+            // Back to CPU only: the stream count means nothing there.
+            q.0[GPU_STREAMS] = 0;
+        }
         (q != *p && self.feasible(&q)).then_some(q)
     }
 
@@ -160,7 +179,7 @@ impl Space {
             inter_op: p.0[INTER_OP] == 1,
             sub_batch: self.sub_batches[p.0[SUB_BATCH]],
             gpu_threshold: gpu,
-            gpu_streams: gpu.map(|_| 1),
+            gpu_streams: gpu.map(|_| self.gpu_streams[p.0[GPU_STREAMS]]),
             cores: Vec::new(),
         }
     }
@@ -172,7 +191,7 @@ mod tests {
 
     #[test]
     fn two_cores_give_the_distinct_schedules() {
-        let s = Space::new(2, &[32, 64, 128, 256, 512], &[]);
+        let s = Space::new(2, &[32, 64, 128, 256, 512], &[], &[1]);
         let all = s.all();
         // (1x1, 2x1) × 6 splits + 1x2 × 2 inter-op × 6 splits.
         assert_eq!(all.len(), 24);
@@ -191,7 +210,7 @@ mod tests {
 
     #[test]
     fn steps_keep_the_core_budget() {
-        let s = Space::new(8, &[64, 256], &[]);
+        let s = Space::new(8, &[64, 256], &[], &[1]);
         let d = s.default_point(); // 1 × 8
         let up = s.step(&d, INSTANCES, 1).unwrap();
         let sch = s.schedule(&up);
@@ -204,15 +223,35 @@ mod tests {
         assert!(!s.schedule(&one).inter_op);
         assert_eq!(s.step(&d, SUB_BATCH, 1), None, "already at no-split");
         assert_eq!(s.step(&d, GPU, 1), None, "no GPU lane");
-        let gs = Space::new(2, &[64], &[128, 512]);
+        let gs = Space::new(2, &[64], &[128, 512], &[1]);
         let g = gs.step(&gs.default_point(), GPU, 1).unwrap();
         assert_eq!(gs.schedule(&g).gpu_threshold, Some(512));
         assert_eq!(gs.all().len(), 4 * 2 * 3);
     }
 
     #[test]
+    fn gpu_streams_only_with_a_threshold() {
+        let s = Space::new(2, &[64], &[128, 512], &[1, 2, 4]);
+        // Without offload: 4 CPU layouts × 2 splits; with it: × 2 thresholds × 3 stream counts.
+        assert_eq!(s.all().len(), 4 * 2 + 4 * 2 * 2 * 3);
+        let labels: std::collections::HashSet<String> =
+            s.all().iter().map(|p| s.schedule(p).to_string()).collect();
+        assert_eq!(labels.len(), s.all().len(), "every point is a distinct schedule");
+        let d = s.default_point();
+        assert_eq!(s.step(&d, GPU_STREAMS, 1), None, "no streams knob without offload");
+        let g = s.step(&d, GPU, 1).unwrap();
+        let g2 = s.step(&g, GPU_STREAMS, 2).unwrap();
+        assert_eq!(s.schedule(&g2).gpu_streams, Some(4));
+        let back = s.step(&g2, GPU, -1).unwrap();
+        assert_eq!((s.schedule(&back).gpu_threshold, s.schedule(&back).gpu_streams), (None, None));
+        assert!(s.feasible(&back));
+        // No thresholds: the stream list collapses to one value.
+        assert_eq!(Space::new(2, &[64], &[], &[1, 2]).gpu_streams, vec![1]);
+    }
+
+    #[test]
     fn one_core_has_no_inter_op() {
-        let s = Space::new(1, &[64], &[]);
+        let s = Space::new(1, &[64], &[], &[1]);
         assert_eq!(s.all().len(), 2);
         assert!(!s.inter_op);
     }
