@@ -67,7 +67,8 @@ pub struct ServeArgs {
     /// Queries scheduled in this first stretch of each trial run but are not measured.
     #[arg(long, default_value = "500ms", value_parser = parse_duration)]
     pub warmup: Duration,
-    /// The generator sleeps until this many microseconds before each arrival, then spins.
+    /// The generator sleeps until this many microseconds before each arrival, then spins (under
+    /// SCHED_FIFO at most ln(10)/QPS, so it still sleeps 10% of the time and RT throttling never stalls it).
     #[arg(long, default_value_t = 100)]
     pub spin_us: u64,
     /// Core for the load generator (default: a usable core the schedule leaves free, else it
