@@ -665,10 +665,7 @@ fn trial_row(t: &mut Table, r: &TrialRecord) {
         tr.incomplete_queries.to_string(),
         num(tr.schedule_error_us.map(|e| e.p99), 1),
         format!("{:.0}", tr.sub_batches_per_s),
-        serde_json::to_value(tr.stopped)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        output::serde_name(&tr.stopped),
         tr.sla_met.map_or("-".into(), |m| if m { "pass".into() } else { "fail".into() }),
         num(r.machine.others_cpu_fraction, 2),
     ]);
@@ -693,8 +690,7 @@ fn trial_table() -> Table {
 }
 
 fn power_line(p: &Power, c: &CounterMap) -> String {
-    let src =
-        serde_json::to_value(p.source).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let src = output::serde_name(&p.source);
     let counters: Vec<String> = c
         .iter()
         .map(|(k, v)| format!("{k}={}", v.value.map_or_else(|| "null".to_string(), |x| format!("{x:.0}"))))
@@ -868,7 +864,7 @@ pub fn capacity(a: CapacityArgs) -> Result<()> {
     }
     let outcome = run.outcome.expect("measure_capacity sets the outcome");
     report.run = run;
-    report.header.status = serde_json::to_value(outcome.status)?.as_str().unwrap_or("unknown").to_string();
+    report.header.status = output::serde_name(&outcome.status);
     write(&report)?;
 
     let mut table = trial_table();

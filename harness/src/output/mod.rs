@@ -27,6 +27,15 @@ pub fn check_writable(path: &Path) -> Result<()> {
         .with_context(|| format!("output path {} is not writable", path.display()))
 }
 
+/// The name a unit enum variant serialises to (`"out-of-trials"`), for tables and statuses that must
+/// match the JSON; empty for anything that is not a plain string in JSON.
+pub fn serde_name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,6 +48,12 @@ mod tests {
         write_json(&p, &serde_json::json!({"a": 1})).unwrap();
         assert!(std::fs::read_to_string(&p).unwrap().contains("\"a\": 1"));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn serde_names_match_the_json() {
+        assert_eq!(serde_name(&crate::capacity::SearchStatus::OutOfTrials), "out-of-trials");
+        assert_eq!(serde_name(&3), "");
     }
 
     #[test]

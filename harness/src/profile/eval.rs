@@ -88,11 +88,7 @@ impl Evaluation {
     fn from_run(schedule: Schedule, run: &CapacityRun, wall_s: f64) -> Self {
         // At the best passing rate, else at the last (lowest failing) rate the search tried.
         let at = run.best.as_ref().or(run.trace.last());
-        let status = run
-            .outcome
-            .and_then(|o| serde_json::to_value(o.status).ok())
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let status = run.outcome.map(|o| crate::output::serde_name(&o.status)).unwrap_or_default();
         Evaluation {
             schedule,
             qps: run.best_qps.unwrap_or(0.0),
