@@ -378,6 +378,9 @@ impl GpuModel {
                 Block::Rnn { sequence, hidden } => {
                     let (first, g) = start(sequence)?;
                     let (steps, dim) = (spec.tables[g].count, spec.tables[g].dim);
+                    if steps == 0 {
+                        return Err(GpuError::Invalid(format!("model {name}: RNN over an empty sequence")));
+                    }
                     let mut input = dim;
                     let mut layers = Vec::new();
                     let mut fcs = Vec::new();
@@ -588,6 +591,15 @@ impl DevBuf {
         let mem = stream.alloc_zeros::<f32>(floats.max(1)).map_err(drv("alloc workspace"))?;
         let ptr = mem.device_ptr(stream).0;
         Ok(Self { _mem: mem, ptr })
+    }
+}
+
+/// Bytes per index.
+fn lay_ib(wide: bool) -> usize {
+    if wide {
+        8
+    } else {
+        4
     }
 }
 
@@ -829,12 +841,16 @@ impl GpuRunner {
             IndexVec::U32(v) => (bytes_of(v), false),
             IndexVec::U64(v) => (bytes_of(v), true),
         };
-        let lay = staging_layout(
-            input.dense.len(),
-            plan.offsets.len(),
-            plan.indices.len(),
-            if wide { 8 } else { 4 },
-        );
+        let lay = staging_layout(input.dense.len(), plan.offsets.len(), plan.indices.len(), lay_ib(wide));
+        // The captured work assumes the layout of a batch of bsz (dense and offsets sizes fixed by it).
+        if lay != staging_layout(bsz * m.dense_in, m.shapes.len() * bsz + 1, plan.indices.len(), lay_ib(wide))
+        {
+            return Err(GpuError::Invalid(format!(
+                "bag plan has {} offsets for {} tables × batch {bsz}",
+                plan.offsets.len(),
+                m.shapes.len()
+            )));
+        }
         self.ensure_staging(lay.total, dev)?;
         {
             // SAFETY: staging_ptr addresses the pinned buffer of at least lay.total bytes (ensured above);
@@ -1391,7 +1407,9 @@ mod tests {
                     let mut g = vec![0f32; batch * ow];
                     graphed.forward(&dev, &input, &mut g).unwrap();
                     let e = rel_err(&g, &got);
-                    assert!(e <= 1e-6, "{name} batch {batch} graph round {round}: {e:e} off the eager run");
+                    // Bitwise equal in practice; a tenth of the CPU bound in case cuBLAS picks
+                    // another algorithm under capture.
+                    assert!(e <= tol / 10.0, "{name} batch {batch} graph round {round}: {e:e} off eager");
                 }
                 assert_eq!(graphed.graph_failure(), None, "{name}");
             }
