@@ -614,22 +614,141 @@ fn u32c(v: usize, what: &str) -> Result<u32> {
         .map_err(|_| GpuError::Invalid(format!("{what} = {v} is beyond the kernels' 32-bit sizes")))
 }
 
-/// One captured forward, with the tick of its last use (for eviction).
-struct CachedGraph {
-    graph: CudaGraph,
-    last_used: u64,
+/// What to do with the device work of one forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphStep {
+    /// Launch eagerly (graphs off, batch above the limit, or the shape's first use).
+    Eager,
+    /// Replay the cached graph.
+    Replay,
+    /// Capture the work (then [`GraphCache::insert`] and replay it).
+    Capture,
 }
 
-/// The CUDA-graph state of a runner.
-struct Graphs {
+/// The bounded cache of captured graphs of a runner, keyed by (batch size, wide indices); generic over
+/// the graph type so its policy is tested without a device. A shape is captured on its second use (the
+/// first runs eagerly, so lazy loading and cuBLAS' first-call setup happen outside capture); the least
+/// recently used graph is evicted beyond `max_graphs`.
+#[derive(Debug)]
+pub struct GraphCache<G> {
     enabled: bool,
     max_batch: usize,
     max_graphs: usize,
-    cache: HashMap<(usize, bool), CachedGraph>,
-    /// Shapes run once eagerly (captured on their next use).
+    cache: HashMap<(usize, bool), (G, u64)>,
     seen: HashSet<(usize, bool)>,
     tick: u64,
     failure: Option<String>,
+}
+
+impl<G> GraphCache<G> {
+    /// An empty cache, off, with the default limits.
+    pub fn new() -> Self {
+        Self {
+            enabled: false,
+            max_batch: GRAPH_MAX_BATCH,
+            max_graphs: GRAPH_CACHE,
+            cache: HashMap::new(),
+            seen: HashSet::new(),
+            tick: 0,
+            failure: None,
+        }
+    }
+
+    /// Turns graphs on or off (off drops every graph); clears a recorded failure.
+    pub fn set_enabled(&mut self, on: bool) {
+        self.enabled = on;
+        if !on {
+            self.clear();
+        }
+        self.failure = None;
+    }
+
+    /// Whether graphs are on.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Largest batch captured, and graphs kept (≥ 1).
+    pub fn set_limits(&mut self, max_batch: usize, max_graphs: usize) {
+        self.max_batch = max_batch;
+        self.max_graphs = max_graphs.max(1);
+        while self.cache.len() > self.max_graphs {
+            self.evict_one();
+        }
+    }
+
+    /// Graphs held.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// No graph held.
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+
+    /// Drops every graph and forgets the shapes seen (the buffers they read changed).
+    pub fn clear(&mut self) {
+        self.cache.clear();
+        self.seen.clear();
+    }
+
+    /// Decides the step for a batch of `bsz` with (or without) wide indices; marks its use.
+    pub fn step(&mut self, bsz: usize, wide: bool) -> GraphStep {
+        if !self.enabled || bsz > self.max_batch {
+            return GraphStep::Eager;
+        }
+        self.tick += 1;
+        let key = (bsz, wide);
+        if let Some(e) = self.cache.get_mut(&key) {
+            e.1 = self.tick;
+            return GraphStep::Replay;
+        }
+        if self.seen.insert(key) {
+            return GraphStep::Eager;
+        }
+        GraphStep::Capture
+    }
+
+    /// The graph to replay for this shape (after [`GraphStep::Replay`]).
+    pub fn get(&self, bsz: usize, wide: bool) -> Option<&G> {
+        self.cache.get(&(bsz, wide)).map(|e| &e.0)
+    }
+
+    /// Keeps a captured graph, evicting the least recently used beyond the limit; returns it.
+    pub fn insert(&mut self, bsz: usize, wide: bool, g: G) -> &G {
+        while self.cache.len() >= self.max_graphs {
+            self.evict_one();
+        }
+        let key = (bsz, wide);
+        self.cache.insert(key, (g, self.tick));
+        &self.cache[&key].0
+    }
+
+    /// Records a failed capture: graphs go off and stay off until [`GraphCache::set_enabled`].
+    pub fn fail(&mut self, why: String) {
+        self.enabled = false;
+        self.failure = Some(why);
+        self.clear();
+    }
+
+    /// Why graphs went off, if a capture failed.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    fn evict_one(&mut self) {
+        if let Some(&k) = self.cache.iter().min_by_key(|(_, e)| e.1).map(|(k, _)| k) {
+            self.cache.remove(&k);
+            self.seen.remove(&k);
+        }
+    }
+}
+
+impl<G> Default for GraphCache<G> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Default largest batch a runner captures graphs for.
@@ -640,7 +759,7 @@ pub const GRAPH_CACHE: usize = 16;
 /// Per-stream state that runs one query at a time on a [`GpuModel`].
 pub struct GpuRunner {
     // Dropped first: the graphs reference the buffers and the stream below.
-    graphs: Graphs,
+    graphs: GraphCache<CudaGraph>,
     model: Arc<GpuModel>,
     stream: Arc<CudaStream>,
     blas: Blas,
@@ -685,15 +804,7 @@ impl GpuRunner {
         let pooled_w = if model.layout.direct { 0 } else { model.layout.pooled_width };
         let sc = model.scratch;
         let mut me = Self {
-            graphs: Graphs {
-                enabled: false,
-                max_batch: GRAPH_MAX_BATCH,
-                max_graphs: GRAPH_CACHE,
-                cache: HashMap::new(),
-                seen: HashSet::new(),
-                tick: 0,
-                failure: None,
-            },
+            graphs: GraphCache::new(),
             model: owned.clone(),
             blas,
             cap,
@@ -739,8 +850,7 @@ impl GpuRunner {
         self.input = self.stream.alloc_zeros::<u8>(n).map_err(drv("alloc input"))?;
         self.input_ptr = self.input.device_ptr(&self.stream).0;
         // The captured graphs read the old input buffer.
-        self.graphs.cache.clear();
-        self.graphs.seen.clear();
+        self.graphs.clear();
         Ok(())
     }
 
@@ -753,45 +863,29 @@ impl GpuRunner {
     /// (batch size, index width) up to [`GpuRunner::set_graph_limits`]' batch, on that shape's second
     /// use, and replayed after. Turning them off drops the captured graphs.
     pub fn set_graphs(&mut self, on: bool) {
-        self.graphs.enabled = on;
-        if !on {
-            self.graphs.cache.clear();
-            self.graphs.seen.clear();
-        }
-        self.graphs.failure = None;
+        self.graphs.set_enabled(on);
     }
 
     /// Whether CUDA graphs are on (they switch themselves off when a capture fails; see
     /// [`GpuRunner::graph_failure`]).
     pub fn graphs(&self) -> bool {
-        self.graphs.enabled
+        self.graphs.enabled()
     }
 
     /// The largest batch to capture graphs for, and how many graphs to keep (least recently used
     /// evicted; at least 1).
     pub fn set_graph_limits(&mut self, max_batch: usize, max_graphs: usize) {
-        self.graphs.max_batch = max_batch;
-        self.graphs.max_graphs = max_graphs.max(1);
-        while self.graphs.cache.len() > self.graphs.max_graphs {
-            self.evict_one();
-        }
+        self.graphs.set_limits(max_batch, max_graphs);
     }
 
     /// Number of captured graphs held.
     pub fn graph_count(&self) -> usize {
-        self.graphs.cache.len()
+        self.graphs.len()
     }
 
     /// Why graphs were switched off, when a capture failed (forwards then run eagerly).
     pub fn graph_failure(&self) -> Option<&str> {
-        self.graphs.failure.as_deref()
-    }
-
-    fn evict_one(&mut self) {
-        if let Some(&k) = self.graphs.cache.iter().min_by_key(|(_, g)| g.last_used).map(|(k, _)| k) {
-            self.graphs.cache.remove(&k);
-            self.graphs.seen.remove(&k);
-        }
+        self.graphs.failure()
     }
 
     /// Runs one batch: `out` receives batch × [`GpuModel::output_width`] values. Host-to-device copies of
@@ -907,38 +1001,20 @@ impl GpuRunner {
     /// Enqueues the device work of a batch of `bsz`: a cached graph's replay, a capture (on the second
     /// use of a shape) then its replay, or the eager launches.
     fn device_work(&mut self, bsz: usize, wide: bool) -> Result<()> {
-        let g = &mut self.graphs;
-        if !g.enabled || bsz > g.max_batch {
-            return self.enqueue(bsz, wide);
-        }
-        let key = (bsz, wide);
-        g.tick += 1;
-        let tick = g.tick;
-        if let Some(c) = g.cache.get_mut(&key) {
-            c.last_used = tick;
-            return c.graph.launch().map_err(drv("cuGraphLaunch"));
-        }
-        if g.seen.insert(key) {
-            // First use of this shape: eager, so that lazy loading and cuBLAS' first-call setup happen
-            // outside a capture.
-            return self.enqueue(bsz, wide);
-        }
-        if self.graphs.cache.len() >= self.graphs.max_graphs {
-            self.evict_one();
-        }
-        match self.capture(bsz, wide) {
-            Ok(graph) => {
-                graph.launch().map_err(drv("cuGraphLaunch"))?;
-                self.graphs.cache.insert(key, CachedGraph { graph, last_used: tick });
-                Ok(())
-            }
-            Err(e) => {
-                // Nothing of the failed capture ran; run eagerly and stay eager.
-                self.graphs.enabled = false;
-                self.graphs.failure = Some(e.to_string());
-                self.graphs.cache.clear();
-                self.enqueue(bsz, wide)
-            }
+        match self.graphs.step(bsz, wide) {
+            GraphStep::Eager => self.enqueue(bsz, wide),
+            GraphStep::Replay => match self.graphs.get(bsz, wide) {
+                Some(g) => g.launch().map_err(drv("cuGraphLaunch")),
+                None => self.enqueue(bsz, wide),
+            },
+            GraphStep::Capture => match self.capture(bsz, wide) {
+                Ok(graph) => self.graphs.insert(bsz, wide, graph).launch().map_err(drv("cuGraphLaunch")),
+                Err(e) => {
+                    // Nothing of the failed capture ran; run eagerly and stay eager.
+                    self.graphs.fail(e.to_string());
+                    self.enqueue(bsz, wide)
+                }
+            },
         }
     }
 
@@ -1346,6 +1422,45 @@ mod tests {
         assert_eq!((l.cols.clone(), l.x0_width), (vec![0], 128));
         assert!(l.copies.is_empty() && !l.direct);
         assert_eq!(l.table_cols, vec![0, 64, 128, 192]);
+    }
+
+    #[test]
+    fn graph_cache_policy() {
+        let mut c: GraphCache<u32> = GraphCache::new();
+        assert_eq!(c.step(1, false), GraphStep::Eager, "off by default");
+        c.set_enabled(true);
+        c.set_limits(8, 2);
+        // First use eager, second captures, then replays.
+        assert_eq!(c.step(1, false), GraphStep::Eager);
+        assert_eq!(c.step(1, false), GraphStep::Capture);
+        c.insert(1, false, 10);
+        assert_eq!(c.step(1, false), GraphStep::Replay);
+        assert_eq!(c.get(1, false), Some(&10));
+        // Index width is part of the shape; batches above the limit stay eager.
+        assert_eq!(c.step(1, true), GraphStep::Eager);
+        assert_eq!(c.step(9, false), GraphStep::Eager);
+        assert_eq!(c.step(9, false), GraphStep::Eager);
+        for b in [2, 2] {
+            let _ = c.step(b, false);
+        }
+        c.insert(2, false, 20);
+        assert_eq!(c.step(1, false), GraphStep::Replay, "touch 1, so 2 is the least recently used");
+        assert_eq!((c.step(3, false), c.step(3, false)), (GraphStep::Eager, GraphStep::Capture));
+        c.insert(3, false, 30);
+        assert_eq!(c.len(), 2);
+        assert_eq!((c.get(1, false), c.get(2, false), c.get(3, false)), (Some(&10), None, Some(&30)));
+        // The evicted shape starts over (eager, then capture).
+        assert_eq!(c.step(2, false), GraphStep::Eager);
+        c.set_limits(8, 1);
+        assert_eq!(c.len(), 1);
+        c.fail("capture failed".into());
+        assert!(!c.enabled() && c.is_empty());
+        assert_eq!(c.failure(), Some("capture failed"));
+        assert_eq!(c.step(1, false), GraphStep::Eager);
+        c.set_enabled(true);
+        assert_eq!(c.failure(), None);
+        c.set_enabled(false);
+        assert!(c.is_empty());
     }
 
     #[test]
