@@ -29,7 +29,7 @@ impl Blas {
     /// allocates inside a call — which CUDA graph capture requires. 32 MiB covers Hopper's kernels.
     pub fn set_workspace(&mut self, bytes: usize) -> Result<()> {
         let ws = self.stream.alloc_zeros::<u8>(bytes.max(256)).map_err(drv("alloc cuBLAS workspace"))?;
-        let (ptr, _g) = ws.device_ptr(&self.stream);
+        let (ptr, guard) = ws.device_ptr(&self.stream);
         // SAFETY: the handle is valid for the life of `inner`; `ws` holds `ws.len()` bytes and is kept in
         // `self.workspace`, which is dropped after `inner` (field order), so it outlives every use.
         unsafe {
@@ -41,7 +41,7 @@ impl Blas {
         }
         .result()
         .map_err(blas("cublasSetWorkspace"))?;
-        drop(_g);
+        drop(guard);
         self.workspace = Some(ws);
         Ok(())
     }

@@ -1494,10 +1494,11 @@ mod tests {
         let source = WeightSource::Init { init: Init::Portable, seed: 11 };
         for name in zoo::names() {
             // fp32 throughout (no TF32). The GEMMs sum in another order than the CPU kernels, so the
-            // outputs differ by rounding: 1e-5 of the batch's largest output. DIN sums 250 unit
-            // outputs and DIEN runs 2 × 40 dependent tanh steps with a softmax (expf) between layers,
-            // each step feeding the rounding differences of the last into the next: 1e-4 there.
-            let tol = if matches!(name, "din" | "dien") { 1e-4 } else { 1e-5 };
+            // outputs differ by rounding: 1e-5 of the batch's largest output. DIEN runs 2 × 40
+            // dependent tanh steps with a softmax (expf, a few ulp off the CPU's) between the layers,
+            // each step feeding the last one's rounding differences through W_hh into the next, so
+            // they grow with the sequence: 1e-4 there.
+            let tol = if name == "dien" { 1e-4 } else { 1e-5 };
             let spec = zoo::resolve(name).unwrap();
             let cpu = Model::build(&spec, scale, &source).unwrap();
             let gpu = Arc::new(GpuModel::build(&dev, &spec, scale, &source).unwrap());
