@@ -1,8 +1,9 @@
-//! Runs the grid-stride kernels of `src/cu/blocks.cu` on the host: `tests/host_cu/blocks_test.cpp`
-//! includes the .cu file through a small CUDA shim (`tests/host_cu/shim.h`), is compiled with the
-//! system C++ compiler (`$CXX`, else `c++`) and checks every kernel but the warp-shuffle softmax
-//! against references written from the CPU model's blocks, the launch split over several blocks and
-//! threads included. Needs no GPU; skips with a printed reason where there is no C++ compiler.
+//! Runs the kernels of `src/cu/blocks.cu` on the host: `tests/host_cu/blocks_test.cpp` includes the .cu
+//! file through a small CUDA shim (`tests/host_cu/shim.h`), is compiled with the system C++ compiler
+//! (`$CXX`, else `c++`; C++20 for std::barrier) and checks every kernel against references written from
+//! the CPU model's blocks: grid-stride kernels on one thread and on a split launch, the warp-shuffle
+//! softmax as 32 threads in lockstep. Needs no GPU; skips with a printed reason where there is no C++
+//! compiler.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,7 +14,7 @@ fn block_kernels_index_like_the_cpu_blocks() {
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
     let exe = std::env::temp_dir().join(format!("hercules_blocks_cu_test_{}", std::process::id()));
     let compiled = Command::new(&cxx)
-        .args(["-std=c++17", "-O1", "-o"])
+        .args(["-std=c++20", "-O1", "-pthread", "-o"])
         .arg(&exe)
         .arg(dir.join("blocks_test.cpp"))
         .current_dir(&dir)

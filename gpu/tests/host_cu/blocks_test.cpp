@@ -52,6 +52,22 @@ int main() {
       for (unsigned r = 0; r < rows; r++) for (unsigned c = 0; c < cols; c++) CHECK(d[r * 12 + 3 + c] == a[r * 10 + 1 + c] + b[r * 7 + 2 + c], "add");
       auto x0 = rnd(12), v = rnd(12), z = rnd(12); auto z0 = z; cross_update(x0.data(), v.data(), z.data(), 12);
       for (int i = 0; i < 12; i++) CHECK(z[i] == z0[i] + x0[i] * v[i], "cross"); }
+    // softmax_add: one warp, rows of h > 32 and h < 32 (CPU: max-subtracted exp, sum, o += e / sum)
+    for (unsigned h : {40u, 7u}) {
+        unsigned rows = 5; auto o = rnd(rows * h), f = rnd(rows * h); auto o0 = o, f0 = f;
+        for (auto& v : f) v *= 8.f;
+        f0 = f;
+        run_warp([&] { softmax_add(o.data(), f.data(), rows, h); });
+        for (unsigned r = 0; r < rows; r++) {
+            float m = -INFINITY; for (unsigned c = 0; c < h; c++) m = fmaxf(m, f0[r * h + c]);
+            std::vector<float> e(h); float sum = 0; for (unsigned c = 0; c < h; c++) { e[c] = expf(f0[r * h + c] - m); sum += e[c]; }
+            float inv = 1.f / sum;
+            for (unsigned c = 0; c < h; c++) {
+                float want = o0[r * h + c] + e[c] * inv;
+                CHECK(fabsf(o[r * h + c] - want) <= 1e-6f * fmaxf(1.f, fabsf(want)), "softmax h%u r%u c%u: %g vs %g", h, r, c, o[r * h + c], want);
+            }
+        }
+    }
     // grid-stride with several blocks/threads: din_unit_input over a 2 x 3 launch
     { unsigned rows = 7, d = 3, units = 5, ldp = 30, beh = 0, q = 27; auto p = rnd(rows * ldp);
       std::vector<float> x(units * rows * 3 * d, -9), y(units * rows * 3 * d, -9);
