@@ -808,7 +808,7 @@ impl GpuRunner {
             model: owned.clone(),
             blas,
             cap,
-            // SAFETY (all three pinned buffers): contents are written before they are read.
+            // SAFETY: the staging buffer's contents are written before they are read.
             staging: unsafe { ctx.alloc_pinned::<u8>(1) }.map_err(drv("cuMemHostAlloc"))?,
             staging_ptr: std::ptr::null_mut(),
             input: stream.alloc_zeros::<u8>(16).map_err(drv("alloc input"))?,
@@ -1422,6 +1422,14 @@ mod tests {
         assert_eq!((l.cols.clone(), l.x0_width), (vec![0], 128));
         assert!(l.copies.is_empty() && !l.direct);
         assert_eq!(l.table_cols, vec![0, 64, 128, 192]);
+    }
+
+    #[test]
+    fn models_and_runners_can_move_to_serving_threads() {
+        fn shared<T: Send + Sync>() {}
+        fn owned<T: Send>() {}
+        shared::<GpuModel>();
+        owned::<GpuRunner>();
     }
 
     #[test]
