@@ -261,6 +261,7 @@ fn run(dev: &Device, a: &Args) -> Result<(), Box<dyn std::error::Error>> {
             let mut gen = InputGen::new(IndexDist::Uniform, 9);
             let mut points = Vec::new();
             let mut crossover = None;
+            let mut told = false;
             for &b in batches {
                 let inputs: Vec<_> = (0..4).map(|_| gen.generate(&cpu.spec, b)).collect::<Result<_, _>>()?;
                 let mut out = vec![0f32; b * gpu.output_width()];
@@ -294,8 +295,9 @@ fn run(dev: &Device, a: &Args) -> Result<(), Box<dyn std::error::Error>> {
                         tc.push(c);
                     }
                 }
-                if let Some(why) = graphed.graph_failure() {
-                    println!("CUDA graphs switched off: {why}");
+                if let (Some(why), false) = (graphed.graph_failure(), told) {
+                    println!("CUDA graphs switched off (the graph columns are eager from here): {why}");
+                    told = true;
                 }
                 let (g, gr, c) = (median(&tg), median(&tgr), median(&tc));
                 let best = if gr.is_nan() { g } else { g.min(gr) };
