@@ -9,10 +9,14 @@
 #    and copies both, debug info stripped, to gpu/dist/ (git-ignored; about 10-20 MB in all).
 # 2. On the GPU machine, from the repository root, with gpu/dist/ carried along:
 #        gpu/run-checks.sh                 # or: OUT=/some/dir gpu/run-checks.sh [--quick]
-#    It runs the test binary (every GPU test compares against the CPU kernels), the bench (ceilings,
-#    embedding bag fp32 D=128 L=80 over $TABLE_GIB GiB of tables, MLP shapes, whole models vs CPU with
-#    --models), and torch.nn.EmbeddingBag on CUDA on the same shapes, then prints the two checks: row
-#    GB/s >= 70% of device copy bandwidth, and >= 1.5x PyTorch's best.
+#    It runs the test binary (every GPU test compares against the CPU kernels; the whole-model test runs
+#    all ten zoo models, eagerly and through CUDA graphs), the bench (ceilings, embedding bag fp32
+#    D=128 L=80 over $TABLE_GIB GiB of tables, MLP shapes, whole models vs CPU with --models: rmc1,
+#    rmc3, wnd, dien, din, ncf, mt-wnd, each with CUDA graphs off and on for batches <= 256), and
+#    torch.nn.EmbeddingBag on CUDA on the same shapes, then prints the two checks: row GB/s >= 70% of
+#    device copy bandwidth, and >= 1.5x PyTorch's best, and per model the GPU/CPU crossover batch and
+#    the graph speedups at small batches. MODELS_EXTRA (e.g. "--model mlperf-dlrm-v2") adds models;
+#    ROWS_SCALE (default 1) scales every model's tables.
 #    Everything goes to $OUT (default results/gpu/): tests.log, bench.log, bench.json, torch.log,
 #    torch.json, summary.txt.
 #
@@ -80,8 +84,9 @@ echo "== tests ==" | tee "$out/tests.log"
 tests_rc=${PIPESTATUS[0]}
 
 echo "== bench ==" | tee "$out/bench.log"
+# shellcheck disable=SC2086 # MODELS_EXTRA is a list of flags
 "$dist/gpu_bench" $quick --table-gib "$table_gib" --dim 128 --lookups 80 --batch 2048 --power --models \
-  --json "$out/bench.json" 2>&1 | tee -a "$out/bench.log"
+  ${MODELS_EXTRA:-} --rows-scale "${ROWS_SCALE:-1}" --json "$out/bench.json" 2>&1 | tee -a "$out/bench.log"
 bench_rc=${PIPESTATUS[0]}
 
 echo "== torch.nn.EmbeddingBag ==" | tee "$out/torch.log"
@@ -110,7 +115,10 @@ try:
 except Exception as ex:
     print(f"torch comparison unavailable: {ex}")
 for m in b.get("models", []):
-    print(f"{m['model']}: GPU faster from batch {m['crossover_batch']}")
+    sp = ", ".join(f"b{p['batch']} {p['graph_speedup']:.2f}x" for p in m["points"]
+                   if p.get("graph_speedup") is not None and p["batch"] <= 16)
+    fail = f"; graphs failed: {m['graph_failure']}" if m.get("graph_failure") else ""
+    print(f"{m['model']}: GPU faster from batch {m['crossover_batch']}; CUDA graph speedup {sp or 'n/a'}{fail}")
 PY
 rm -rf "$libdir"
 exit $(( tests_rc != 0 || bench_rc != 0 ))

@@ -1,12 +1,16 @@
 //! GPU benchmarks: the device's ceilings, the table-batched embedding bag against them, cuBLAS MLP
-//! layers, and (with `--models`) whole-model samples/s against batch size on the GPU and on this host's
-//! CPU cores. Prints tables; `--json PATH` writes everything as JSON. Without a GPU it exits with one
-//! line, "no CUDA device: ...".
+//! layers, and (with `--models`) whole-model samples/s against batch size on the GPU — with CUDA graphs
+//! off and on for batches up to `--graph-max-batch` — and on this host's CPU cores. Prints tables;
+//! `--json PATH` writes everything as JSON. Without a GPU it exits with one line, "no CUDA device: ...".
+//!
+//! `--models` = dlrm-rmc1, dlrm-rmc3, wnd, dien, din, ncf, mt-wnd; `--model NAME` adds any zoo model
+//! (e.g. `--model mlperf-dlrm-v2 --max-rows 500000`: the MLPerf models are ~50 GiB at their default cap).
+//! `--max-rows` caps every table (default: the spec's own `default_max_rows`).
 //!
 //! ```text
 //! gpu_bench [--json PATH] [--quick] [--table-gib G] [--tables T] [--dim D] [--lookups L] [--batch B]
 //!           [--dtype fp32|fp16|int8]... [--repeats R] [--models] [--model NAME]... [--rows-scale F]
-//!           [--cpu-threads N] [--power]
+//!           [--max-rows N] [--graph-max-batch B] [--cpu-threads N] [--power]
 //! ```
 
 use hercules_gpu::bench::{self, CeilingOpts, EmbeddingShape};
@@ -22,6 +26,9 @@ use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::time::Instant;
 
+/// The models of `--models`: the DLRM-style ones of the paper's figures plus every block kind.
+const DEFAULT_MODELS: [&str; 7] = ["dlrm-rmc1", "dlrm-rmc3", "wnd", "dien", "din", "ncf", "mt-wnd"];
+
 struct Args {
     json: Option<String>,
     quick: bool,
@@ -34,6 +41,8 @@ struct Args {
     repeats: usize,
     models: Vec<String>,
     rows_scale: f64,
+    max_rows: Option<u64>,
+    graph_max_batch: usize,
     cpu_threads: usize,
     power: bool,
 }
@@ -51,6 +60,8 @@ fn parse() -> Result<Args, String> {
         repeats: 10,
         models: Vec::new(),
         rows_scale: 1.0,
+        max_rows: None,
+        graph_max_batch: hercules_gpu::model::GRAPH_MAX_BATCH,
         cpu_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         power: false,
     };
@@ -68,9 +79,17 @@ fn parse() -> Result<Args, String> {
             "--batch" => a.batch = num(val()?)? as usize,
             "--repeats" => a.repeats = num(val()?)? as usize,
             "--dtype" => a.dtypes.push(val()?.parse().map_err(|e| format!("{e}"))?),
-            "--models" => a.models = vec!["dlrm-rmc1".into(), "dlrm-rmc3".into(), "wnd".into()],
+            "--models" => {
+                for m in DEFAULT_MODELS {
+                    if !a.models.iter().any(|x| x == m) {
+                        a.models.push(m.to_string());
+                    }
+                }
+            }
             "--model" => a.models.push(val()?),
             "--rows-scale" => a.rows_scale = num(val()?)?,
+            "--max-rows" => a.max_rows = Some(num(val()?)?.max(1.0) as u64),
+            "--graph-max-batch" => a.graph_max_batch = num(val()?)? as usize,
             "--cpu-threads" => a.cpu_threads = num(val()?)? as usize,
             "--power" => a.power = true,
             "-h" | "--help" => return Err("see the header of gpu/examples/gpu_bench.rs for the flags".into()),
@@ -203,10 +222,10 @@ fn run(dev: &Device, a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut models = Vec::new();
     if !a.models.is_empty() {
         let pool = PinnedPool::with_threads(a.cpu_threads)?;
-        let scale = Scale { rows_scale: a.rows_scale, max_rows: None };
         let source = WeightSource::Init { init: Init::DeepRecSys, seed: 1 };
         for name in &a.models {
             let spec = zoo::resolve(name)?;
+            let scale = Scale { rows_scale: a.rows_scale, max_rows: a.max_rows.or(spec.default_max_rows) };
             let gpu = match GpuModel::build(dev, &spec, scale, &source) {
                 Ok(g) => std::sync::Arc::new(g),
                 Err(e) => {
@@ -216,57 +235,96 @@ fn run(dev: &Device, a: &Args) -> Result<(), Box<dyn std::error::Error>> {
             };
             let cpu = Model::build(&spec, scale, &source)?;
             println!(
-                "\n== {name} (rows scale {}): samples/s, GPU (copies included) vs CPU ({} threads) ==",
-                a.rows_scale, a.cpu_threads
+                "\n== {name} (rows scale {}, max rows {:?}): samples/s, GPU (copies included; CUDA graphs off, \
+                 and on up to batch {}) vs CPU ({} threads) ==",
+                a.rows_scale, scale.max_rows, a.graph_max_batch, a.cpu_threads
             );
             println!(
-                "{:>6} {:>12} {:>12} {:>12} {:>12}",
-                "batch", "GPU ms", "GPU samp/s", "CPU ms", "CPU samp/s"
+                "{:>6} {:>10} {:>12} {:>10} {:>12} {:>8} {:>10} {:>12}",
+                "batch",
+                "GPU ms",
+                "GPU samp/s",
+                "graph ms",
+                "graph samp/s",
+                "speedup",
+                "CPU ms",
+                "CPU samp/s"
             );
             let batches: &[usize] =
-                if a.quick { &[1, 64, 512] } else { &[1, 4, 16, 64, 128, 256, 512, 1024] };
+                if a.quick { &[1, 4, 64, 512] } else { &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] };
             let maxb = *batches.iter().max().unwrap_or(&1);
             let mut runner = gpu.runner(dev, maxb)?;
+            let mut graphed = gpu.runner(dev, maxb)?;
+            graphed.set_graphs(true);
+            graphed.set_graph_limits(a.graph_max_batch, batches.len());
             let mut ws = Workspace::new(&cpu, maxb, pool.threads());
             let mut gen = InputGen::new(IndexDist::Uniform, 9);
             let mut points = Vec::new();
             let mut crossover = None;
+            let mut told = false;
             for &b in batches {
                 let inputs: Vec<_> = (0..4).map(|_| gen.generate(&cpu.spec, b)).collect::<Result<_, _>>()?;
                 let mut out = vec![0f32; b * gpu.output_width()];
+                let use_graph = b <= a.graph_max_batch;
+                if use_graph {
+                    // First use of the shape runs eagerly, the second captures: both untimed.
+                    for inp in inputs.iter().take(2) {
+                        graphed.forward(dev, inp, &mut out)?;
+                    }
+                }
                 let reps = r.max(5);
-                let mut tg = Vec::new();
-                let mut tc = Vec::new();
+                let (mut tg, mut tgr, mut tc) = (Vec::new(), Vec::new(), Vec::new());
                 for i in 0..=reps {
                     let inp = &inputs[i % inputs.len()];
                     let t0 = Instant::now();
                     runner.forward(dev, inp, &mut out)?;
                     let g = t0.elapsed().as_secs_f64();
+                    let gr = if use_graph {
+                        let t0 = Instant::now();
+                        graphed.forward(dev, inp, &mut out)?;
+                        t0.elapsed().as_secs_f64()
+                    } else {
+                        f64::NAN
+                    };
                     let t0 = Instant::now();
                     cpu.forward(&mut ws, inp, Some(&pool), ForwardOpts::default(), None, &mut out)?;
                     let c = t0.elapsed().as_secs_f64();
                     if i > 0 {
                         tg.push(g);
+                        tgr.push(gr);
                         tc.push(c);
                     }
                 }
-                let (g, c) = (median(&tg), median(&tc));
+                if let (Some(why), false) = (graphed.graph_failure(), told) {
+                    println!("CUDA graphs switched off (the graph columns are eager from here): {why}");
+                    told = true;
+                }
+                let (g, gr, c) = (median(&tg), median(&tgr), median(&tc));
+                let best = if gr.is_nan() { g } else { g.min(gr) };
                 println!(
-                    "{b:>6} {:>12.3} {:>12.0} {:>12.3} {:>12.0}",
+                    "{b:>6} {:>10.3} {:>12.0} {:>10.3} {:>12.0} {:>8.2} {:>10.3} {:>12.0}",
                     g * 1e3,
                     b as f64 / g,
+                    gr * 1e3,
+                    b as f64 / gr,
+                    g / gr,
                     c * 1e3,
                     b as f64 / c
                 );
-                if crossover.is_none() && g < c {
+                if crossover.is_none() && best < c {
                     crossover = Some(b);
                 }
+                let opt = |v: f64| if v.is_nan() { Value::Null } else { json!(v) };
                 points.push(json!({"batch": b, "gpu_seconds_median": g, "gpu_samples_per_s": b as f64 / g,
+                    "graph_seconds_median": opt(gr), "graph_samples_per_s": opt(b as f64 / gr),
+                    "graph_speedup": opt(g / gr),
                     "cpu_seconds_median": c, "cpu_samples_per_s": b as f64 / c}));
             }
-            println!("crossover (smallest batch where the GPU is faster): {crossover:?}");
-            models.push(json!({"model": name, "rows_scale": a.rows_scale, "cpu_threads": a.cpu_threads,
-                "gpu_table_bytes": gpu.table_bytes(), "points": points, "crossover_batch": crossover}));
+            println!("crossover (smallest batch where the GPU, graphs or not, is faster): {crossover:?}");
+            models.push(json!({"model": name, "rows_scale": a.rows_scale, "max_rows": scale.max_rows,
+                "cpu_threads": a.cpu_threads, "gpu_table_bytes": gpu.table_bytes(),
+                "graph_max_batch": a.graph_max_batch, "graph_failure": graphed.graph_failure(),
+                "points": points, "crossover_batch": crossover}));
         }
     }
 

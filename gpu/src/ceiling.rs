@@ -216,8 +216,8 @@ pub fn gemm_peak(dev: &Device, math: GemmMath, n: usize, repeats: usize) -> Resu
                 ldc: ni,
             };
             for r in 0..=repeats {
-                // SAFETY: all three matrices are n × n.
                 let t = time_on(&s, || {
+                    // SAFETY: all three matrices are n × n.
                     unsafe { bh.inner().gemm(cfg, &a, &b, &mut c) }.map_err(blas("bf16 gemm"))
                 })?;
                 if r > 0 {

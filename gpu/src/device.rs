@@ -35,6 +35,8 @@ pub(crate) enum Source {
     Embedding,
     /// `cu/ops.cu`: bias + activation, column copies, dot interaction, fills, gather ceiling.
     Ops,
+    /// `cu/blocks.cu`: DIN attention, DIEN RNN, NCF and DCNv2 cross kernels.
+    Blocks,
 }
 
 impl Source {
@@ -42,12 +44,14 @@ impl Source {
         match self {
             Source::Embedding => "embedding.cu",
             Source::Ops => "ops.cu",
+            Source::Blocks => "blocks.cu",
         }
     }
     fn text(self) -> &'static str {
         match self {
             Source::Embedding => include_str!("cu/embedding.cu"),
             Source::Ops => include_str!("cu/ops.cu"),
+            Source::Blocks => include_str!("cu/blocks.cu"),
         }
     }
 }
@@ -362,7 +366,7 @@ mod nvrtc_tests {
             println!("skipped: libnvrtc.so cannot be loaded (put a CUDA or nvidia-cuda-nvrtc lib dir on LD_LIBRARY_PATH)");
             return;
         }
-        for src in [Source::Embedding, Source::Ops] {
+        for src in [Source::Embedding, Source::Ops, Source::Blocks] {
             for cc in [(9, 0), (8, 0)] {
                 let cubin = compile_cubin(src, cc).unwrap_or_else(|e| panic!("{e}"));
                 assert!(cubin.len() > 1000 && cubin.starts_with(b"\x7fELF"), "{} for {cc:?}", src.name());
@@ -382,6 +386,7 @@ mod nvrtc_tests {
                             .map(|s| s.to_string())
                             .collect()
                     }
+                    Source::Blocks => crate::model::BLOCK_KERNELS.iter().map(|s| s.to_string()).collect(),
                 };
                 for n in names {
                     let needle = format!("{n}\0");

@@ -104,7 +104,9 @@ pub struct BagPtrs {
 pub struct GpuTables {
     stream: Arc<CudaStream>,
     tables: Vec<GpuTable>,
-    meta: CudaSlice<TableMeta>,
+    _meta: CudaSlice<TableMeta>,
+    // Raw address of `meta`, taken once: launches pass no tracked slice (stream capture safe).
+    meta_ptr: u64,
     out_width: usize,
     max_chunks: usize,
     funcs: Vec<CudaFunction>,
@@ -169,6 +171,7 @@ impl GpuTables {
             col += t.shape.dim;
         }
         let meta = stream.clone_htod(&metas).map_err(drv("upload table metadata"))?;
+        let meta_ptr = meta.device_ptr(&stream).0;
         // Kernel variants: [u32, u64] × [1, 4 chunks per lane] × [f32, f16, i8, any].
         let mut funcs = Vec::with_capacity(16);
         for ix in ["u32", "u64"] {
@@ -182,7 +185,18 @@ impl GpuTables {
         let fill = dev.function(Source::Ops, "fill_table")?;
         let err = stream.clone_htod(&[u64::MAX]).map_err(drv("alloc error flag"))?;
         let max_chunks = tables.iter().map(|t| row_chunks(t.shape.dim)).max().unwrap_or(1);
-        Ok(Self { stream, tables, meta, out_width: col, max_chunks, funcs, variant, fill, err })
+        Ok(Self {
+            stream,
+            tables,
+            _meta: meta,
+            meta_ptr,
+            out_width: col,
+            max_chunks,
+            funcs,
+            variant,
+            fill,
+            err,
+        })
     }
 
     /// Zeroed tables of the given shapes and poolings (fill them with [`GpuTables::upload_table`]).
@@ -348,7 +362,7 @@ impl GpuTables {
                 self.out_width
             )));
         }
-        let (meta, _gm) = self.meta.device_ptr(stream);
+        let meta = self.meta_ptr;
         let (os, cb, bb, tt, lanes) =
             (out_stride as u32, col_base as u32, bags.batch as u32, t as u32, l.lanes);
         let mut b = stream.launch_builder(f);

@@ -5,7 +5,7 @@
 use crate::device::{Device, Source};
 use crate::error::{blas, drv, GpuError, Result};
 use cudarc::cublas::sys::cublasOperation_t;
-use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
+use cudarc::cublas::{CudaBlas, Gemm, GemmConfig, StridedBatchedConfig};
 use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg};
 use hercules_kernels::mlp::Activation;
 use std::sync::Arc;
@@ -14,13 +14,41 @@ use std::sync::Arc;
 pub struct Blas {
     inner: CudaBlas,
     stream: Arc<CudaStream>,
+    // Declared after `inner`, so it is freed after the handle that may use it is destroyed.
+    workspace: Option<CudaSlice<u8>>,
 }
 
 impl Blas {
     /// A handle whose work goes to `stream` (FP32 math: no TF32 unless asked for).
     pub fn new(stream: Arc<CudaStream>) -> Result<Self> {
         let inner = CudaBlas::new(stream.clone()).map_err(blas("cublasCreate"))?;
-        Ok(Self { inner, stream })
+        Ok(Self { inner, stream, workspace: None })
+    }
+
+    /// Gives the handle a workspace of its own of `bytes` (cublasSetWorkspace), so that cuBLAS never
+    /// allocates inside a call — which CUDA graph capture requires. 32 MiB covers Hopper's kernels.
+    pub fn set_workspace(&mut self, bytes: usize) -> Result<()> {
+        let ws = self.stream.alloc_zeros::<u8>(bytes.max(256)).map_err(drv("alloc cuBLAS workspace"))?;
+        let (ptr, guard) = ws.device_ptr(&self.stream);
+        // SAFETY: the handle is valid for the life of `inner`; `ws` holds `ws.len()` bytes and is kept in
+        // `self.workspace`, which is dropped after `inner` (field order), so it outlives every use.
+        unsafe {
+            cudarc::cublas::sys::cublasSetWorkspace_v2(
+                *self.inner.handle(),
+                ptr as *mut std::ffi::c_void,
+                ws.len(),
+            )
+        }
+        .result()
+        .map_err(blas("cublasSetWorkspace"))?;
+        drop(guard);
+        self.workspace = Some(ws);
+        Ok(())
+    }
+
+    /// Bytes of the handle's own workspace (0 when cuBLAS manages its own).
+    pub fn workspace_bytes(&self) -> usize {
+        self.workspace.as_ref().map_or(0, CudaSlice::len)
     }
 
     /// Allows (or forbids) TF32 tensor-core math for FP32 GEMMs on this handle.
@@ -92,10 +120,63 @@ pub fn gemm_config(m: usize, k: usize, n: usize, ldx: usize, ldy: usize) -> Resu
     })
 }
 
+/// `batch` independent products y_i[m × n] = x_i[m × k] · W_iᵀ (row-major, packed rows) in one cuBLAS
+/// strided-batched SGEMM: W_i at `w + i·n·k`, x_i at `x + i·x_stride`, y_i at `y + i·y_stride` floats.
+///
+/// # Safety
+/// Every W_i, x_i and y_i must be inside live device buffers until the stream's work ends; no y_i may
+/// overlap an x_i or W_i.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_batched_raw(
+    blas_h: &Blas,
+    w: u64,
+    x: u64,
+    x_stride: usize,
+    y: u64,
+    y_stride: usize,
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Result<()> {
+    if batch == 0 || m == 0 {
+        return Ok(());
+    }
+    if x_stride < m * k || y_stride < m * n {
+        return Err(GpuError::Invalid(format!(
+            "batched GEMM strides {x_stride}/{y_stride} below the {m}×{k} input / {m}×{n} output"
+        )));
+    }
+    let gemm = gemm_config(m, k, n, k, n)?;
+    let c = |v: usize, what: &str| {
+        i64::try_from(v).map_err(|_| GpuError::Invalid(format!("{what} = {v} is beyond 64-bit strides")))
+    };
+    let cfg = StridedBatchedConfig {
+        gemm,
+        batch_size: i32::try_from(batch).map_err(|_| {
+            GpuError::Invalid(format!("batch of {batch} GEMMs is beyond cuBLAS' 32-bit sizes"))
+        })?,
+        stride_a: c(n * k, "weight stride")?,
+        stride_b: c(x_stride, "input stride")?,
+        stride_c: c(y_stride, "output stride")?,
+    };
+    let st = blas_h.stream.clone();
+    let wv = RawView { ptr: w, len: batch * n * k, stream: st.clone() };
+    let xv = RawView { ptr: x, len: (batch - 1) * x_stride + m * k, stream: st.clone() };
+    let mut yv = RawView { ptr: y, len: (batch - 1) * y_stride + m * n, stream: st };
+    // SAFETY: the configuration describes exactly the extents above, which the caller guarantees.
+    unsafe { blas_h.inner.gemm_strided_batched(cfg, &wv, &xv, &mut yv) }
+        .map_err(blas("cublasSgemmStridedBatched"))
+}
+
 /// A fully connected layer with PyTorch-layout weights [n, k] on the device.
 pub struct GpuLinear {
     w: CudaSlice<f32>,
     b: Option<CudaSlice<f32>>,
+    // Raw addresses of `w` and `b` (0 = no bias), taken once at upload: the forward passes no tracked
+    // slice to cudarc, so no event waits or records are enqueued (which stream capture would reject).
+    w_ptr: u64,
+    b_ptr: u64,
     k: usize,
     n: usize,
     act: Activation,
@@ -103,10 +184,10 @@ pub struct GpuLinear {
 }
 
 /// A device view of `len` floats at a raw address, for cuBLAS (which takes DevicePtr arguments).
-struct RawView {
-    ptr: u64,
-    len: usize,
-    stream: Arc<CudaStream>,
+pub(crate) struct RawView {
+    pub(crate) ptr: u64,
+    pub(crate) len: usize,
+    pub(crate) stream: Arc<CudaStream>,
 }
 
 impl cudarc::driver::DeviceSlice<f32> for RawView {
@@ -152,7 +233,9 @@ impl GpuLinear {
         let b = bias.map(|b| s.clone_htod(b)).transpose().map_err(drv("upload bias"))?;
         let bias_act = dev.function(Source::Ops, "bias_act")?;
         s.synchronize().map_err(drv("upload layer"))?;
-        Ok(Self { w, b, k, n, act, bias_act })
+        let w_ptr = w.device_ptr(s).0;
+        let b_ptr = b.as_ref().map_or(0, |b| b.device_ptr(s).0);
+        Ok(Self { w, b, w_ptr, b_ptr, k, n, act, bias_act })
     }
 
     /// Input width.
@@ -186,16 +269,17 @@ impl GpuLinear {
             return Ok(());
         }
         let cfg = gemm_config(m, self.k, self.n, x.ld, y.ld)?;
+        let wv = RawView { ptr: self.w_ptr, len: self.w.len(), stream: blas_h.stream.clone() };
         let xv = RawView { ptr: x.ptr, len: (m - 1) * x.ld + self.k, stream: blas_h.stream.clone() };
         let mut yv = RawView { ptr: y.ptr, len: (m - 1) * y.ld + self.n, stream: blas_h.stream.clone() };
         // SAFETY: sizes and strides in `cfg` match the buffers (the caller's promise for x and y; W is
-        // n × k as uploaded).
-        unsafe { blas_h.inner.gemm(cfg, &self.w, &xv, &mut yv) }.map_err(blas("cublasSgemm"))?;
+        // n × k as uploaded and lives as long as `self`).
+        unsafe { blas_h.inner.gemm(cfg, &wv, &xv, &mut yv) }.map_err(blas("cublasSgemm"))?;
         if self.b.is_none() && self.act == Activation::None {
             return Ok(());
         }
         let stream = &blas_h.stream;
-        let bias = self.b.as_ref().map_or(0, |b| b.device_ptr(stream).0);
+        let bias = self.b_ptr;
         let (mm, nn, ld, act) = (m as u32, self.n as u32, y.ld as u32, act_code(self.act));
         let cfg = LaunchConfig {
             grid_dim: (elementwise_blocks(m * self.n), 1, 1),
