@@ -19,6 +19,10 @@
 #    ROWS_SCALE (default 1) scales every model's tables.
 #    Everything goes to $OUT (default results/gpu/): tests.log, bench.log, bench.json, torch.log,
 #    torch.json, summary.txt.
+# 3. The offline stage with the GPU lane (a second device call; about 5 minutes per model):
+#        gpu/run-checks.sh profile         # PROFILE_MODELS="dlrm-rmc3 wnd", ROWS_SCALE=0.25, BUDGET=6, TIME_BUDGET=4m
+#    runs `hercules profile` with the offload threshold and GPU stream count in the search and writes the
+#    efficiency tables (server type <cpu>-<cores>c-<gpu>) under $OUT/profile/.
 #
 # CUDA libraries: libcuda comes with the driver; NVRTC and cuBLAS are taken from the CUDA toolkit if on
 # the library path, else from PyTorch's nvidia-* wheels (found through python3), linked under a temp dir
@@ -34,10 +38,12 @@ if [ "${1:-}" = "build" ]; then
         | sed -n 's/.*Executable unittests src\/lib.rs (\(.*\)).*/\1/p' | tail -1)
   [ -n "$exe" ] || { echo "could not find the test binary in cargo's output" >&2; exit 1; }
   CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo build -p hercules-gpu --release --example gpu_bench
+  CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo build -p hercules --release
   mkdir -p "$dist"
   cp "$exe" "$dist/hercules_gpu_tests"
   cp target/release/examples/gpu_bench "$dist/gpu_bench"
-  for f in "$dist/hercules_gpu_tests" "$dist/gpu_bench"; do objcopy --strip-debug "$f" 2>/dev/null || strip -g "$f" || true; done
+  cp target/release/hercules "$dist/hercules"
+  for f in "$dist/hercules_gpu_tests" "$dist/gpu_bench" "$dist/hercules"; do objcopy --strip-debug "$f" 2>/dev/null || strip -g "$f" || true; done
   ls -la "$dist"
   exit 0
 fi
@@ -78,6 +84,18 @@ done | tee "$out/libs.log"
 extra=$(sed -n 's/^lib[a-zA-Z]*: \(.*\)\/[^/]*$/\1/p' "$out/libs.log" | sort -u | tr '\n' ':')
 export LD_LIBRARY_PATH="$libdir:${extra}${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null | tee "$out/nvidia-smi.log"
+
+if [ "${1:-}" = "profile" ]; then
+  [ -x "$dist/hercules" ] || { echo "missing $dist/hercules: run 'gpu/run-checks.sh build'" >&2; exit 1; }
+  models=()
+  for m in ${PROFILE_MODELS:-dlrm-rmc3}; do models+=(--model "$m"); done
+  "$dist/hercules" profile "${models[@]}" --rows-scale "${ROWS_SCALE:-0.25}" --search gradient \
+    --budget "${BUDGET:-6}" --time-budget "${TIME_BUDGET:-4m}" --out "$out/profile" --json "$out/profile/summary.json" \
+    2>&1 | tee "$out/profile.log"
+  rc=${PIPESTATUS[0]}
+  rm -rf "$libdir"
+  exit "$rc"
+fi
 
 echo "== tests ==" | tee "$out/tests.log"
 "$dist/hercules_gpu_tests" --test-threads=1 --nocapture 2>&1 | tee -a "$out/tests.log"
