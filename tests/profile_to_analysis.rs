@@ -106,7 +106,7 @@ fn profile_searches_the_gpu_lane_knobs() {
         profile(dir.path(), &["--search", "exhaustive", "--gpu-thresholds", "64", "--gpu-streams", "1,2"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let t = read_table(&dir.path().join("tiny-1c").join("sleep-300.json")).unwrap();
+    let t = read_table(dir.path().join("tiny-1c").join("sleep-300.json")).unwrap();
     // 1x1 × (split at 256 or not) × (CPU only, or offload at 64 with 1 or 2 streams).
     assert_eq!(t.search.evaluations, 2 * 3);
     let text = std::fs::read_to_string(dir.path().join("tiny-1c/sleep-300.json")).unwrap();
