@@ -164,8 +164,12 @@ impl Servable for GpuZooModel {
         // other streams' (the lane's workers share their cores, so the core alone would not do).
         static NEXT_STREAM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let lane = NEXT_STREAM.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut runner = self.model.runner(&self.dev, super::GPU_MAX_BATCH)?;
+        // Small offloaded queries are launch-bound: replay CUDA graphs for them (a failed capture
+        // switches graphs off and the runner carries on eagerly).
+        runner.set_graphs(true);
         Ok(GpuZooWorker {
-            runner: self.model.runner(&self.dev, super::GPU_MAX_BATCH)?,
+            runner,
             inputs: Inputs::new(&self.model.spec, worker_seed(self.seed, cores, lane))?,
             out: vec![0.0; super::GPU_MAX_BATCH * self.model.output_width()],
         })
