@@ -23,5 +23,7 @@ pub mod power;
 pub use power::{Nvml, PowerSampler, PowerStats};
 pub mod bench;
 pub mod ceiling;
+pub mod graph;
+pub mod layout;
 pub mod model;
 pub use model::{GpuModel, GpuRunner};

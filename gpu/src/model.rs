@@ -16,9 +16,15 @@
 //!
 //! CUDA graphs ([`GpuRunner::set_graphs`], off by default): the device work between the two copies is
 //! captured once per (batch size, index width) — after one eager run of that shape, so lazy module
-//! loading and cuBLAS' heuristics happen outside capture — and replayed from a bounded cache. The copies
-//! stay outside the graph (their sizes vary with the number of indices); every kernel argument depends
-//! only on the batch size, because the staging layout puts the variable-length indices last.
+//! loading and cuBLAS' heuristics happen outside capture — and replayed from a bounded cache (the policy
+//! is [`crate::graph`]'s). The copies stay outside the graph (their sizes vary with the number of
+//! indices); every kernel argument depends only on the batch size, because the staging layout
+//! ([`crate::layout`]) puts the variable-length indices last.
+//!
+//! This module holds [`GpuModel`] (building and uploading) and [`GpuRunner`] (buffers, the forward, graph
+//! capture and replay, the DLRM-style parts of the device work); the blocks' layers and launches are in
+//! its submodule `blocks`. The layout and graph-cache items it used to define are re-exported here
+//! (`hercules_gpu::model::{feature_layout, GraphCache, GRAPH_MAX_BATCH, ...}` still work).
 //!
 //! The math of every block follows the CPU code in `models/src/blocks/` (same operation order in the
 //! small kernels; cuBLAS sums the products in its own order).
@@ -26,7 +32,7 @@
 use crate::device::{Device, Source};
 use crate::embedding::{BagPtrs, GpuTables};
 use crate::error::{drv, GpuError, Result};
-use crate::mlp::{act_code, elementwise_blocks, gemm_batched_raw, Blas, GpuLinear, Strided};
+use crate::mlp::{act_code, elementwise_blocks, Blas, GpuLinear, Strided};
 use crate::plan::{plan_bags, IndexVec, TableBags, TableShape};
 use cudarc::driver::{
     CudaFunction, CudaGraph, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PinnedHostSlice, PushKernelArg,
@@ -37,31 +43,22 @@ use hercules_models::inputs::{IndexBuf, InputSet};
 use hercules_models::spec::{Act, Block, DTypeSpec, Feature, Interaction, Mlp, PoolingSpec};
 use hercules_models::weights::params;
 use hercules_models::{ModelSpec, Scale, WeightSource};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The kernels of `cu/blocks.cu` the host looks up by name.
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) const BLOCK_KERNELS: [&str; 8] = [
-    "din_unit_input",
-    "unit_bias_act",
-    "sum_units",
-    "gather_steps",
-    "rnn_step",
-    "softmax_add",
-    "add_cols",
-    "cross_update",
-];
+mod blocks;
+#[cfg(test)]
+pub(crate) use blocks::BLOCK_KERNELS;
+use blocks::{GpuBlock, RnnLayer, UnitLayer};
+
+pub use crate::graph::{GraphCache, GraphStep, GRAPH_CACHE, GRAPH_MAX_BATCH};
+pub use crate::layout::{
+    check_supported, dot_pairs, feature_layout, staging_layout, FeatureLayout, StagingLayout,
+};
 
 /// Bytes of the cuBLAS workspace each runner sets on its handle (enough for Hopper's kernels), so that
 /// cuBLAS never allocates during a forward, which graph capture needs.
 pub const BLAS_WORKSPACE_BYTES: usize = 32 << 20;
-
-/// Checks that the GPU path implements everything `spec` uses. Every zoo model is supported; a spec
-/// whose features do not fit the device layout is refused here with one line.
-pub fn check_supported(spec: &ModelSpec) -> Result<()> {
-    feature_layout(spec).map(|_| ())
-}
 
 fn act(a: Act) -> Activation {
     match a {
@@ -69,82 +66,6 @@ fn act(a: Act) -> Activation {
         Act::Relu => Activation::Relu,
         Act::Sigmoid => Activation::Sigmoid,
     }
-}
-
-/// Ordered (i, j) pairs of DLRM's dot interaction: j < i (j ≤ i with self-interaction), by i then j.
-pub fn dot_pairs(features: usize, self_interaction: bool) -> Vec<(u32, u32)> {
-    let mut v = Vec::new();
-    for i in 0..features {
-        for j in 0..i + usize::from(self_interaction) {
-            v.push((i as u32, j as u32));
-        }
-    }
-    v
-}
-
-/// Where the pooled embeddings go and how x0 = cat(features) is assembled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeatureLayout {
-    /// Column of each feature of `spec.features()` in x0, in that order.
-    pub cols: Vec<usize>,
-    /// Width of x0.
-    pub x0_width: usize,
-    /// Column of every table's pooled vector in the pooled matrix (prefix sums of the dims).
-    pub table_cols: Vec<usize>,
-    /// Width of the pooled matrix (all table dims).
-    pub pooled_width: usize,
-    /// True when the embeddings are pooled straight into x0 (no blocks: the dense vector, then every
-    /// table in order). Otherwise they go to a pooled matrix and `copies` move the table features.
-    pub direct: bool,
-    /// (pooled column, x0 column, width) copies of table features, consecutive tables merged.
-    pub copies: Vec<(usize, usize, usize)>,
-}
-
-/// Computes the [`FeatureLayout`] of a valid spec.
-pub fn feature_layout(spec: &ModelSpec) -> Result<FeatureLayout> {
-    let feats = spec.features();
-    let groups = spec.table_groups();
-    let mut table_cols = Vec::with_capacity(groups.len());
-    let mut pw = 0;
-    for &g in &groups {
-        table_cols.push(pw);
-        pw += spec.tables[g].dim;
-    }
-    let mut cols = Vec::with_capacity(feats.len());
-    let mut col = 0;
-    for &f in &feats {
-        cols.push(col);
-        col += spec.feature_width(f);
-    }
-    if col != spec.features_width() {
-        return Err(GpuError::Unsupported(format!("model {}: feature widths do not add up", spec.name)));
-    }
-    if let Some((i, _)) = feats.iter().enumerate().find(|&(i, &f)| f == Feature::Dense && i != 0) {
-        return Err(GpuError::Unsupported(format!(
-            "model {}: the dense feature at position {i} (the GPU path needs it first)",
-            spec.name
-        )));
-    }
-    let dense_cols = if spec.dense_features > 0 { spec.dense_out() } else { 0 };
-    let tables_in_order = feats
-        .iter()
-        .skip(usize::from(spec.dense_features > 0))
-        .enumerate()
-        .all(|(t, &f)| f == Feature::Table(t));
-    let direct = spec.blocks.is_empty() && tables_in_order && col == dense_cols + pw;
-    let mut copies: Vec<(usize, usize, usize)> = Vec::new();
-    if !direct {
-        for (&f, &c) in feats.iter().zip(&cols) {
-            if let Feature::Table(t) = f {
-                let w = spec.feature_width(f);
-                match copies.last_mut() {
-                    Some(last) if last.0 + last.2 == table_cols[t] && last.1 + last.2 == c => last.2 += w,
-                    _ => copies.push((table_cols[t], c, w)),
-                }
-            }
-        }
-    }
-    Ok(FeatureLayout { cols, x0_width: col, table_cols, pooled_width: pw, direct, copies })
 }
 
 enum GpuInteraction {
@@ -159,57 +80,6 @@ enum GpuInteraction {
     Cross {
         layers: Vec<(GpuLinear, GpuLinear)>,
         rank: usize,
-    },
-}
-
-/// The layers of all DIN units at one depth, stacked unit after unit (for one strided-batched GEMM).
-struct UnitLayer {
-    _w: CudaSlice<f32>,
-    _b: CudaSlice<f32>,
-    w_ptr: u64,
-    b_ptr: u64,
-    k: usize,
-    n: usize,
-    act: u32,
-}
-
-/// One DIEN RNN layer: the input projection (with b_ih), the recurrent product (no bias) and b_hh,
-/// which the step kernel adds.
-struct RnnLayer {
-    ih: GpuLinear,
-    hh: GpuLinear,
-    _b_hh: CudaSlice<f32>,
-    b_hh_ptr: u64,
-    h: usize,
-}
-
-enum GpuBlock {
-    Attention {
-        /// Pooled column of the first behaviour table (the others follow, dim apart).
-        beh_col: usize,
-        /// Pooled column of the query table.
-        q_col: usize,
-        dim: usize,
-        units: usize,
-        layers: Vec<UnitLayer>,
-        /// x0 column of the block's output.
-        col: usize,
-    },
-    Rnn {
-        seq_col: usize,
-        steps: usize,
-        dim: usize,
-        layers: Vec<RnnLayer>,
-        fcs: Vec<GpuLinear>,
-        col: usize,
-    },
-    Ncf {
-        mf_cols: [usize; 2],
-        dim: usize,
-        mlp_cols: [usize; 2],
-        mlp_dims: [usize; 2],
-        mlp: Vec<GpuLinear>,
-        col: usize,
     },
 }
 
@@ -536,36 +406,6 @@ impl GpuModel {
     }
 }
 
-/// Byte layout of one query's inputs in the staging buffer (each part 16-byte aligned).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StagingLayout {
-    /// The index guard word (u64) at offset 0.
-    pub err: usize,
-    /// Dense features (f32).
-    pub dense: usize,
-    /// T·B + 1 offsets (u32).
-    pub offsets: usize,
-    /// Indices (u32 or u64).
-    pub indices: usize,
-    /// Total bytes.
-    pub total: usize,
-}
-
-/// The layout for `dense` floats, `offsets` u32 offsets and `indices` indices of `index_bytes` each.
-pub fn staging_layout(dense: usize, offsets: usize, indices: usize, index_bytes: usize) -> StagingLayout {
-    let a = |x: usize| x.next_multiple_of(16);
-    let dense_at = 16;
-    let offsets_at = a(dense_at + 4 * dense);
-    let indices_at = a(offsets_at + 4 * offsets);
-    StagingLayout {
-        err: 0,
-        dense: dense_at,
-        offsets: offsets_at,
-        indices: indices_at,
-        total: a(indices_at + index_bytes * indices),
-    }
-}
-
 /// Bytes of `v` (f32, u32 and u64 have no padding and every byte pattern is readable).
 fn bytes_of<T: Copy>(v: &[T]) -> &[u8] {
     // SAFETY: T is a plain number type here (f32/u32/u64): no padding, no invalid bytes; the length is
@@ -613,148 +453,6 @@ fn u32c(v: usize, what: &str) -> Result<u32> {
     u32::try_from(v)
         .map_err(|_| GpuError::Invalid(format!("{what} = {v} is beyond the kernels' 32-bit sizes")))
 }
-
-/// What to do with the device work of one forward.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GraphStep {
-    /// Launch eagerly (graphs off, batch above the limit, or the shape's first use).
-    Eager,
-    /// Replay the cached graph.
-    Replay,
-    /// Capture the work (then [`GraphCache::insert`] and replay it).
-    Capture,
-}
-
-/// The bounded cache of captured graphs of a runner, keyed by (batch size, wide indices); generic over
-/// the graph type so its policy is tested without a device. A shape is captured on its second use (the
-/// first runs eagerly, so lazy loading and cuBLAS' first-call setup happen outside capture); the least
-/// recently used graph is evicted beyond `max_graphs`.
-#[derive(Debug)]
-pub struct GraphCache<G> {
-    enabled: bool,
-    max_batch: usize,
-    max_graphs: usize,
-    cache: HashMap<(usize, bool), (G, u64)>,
-    seen: HashSet<(usize, bool)>,
-    tick: u64,
-    failure: Option<String>,
-}
-
-impl<G> GraphCache<G> {
-    /// An empty cache, off, with the default limits.
-    pub fn new() -> Self {
-        Self {
-            enabled: false,
-            max_batch: GRAPH_MAX_BATCH,
-            max_graphs: GRAPH_CACHE,
-            cache: HashMap::new(),
-            seen: HashSet::new(),
-            tick: 0,
-            failure: None,
-        }
-    }
-
-    /// Turns graphs on or off (off drops every graph); clears a recorded failure.
-    pub fn set_enabled(&mut self, on: bool) {
-        self.enabled = on;
-        if !on {
-            self.clear();
-        }
-        self.failure = None;
-    }
-
-    /// Whether graphs are on.
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
-    /// Largest batch captured, and graphs kept (≥ 1).
-    pub fn set_limits(&mut self, max_batch: usize, max_graphs: usize) {
-        self.max_batch = max_batch;
-        self.max_graphs = max_graphs.max(1);
-        while self.cache.len() > self.max_graphs {
-            self.evict_one();
-        }
-    }
-
-    /// Graphs held.
-    pub fn len(&self) -> usize {
-        self.cache.len()
-    }
-
-    /// No graph held.
-    pub fn is_empty(&self) -> bool {
-        self.cache.is_empty()
-    }
-
-    /// Drops every graph and forgets the shapes seen (the buffers they read changed).
-    pub fn clear(&mut self) {
-        self.cache.clear();
-        self.seen.clear();
-    }
-
-    /// Decides the step for a batch of `bsz` with (or without) wide indices; marks its use.
-    pub fn step(&mut self, bsz: usize, wide: bool) -> GraphStep {
-        if !self.enabled || bsz > self.max_batch {
-            return GraphStep::Eager;
-        }
-        self.tick += 1;
-        let key = (bsz, wide);
-        if let Some(e) = self.cache.get_mut(&key) {
-            e.1 = self.tick;
-            return GraphStep::Replay;
-        }
-        if self.seen.insert(key) {
-            return GraphStep::Eager;
-        }
-        GraphStep::Capture
-    }
-
-    /// The graph to replay for this shape (after [`GraphStep::Replay`]).
-    pub fn get(&self, bsz: usize, wide: bool) -> Option<&G> {
-        self.cache.get(&(bsz, wide)).map(|e| &e.0)
-    }
-
-    /// Keeps a captured graph, evicting the least recently used beyond the limit; returns it.
-    pub fn insert(&mut self, bsz: usize, wide: bool, g: G) -> &G {
-        while self.cache.len() >= self.max_graphs {
-            self.evict_one();
-        }
-        let key = (bsz, wide);
-        self.cache.insert(key, (g, self.tick));
-        &self.cache[&key].0
-    }
-
-    /// Records a failed capture: graphs go off and stay off until [`GraphCache::set_enabled`].
-    pub fn fail(&mut self, why: String) {
-        self.enabled = false;
-        self.failure = Some(why);
-        self.clear();
-    }
-
-    /// Why graphs went off, if a capture failed.
-    pub fn failure(&self) -> Option<&str> {
-        self.failure.as_deref()
-    }
-
-    fn evict_one(&mut self) {
-        if let Some(&k) = self.cache.iter().min_by_key(|(_, e)| e.1).map(|(k, _)| k) {
-            self.cache.remove(&k);
-            self.seen.remove(&k);
-        }
-    }
-}
-
-impl<G> Default for GraphCache<G> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Default largest batch a runner captures graphs for.
-pub const GRAPH_MAX_BATCH: usize = 256;
-/// Default number of captured graphs a runner keeps (least recently used evicted).
-pub const GRAPH_CACHE: usize = 16;
 
 /// Per-stream state that runs one query at a time on a [`GpuModel`].
 pub struct GpuRunner {
@@ -1156,182 +854,6 @@ impl GpuRunner {
         Ok(())
     }
 
-    /// Runs one block of a batch of `bsz` into its x0 columns.
-    ///
-    /// # Safety
-    /// The pooled matrix must hold the batch's pooled embeddings (enqueued before), bsz ≤ cap.
-    unsafe fn run_block(&self, block: &GpuBlock, bsz: usize, bufs: &[u64; 2]) -> Result<()> {
-        let m = &*self.model;
-        let s = &self.stream;
-        let (pool, ldp) = (self.pooled.ptr, m.layout.pooled_width);
-        let (x0, x0w) = (self.x0.ptr, m.x0_width);
-        let rows = u32c(bsz, "batch")?;
-        let ldp32 = u32c(ldp, "pooled width")?;
-        match block {
-            GpuBlock::Attention { beh_col, q_col, dim, units, layers, col } => {
-                let (mut cur, mut other) = (self.scratch[0].ptr, self.scratch[1].ptr);
-                let (bc, qc, d, nu) = (
-                    u32c(*beh_col, "column")?,
-                    u32c(*q_col, "column")?,
-                    u32c(*dim, "dim")?,
-                    u32c(*units, "units")?,
-                );
-                let mut b = s.launch_builder(&m.k.din_input);
-                b.arg(&pool).arg(&ldp32).arg(&bc).arg(&qc).arg(&d).arg(&nu).arg(&rows).arg(&cur);
-                // SAFETY: reads columns of the behaviour tables and the query inside the pooled rows,
-                // writes units × bsz × 3·dim floats of scratch 0 (sized units × cap × the widest).
-                unsafe { b.launch(grid(units * bsz * dim)) }.map_err(drv("din_unit_input launch"))?;
-                let mut width = 3 * dim;
-                for l in layers {
-                    if l.k != width {
-                        return Err(GpuError::Invalid(format!("attention layer input {} ≠ {width}", l.k)));
-                    }
-                    // SAFETY: unit u's input is bsz × k at cur + u·bsz·k, its output bsz × n at
-                    // other + u·bsz·n, all inside the two scratch buffers (units × cap × widest); the
-                    // weights are units × n × k.
-                    unsafe {
-                        gemm_batched_raw(
-                            &self.blas,
-                            l.w_ptr,
-                            cur,
-                            bsz * l.k,
-                            other,
-                            bsz * l.n,
-                            *units,
-                            bsz,
-                            l.k,
-                            l.n,
-                        )
-                    }?;
-                    let n = u32c(l.n, "width")?;
-                    let mut b = s.launch_builder(&m.k.unit_bias_act);
-                    b.arg(&other).arg(&l.b_ptr).arg(&nu).arg(&rows).arg(&n).arg(&l.act);
-                    // SAFETY: touches units × bsz × n floats of `other` and units × n biases.
-                    unsafe { b.launch(grid(units * bsz * l.n)) }.map_err(drv("unit_bias_act launch"))?;
-                    std::mem::swap(&mut cur, &mut other);
-                    width = l.n;
-                }
-                let (n, ld) = (u32c(width, "width")?, u32c(x0w, "x0 width")?);
-                let dst = at(x0, *col);
-                let mut b = s.launch_builder(&m.k.sum_units);
-                b.arg(&cur).arg(&nu).arg(&rows).arg(&n).arg(&dst).arg(&ld);
-                // SAFETY: reads units × bsz × width floats of `cur`, writes columns col..col+width of
-                // bsz x0 rows (the block's own columns).
-                unsafe { b.launch(grid(bsz * width)) }.map_err(drv("sum_units launch"))?;
-            }
-            GpuBlock::Rnn { seq_col, steps, dim, layers, fcs, col } => {
-                let (mut cur, mut other) = (self.scratch[0].ptr, self.scratch[1].ptr);
-                let (ih, hh) = (self.scratch[2].ptr, self.scratch[3].ptr);
-                let (sc, d, st) = (u32c(*seq_col, "column")?, u32c(*dim, "dim")?, u32c(*steps, "steps")?);
-                let mut b = s.launch_builder(&m.k.gather_steps);
-                b.arg(&pool).arg(&ldp32).arg(&sc).arg(&d).arg(&st).arg(&rows).arg(&cur);
-                // SAFETY: reads the sequence tables' columns of the pooled rows, writes steps × bsz × dim
-                // floats of scratch 0 (sized steps × cap × max(dim, hidden)).
-                unsafe { b.launch(grid(steps * bsz * dim)) }.map_err(drv("gather_steps launch"))?;
-                let mut width = *dim;
-                for (l, layer) in layers.iter().enumerate() {
-                    let h = layer.h;
-                    if layer.ih.k() != width {
-                        return Err(GpuError::Invalid(format!(
-                            "RNN layer {l} input {} ≠ {width}",
-                            layer.ih.k()
-                        )));
-                    }
-                    let sn = bsz * h;
-                    // SAFETY: cur holds steps × bsz × width floats, ih (scratch 2) steps × cap × hidden.
-                    unsafe {
-                        layer.ih.forward_raw(
-                            &self.blas,
-                            Strided { ptr: cur, ld: width },
-                            steps * bsz,
-                            Strided { ptr: ih, ld: h },
-                        )
-                    }?;
-                    let (n, hh32) = (u32c(sn, "rows × hidden")?, u32c(h, "hidden")?);
-                    for t in 0..*steps {
-                        let out_t = at(other, t * sn);
-                        if t > 0 {
-                            // SAFETY: step t−1's output (bsz × h in `other`) to hh (scratch 3, cap × hidden).
-                            unsafe {
-                                layer.hh.forward_raw(
-                                    &self.blas,
-                                    Strided { ptr: at(other, (t - 1) * sn), ld: h },
-                                    bsz,
-                                    Strided { ptr: hh, ld: h },
-                                )
-                            }?;
-                        }
-                        let (ih_t, prev) = (at(ih, t * sn), u32::from(t > 0));
-                        let mut b = s.launch_builder(&m.k.rnn_step);
-                        b.arg(&ih_t).arg(&hh).arg(&layer.b_hh_ptr).arg(&out_t).arg(&n).arg(&hh32).arg(&prev);
-                        // SAFETY: reads bsz × h floats of ih at step t and of hh, h biases; writes step t
-                        // of `other` (steps × cap × hidden).
-                        unsafe { b.launch(grid(sn)) }.map_err(drv("rnn_step launch"))?;
-                    }
-                    if let Some(fc) = fcs.get(l) {
-                        // SAFETY: all steps' outputs (steps × bsz × h) to ih, the same size.
-                        unsafe {
-                            fc.forward_raw(
-                                &self.blas,
-                                Strided { ptr: other, ld: h },
-                                steps * bsz,
-                                Strided { ptr: ih, ld: h },
-                            )
-                        }?;
-                        let r = u32c(steps * bsz, "steps × rows")?;
-                        let mut b = s.launch_builder(&m.k.softmax_add);
-                        b.arg(&other).arg(&ih).arg(&r).arg(&hh32);
-                        // SAFETY: one warp per row of h floats of both buffers, steps × bsz rows.
-                        unsafe { b.launch(grid(32 * steps * bsz)) }.map_err(drv("softmax_add launch"))?;
-                    }
-                    std::mem::swap(&mut cur, &mut other);
-                    width = h;
-                }
-                let last = Strided { ptr: at(cur, (steps - 1) * bsz * width), ld: width };
-                // SAFETY: the last step's bsz × width outputs into the block's x0 columns.
-                unsafe { self.copy_cols(last, Strided { ptr: at(x0, *col), ld: x0w }, bsz, width) }?;
-            }
-            GpuBlock::Ncf { mf_cols, dim, mlp_cols, mlp_dims, mlp, col } => {
-                let a = self.scratch[0].ptr;
-                let k = mlp_dims[0] + mlp_dims[1];
-                // SAFETY: the two MLP-branch tables' columns side by side into scratch 0 (cap × k).
-                unsafe {
-                    self.copy_cols(
-                        Strided { ptr: at(pool, mlp_cols[0]), ld: ldp },
-                        Strided { ptr: a, ld: k },
-                        bsz,
-                        mlp_dims[0],
-                    )?;
-                    self.copy_cols(
-                        Strided { ptr: at(pool, mlp_cols[1]), ld: ldp },
-                        Strided { ptr: at(a, mlp_dims[0]), ld: k },
-                        bsz,
-                        mlp_dims[1],
-                    )?;
-                }
-                // SAFETY: the MLP branch from scratch 0 through the ping-pong buffers (sized for its
-                // widest layer) into x0 columns col + dim.., the block's own.
-                unsafe {
-                    self.run_mlp(
-                        mlp,
-                        Strided { ptr: a, ld: k },
-                        bsz,
-                        Strided { ptr: at(x0, col + dim), ld: x0w },
-                        bufs,
-                    )
-                }?;
-                let (pa, pb, dst) = (at(pool, mf_cols[0]), at(pool, mf_cols[1]), at(x0, *col));
-                let (ld, cols) = (u32c(x0w, "x0 width")?, u32c(*dim, "dim")?);
-                let mut b = s.launch_builder(&m.k.add_cols);
-                b.arg(&pa).arg(&ldp32).arg(&pb).arg(&ldp32).arg(&dst).arg(&ld).arg(&rows).arg(&cols);
-                // SAFETY: reads dim columns of two tables in the pooled rows, writes x0 columns
-                // col..col+dim of bsz rows.
-                unsafe { b.launch(grid(bsz * dim)) }.map_err(drv("add_cols launch"))?;
-            }
-        }
-        Ok(())
-    }
-
     /// dst[r, 0..cols] = src[r, 0..cols] for r < rows.
     ///
     /// # Safety
@@ -1386,105 +908,11 @@ mod tests {
     use hercules_models::{zoo, ForwardOpts, Init, Model, Workspace};
 
     #[test]
-    fn supported_models() {
-        let names = zoo::names();
-        assert_eq!(names.len(), 10, "{names:?}");
-        for name in names {
-            let spec = zoo::resolve(name).unwrap();
-            check_supported(&spec).unwrap_or_else(|e| panic!("{name}: {e}"));
-        }
-    }
-
-    #[test]
-    fn feature_layouts() {
-        // DLRM-style: tables pooled straight into x0 after the dense vector.
-        let l = feature_layout(&zoo::resolve("dlrm-rmc1").unwrap()).unwrap();
-        assert!(l.direct);
-        assert_eq!((l.x0_width, l.pooled_width, l.cols[1]), (288, 256, 32));
-        assert!(l.copies.is_empty());
-        let l = feature_layout(&zoo::resolve("mlperf-dlrm-v2").unwrap()).unwrap();
-        assert!(l.direct);
-        assert_eq!(l.x0_width, 3456);
-        // DIN: profile, the attention block, ad, context; ad and context copied as one run.
-        let spec = zoo::resolve("din").unwrap();
-        let l = feature_layout(&spec).unwrap();
-        assert!(!l.direct);
-        assert_eq!(l.cols, vec![0, 32, 64, 96]);
-        assert_eq!(l.pooled_width, 253 * 32);
-        assert_eq!(l.copies, vec![(0, 0, 32), (251 * 32, 64, 64)]);
-        assert_eq!(l.x0_width, spec.top_mlp.widths[0]);
-        // DIEN: profile, the RNN's 64, ad, context.
-        let l = feature_layout(&zoo::resolve("dien").unwrap()).unwrap();
-        assert_eq!(l.cols, vec![0, 32, 96, 128]);
-        assert_eq!(l.copies, vec![(0, 0, 32), (41 * 32, 96, 64)]);
-        // NCF: the block alone (MF 64 + MLP 64); nothing copied.
-        let l = feature_layout(&zoo::resolve("ncf").unwrap()).unwrap();
-        assert_eq!((l.cols.clone(), l.x0_width), (vec![0], 128));
-        assert!(l.copies.is_empty() && !l.direct);
-        assert_eq!(l.table_cols, vec![0, 64, 128, 192]);
-    }
-
-    #[test]
     fn models_and_runners_can_move_to_serving_threads() {
         fn shared<T: Send + Sync>() {}
         fn owned<T: Send>() {}
         shared::<GpuModel>();
         owned::<GpuRunner>();
-    }
-
-    #[test]
-    fn graph_cache_policy() {
-        let mut c: GraphCache<u32> = GraphCache::new();
-        assert_eq!(c.step(1, false), GraphStep::Eager, "off by default");
-        c.set_enabled(true);
-        c.set_limits(8, 2);
-        // First use eager, second captures, then replays.
-        assert_eq!(c.step(1, false), GraphStep::Eager);
-        assert_eq!(c.step(1, false), GraphStep::Capture);
-        c.insert(1, false, 10);
-        assert_eq!(c.step(1, false), GraphStep::Replay);
-        assert_eq!(c.get(1, false), Some(&10));
-        // Index width is part of the shape; batches above the limit stay eager.
-        assert_eq!(c.step(1, true), GraphStep::Eager);
-        assert_eq!(c.step(9, false), GraphStep::Eager);
-        assert_eq!(c.step(9, false), GraphStep::Eager);
-        for b in [2, 2] {
-            let _ = c.step(b, false);
-        }
-        c.insert(2, false, 20);
-        assert_eq!(c.step(1, false), GraphStep::Replay, "touch 1, so 2 is the least recently used");
-        assert_eq!((c.step(3, false), c.step(3, false)), (GraphStep::Eager, GraphStep::Capture));
-        c.insert(3, false, 30);
-        assert_eq!(c.len(), 2);
-        assert_eq!((c.get(1, false), c.get(2, false), c.get(3, false)), (Some(&10), None, Some(&30)));
-        // The evicted shape starts over (eager, then capture).
-        assert_eq!(c.step(2, false), GraphStep::Eager);
-        c.set_limits(8, 1);
-        assert_eq!(c.len(), 1);
-        c.fail("capture failed".into());
-        assert!(!c.enabled() && c.is_empty());
-        assert_eq!(c.failure(), Some("capture failed"));
-        assert_eq!(c.step(1, false), GraphStep::Eager);
-        c.set_enabled(true);
-        assert_eq!(c.failure(), None);
-        c.set_enabled(false);
-        assert!(c.is_empty());
-    }
-
-    #[test]
-    fn dot_pair_order_matches_the_cpu() {
-        assert_eq!(dot_pairs(3, false), vec![(1, 0), (2, 0), (2, 1)]);
-        assert_eq!(dot_pairs(2, true), vec![(0, 0), (1, 0), (1, 1)]);
-        assert!(dot_pairs(1, false).is_empty());
-    }
-
-    #[test]
-    fn staging_parts_are_aligned_and_disjoint() {
-        let l = staging_layout(3, 5, 7, 8);
-        assert_eq!((l.err, l.dense, l.offsets, l.indices), (0, 16, 32, 64));
-        assert_eq!(l.total, 128);
-        let l = staging_layout(0, 1, 0, 4);
-        assert_eq!((l.dense, l.offsets, l.indices, l.total), (16, 16, 32, 32));
     }
 
     /// max |g − w| / max |w| over a batch (normwise relative error: elementwise relative error means
