@@ -1,6 +1,6 @@
 //! Throughput probe of the embedding-bag kernels on a large random table.
 //!
-//! Usage: `embedding_probe DIM DTYPE THREADS[,..] TABLE_MIB PREFETCH[,..] [HINT[,..]] [ISA[,..]] [REPEATS]`
+//! Usage: `embedding_probe DIM DTYPE THREADS[,..] TABLE_MIB PREFETCH[,..] [t0|t1|nta|t1t0[,..]] [ISA[,..]] [REPEATS]`
 //!
 //! The table has as many rows as an fp32 table of TABLE_MIB MiB (rows = MiB·2^20 / (4·DIM)), so
 //! fp16/int8 runs compare rows/s at the same row count. Each repeat pools a fresh batch of B = 2048
@@ -14,6 +14,7 @@
 //! wall time but not its CPU time; idle spinning of the pool's workers counts as CPU time, so this
 //! rate errs low, never high.
 
+use hercules_kernels::ceiling::{row_touch, RowTouchTable, TouchHint};
 use hercules_kernels::embedding::{
     embedding_bag_par, embedding_bag_reference, random_bags, Bags, DType, EmbeddingOpts, EmbeddingTable,
     Indices, Pooling, PrefetchHint,
@@ -28,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 5 {
         eprintln!(
-            "usage: embedding_probe DIM DTYPE THREADS TABLE_MIB PREFETCH[,..] [t0|t1[,..]] [ISA] [REPEATS]"
+            "usage: embedding_probe DIM DTYPE THREADS TABLE_MIB PREFETCH[,..] [t0|t1|nta|t1t0[,..]] [ISA] [REPEATS]"
         );
         std::process::exit(2);
     }
@@ -41,7 +42,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .get(5)
         .map_or("t0", String::as_str)
         .split(',')
-        .map(|h| if h.eq_ignore_ascii_case("t1") { PrefetchHint::T1 } else { PrefetchHint::T0 })
+        .map(|h| match h.to_ascii_lowercase().as_str() {
+            "t1" => PrefetchHint::T1,
+            "nta" => PrefetchHint::Nta,
+            "t1t0" => PrefetchHint::T1T0,
+            _ => PrefetchHint::T0,
+        })
         .collect();
     let isas: Vec<Isa> = match args.get(6) {
         Some(list) => list.split(',').map(str::parse).collect::<Result<_, _>>()?,
@@ -93,9 +99,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let worst = out.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(worst < 1e-4, "kernel disagrees with the reference by {worst}");
 
+    // CEIL=1: also time the row-touch ceiling (ceiling::row_touch) on a table of the same size and
+    // row stride, at every (threads, distance, hint) of the kernel variants, in the same rounds.
+    let ceil = std::env::var("CEIL").is_ok_and(|v| v == "1").then(|| {
+        let t =
+            RowTouchTable::new(table.bytes(), table.row_bytes(), BATCH * LOOKUPS, 77).expect("touch table");
+        println!("touch table: {} MiB, huge pages {:?}", t.bytes() >> 20, t.huge_pages());
+        t
+    });
+    let touch_variants: Vec<(usize, usize, TouchHint)> = if ceil.is_some() {
+        let mut v = Vec::new();
+        for p in 0..pools.len() {
+            for &d in &distances {
+                for &h in &hints {
+                    let th = match h {
+                        _ if d == 0 => TouchHint::None,
+                        PrefetchHint::T0 => TouchHint::T0,
+                        PrefetchHint::T1 => TouchHint::T1,
+                        PrefetchHint::Nta => TouchHint::Nta,
+                        PrefetchHint::T1T0 => TouchHint::T1T0,
+                    };
+                    if !v.contains(&(p, d, th)) {
+                        v.push((p, d, th));
+                    }
+                }
+            }
+        }
+        v
+    } else {
+        Vec::new()
+    };
+    let mut touch_rates = vec![Vec::new(); touch_variants.len()];
     let mut times = vec![Vec::new(); variants.len()];
     let mut cpu_times = vec![Vec::new(); variants.len()];
     for round in batches[1..].chunks(variants.len()) {
+        if let Some(t) = &ceil {
+            for (r, &(p, d, h)) in touch_rates.iter_mut().zip(&touch_variants) {
+                r.push(row_touch(&pools[p], t, table.row_data_bytes(), d, h));
+            }
+        }
         for (v, ((idx, offs), &(isa, p, prefetch_distance, prefetch_hint))) in
             round.iter().zip(&variants).enumerate()
         {
@@ -135,6 +177,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             bytes / cpu_med / 1e9,
             ts[ts.len() - 1] * 1e3,
             ts.len()
+        );
+    }
+    for ((p, d, h), mut r) in touch_variants.into_iter().zip(touch_rates) {
+        r.sort_by(f64::total_cmp);
+        println!(
+            "ceiling row_touch {} B/row threads={} pf={d} hint={h:?}: median {:.1} Mrows/s {:.2} GB/s | min {:.1} max {:.1}, n={}",
+            table.row_data_bytes(),
+            threads[p],
+            r[r.len() / 2],
+            r[r.len() / 2] * table.row_data_bytes() as f64 / 1e3,
+            r[0],
+            r[r.len() - 1],
+            r.len()
         );
     }
     Ok(())

@@ -320,6 +320,198 @@ pub fn gather(pool: &PinnedPool, g: &GatherTable) -> f64 {
     (g.idx.len() * g.row * 4) as f64 / start.elapsed().as_secs_f64() / 1e9
 }
 
+/// Software prefetch flavour of the row-touch ceiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TouchHint {
+    /// No software prefetch: only the out-of-order window overlaps misses.
+    None,
+    /// `prefetcht0` (into L1).
+    T0,
+    /// `prefetcht1` (into L2).
+    T1,
+    /// `prefetchnta` (non-temporal, into L1 bypassing the usual LRU insertion).
+    Nta,
+    /// Two levels: `prefetcht1` at the distance, then `prefetcht0` of the same row a quarter of
+    /// the distance ahead (L2 to L1 before the loads need it).
+    T1T0,
+    /// `prefetcht1` of the row's lines in descending order, and the loads descending too (so the
+    /// hardware stream prefetchers see no ascending run inside a row).
+    T1Rev,
+}
+
+impl std::str::FromStr for TouchHint {
+    type Err = crate::error::KernelError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Self::None),
+            "t0" => Ok(Self::T0),
+            "t1" => Ok(Self::T1),
+            "nta" => Ok(Self::Nta),
+            "t1t0" => Ok(Self::T1T0),
+            "t1rev" => Ok(Self::T1Rev),
+            o => Err(crate::error::KernelError::UnknownName(format!("unknown prefetch hint '{o}'"))),
+        }
+    }
+}
+
+/// A table of `rows` rows every `stride` bytes and uniform random row indices, for the row-touch
+/// ceiling: the fastest this machine can bring random rows of a given size into a core.
+pub struct RowTouchTable {
+    data: HugeBuf<u8>,
+    stride: usize,
+    rows: usize,
+    idx: Vec<u32>,
+}
+
+impl RowTouchTable {
+    /// `bytes` of table (choose ≥ 4× the LLC), a row every `stride` bytes, `lookups` seeded random rows.
+    pub fn new(bytes: usize, stride: usize, lookups: usize, seed: u64) -> Result<Self> {
+        let stride = stride.max(1);
+        let rows = (bytes / stride).clamp(1, u32::MAX as usize);
+        let mut data = HugeBuf::<u8>::zeroed("row-touch table", rows * stride)?;
+        data.iter_mut().enumerate().for_each(|(i, x)| *x = i as u8);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let idx = (0..lookups).map(|_| rng.gen_range(0..rows as u32)).collect();
+        Ok(Self { data, stride, rows, idx })
+    }
+
+    /// Row stride in bytes.
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Rows in the table.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Bytes of the table.
+    pub fn bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether the table got huge pages.
+    pub fn huge_pages(&self) -> crate::mem::HugePages {
+        self.data.huge_pages()
+    }
+
+    /// Bytes of the table backed by huge pages right now (see [`HugeBuf::huge_bytes_now`]).
+    pub fn huge_bytes_now(&self) -> Option<usize> {
+        self.data.huge_bytes_now()
+    }
+
+    /// Lookups per repeat.
+    pub fn lookups(&self) -> usize {
+        self.idx.len()
+    }
+}
+
+/// Issues prefetch `h` (1 = T0, 2 = T1, 3 = NTA, else none) for the cache line at `p`; `h` is a
+/// constant at every call site, so the match folds away.
+#[inline(always)]
+fn touch_prefetch(h: u8, p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let p = p as *const i8;
+        // SAFETY: prefetch never faults and reads nothing Rust can observe.
+        unsafe {
+            match h {
+                1 => _mm_prefetch::<_MM_HINT_T0>(p),
+                2 => _mm_prefetch::<_MM_HINT_T1>(p),
+                3 => _mm_prefetch::<_MM_HINT_NTA>(p),
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (h, p);
+}
+
+/// Touches every cache line of `row_bytes` at each of `idx`'s rows (one 8-byte load per line, the
+/// least work that still brings the line into the core), prefetching the lines of the row `dist`
+/// lookups ahead with hint `H`. Returns a checksum so nothing is optimised away.
+fn touch_kernel<const H: u8>(data: &[u8], stride: usize, row_bytes: usize, idx: &[u32], dist: usize) -> u64 {
+    let base = data.as_ptr();
+    let mut acc = 0u64;
+    let n = idx.len();
+    let near = (dist / 4).max(1);
+    for i in 0..n {
+        if H != 0 && i + dist < n {
+            // SAFETY: i + dist < n.
+            let a = base.wrapping_add(unsafe { *idx.get_unchecked(i + dist) } as usize * stride);
+            let lines = ((a as usize & 63) + row_bytes).div_ceil(64);
+            for l in 0..lines {
+                let l = if H == 5 { lines - 1 - l } else { l };
+                touch_prefetch(if H >= 4 { 2 } else { H }, a.wrapping_add(64 * l));
+            }
+        }
+        if H == 4 && i + near < n {
+            // SAFETY: i + near < n.
+            let a = base.wrapping_add(unsafe { *idx.get_unchecked(i + near) } as usize * stride);
+            let lines = ((a as usize & 63) + row_bytes).div_ceil(64);
+            for l in 0..lines {
+                touch_prefetch(1, a.wrapping_add(64 * l));
+            }
+        }
+        // SAFETY: i < n; every index is below rows, so the row's bytes lie inside data.
+        let r = unsafe { base.add(*idx.get_unchecked(i) as usize * stride) };
+        let end = r as usize + row_bytes;
+        // One load per line the row touches: at the row start, then at each later line start
+        // (clamped so the last 8-byte load stays inside the row).
+        if H == 5 {
+            // Descending: the last 8 bytes, then each earlier line's first 8 bytes ≥ the row start.
+            let mut p = end - 8;
+            loop {
+                // SAFETY: p..p+8 lies inside the row.
+                acc = acc.wrapping_add(unsafe { (p as *const u64).read_unaligned() });
+                let line = p & !63;
+                if line <= r as usize {
+                    break;
+                }
+                p = (line - 64).max(r as usize);
+            }
+            continue;
+        }
+        let mut p = r as usize;
+        while p < end {
+            let q = p.min(end - 8);
+            // SAFETY: q..q+8 lies inside the row (rows are ≥ 8 bytes here).
+            acc = acc.wrapping_add(unsafe { (q as *const u64).read_unaligned() });
+            p = (p & !63) + 64;
+        }
+    }
+    acc
+}
+
+/// Random row touch in millions of rows per second over all workers: each worker takes its share
+/// of the indices and touches every line of `row_bytes` (≥ 8, ≤ stride) of each row, prefetching
+/// `dist` rows ahead with `hint`.
+pub fn row_touch(
+    pool: &PinnedPool,
+    t: &RowTouchTable,
+    row_bytes: usize,
+    dist: usize,
+    hint: TouchHint,
+) -> f64 {
+    let row_bytes = row_bytes.clamp(8, t.stride.max(8));
+    let start = Instant::now();
+    pool.broadcast(|w, n_w| {
+        let idx = &t.idx[split_range(t.idx.len(), n_w, w)];
+        let s = match hint {
+            TouchHint::None => touch_kernel::<0>(&t.data, t.stride, row_bytes, idx, dist),
+            TouchHint::T0 => touch_kernel::<1>(&t.data, t.stride, row_bytes, idx, dist),
+            TouchHint::T1 => touch_kernel::<2>(&t.data, t.stride, row_bytes, idx, dist),
+            TouchHint::Nta => touch_kernel::<3>(&t.data, t.stride, row_bytes, idx, dist),
+            TouchHint::T1T0 => touch_kernel::<4>(&t.data, t.stride, row_bytes, idx, dist),
+            TouchHint::T1Rev => touch_kernel::<5>(&t.data, t.stride, row_bytes, idx, dist),
+        };
+        black_box(s);
+    });
+    t.idx.len() as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,5 +546,30 @@ mod tests {
         assert!(seq_read(&pool, &s) > 0.1);
         let g = GatherTable::new(1 << 20, 256, 10_000, 1).unwrap();
         assert!(gather(&pool, &g) > 0.1);
+        for hint in
+            [TouchHint::None, TouchHint::T0, TouchHint::T1, TouchHint::Nta, TouchHint::T1T0, TouchHint::T1Rev]
+        {
+            let t = RowTouchTable::new(1 << 20, 72, 10_000, 1).unwrap();
+            assert!(row_touch(&pool, &t, 72, 16, hint) > 0.01);
+        }
+    }
+
+    #[test]
+    fn touch_reads_every_line_of_the_row() {
+        // 4 rows of 136 bytes (stride 136) in a page-aligned buffer: row 1 spans bytes 136..272,
+        // lines 2..4 (3 lines).
+        let bytes: Vec<u8> = (0..4 * 136).map(|i| (i % 251) as u8).collect();
+        let data = HugeBuf::<u8>::from_slice("touch test", &bytes).unwrap();
+        let want: u64 = [136usize, 192, 256]
+            .iter()
+            .map(|&o| u64::from_le_bytes(data[o..o + 8].try_into().unwrap()))
+            .fold(0u64, |a, b| a.wrapping_add(b));
+        assert_eq!(touch_kernel::<2>(&data, 136, 136, &[1], 4), want);
+        // Descending: 264 (the last 8 bytes), then 192, then 136 (the row start).
+        let want_rev: u64 = [264usize, 192, 136]
+            .iter()
+            .map(|&o| u64::from_le_bytes(data[o..o + 8].try_into().unwrap()))
+            .fold(0u64, |a, b| a.wrapping_add(b));
+        assert_eq!(touch_kernel::<5>(&data, 136, 136, &[1], 4), want_rev);
     }
 }

@@ -140,6 +140,15 @@ impl<T: Zeroable> HugeBuf<T> {
         self.huge
     }
 
+    /// Bytes of this buffer's mapping backed by huge pages now (they can be split or collapsed after
+    /// allocation), or None where the OS does not say.
+    pub fn huge_bytes_now(&self) -> Option<usize> {
+        if self.map_len == 0 {
+            return None;
+        }
+        anon_huge_bytes_at(self.ptr.as_ptr() as usize)
+    }
+
     /// Bytes mapped (rounded up to whole huge pages, plus alignment slack, when they were requested).
     pub fn mapped_bytes(&self) -> usize {
         self.map_len
@@ -148,14 +157,23 @@ impl<T: Zeroable> HugeBuf<T> {
 
 /// Reads `/proc/self/smaps` for the mapping starting at `start` and compares AnonHugePages to its size.
 fn anon_huge_fraction(start: usize, bytes: usize) -> HugePages {
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return HugePages::Unknown };
+    match anon_huge_bytes_at(start) {
+        Some(b) if b * 2 >= bytes => HugePages::Yes,
+        Some(_) => HugePages::No,
+        None => HugePages::Unknown,
+    }
+}
+
+/// AnonHugePages (bytes) of the mapping holding `start`, from `/proc/self/smaps`.
+fn anon_huge_bytes_at(start: usize) -> Option<usize> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
     let mut in_map = false;
     for line in smaps.lines() {
         let first = line.split_whitespace().next().unwrap_or("");
         if let Some(kb) = first.strip_suffix(':').and(line.strip_prefix("AnonHugePages:")) {
             if in_map {
                 let kb: usize = kb.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0);
-                return if kb * 1024 * 2 >= bytes { HugePages::Yes } else { HugePages::No };
+                return Some(kb * 1024);
             }
         } else if !first.ends_with(':') {
             // A mapping header: "start-end perms offset dev inode [path]".
@@ -166,7 +184,7 @@ fn anon_huge_fraction(start: usize, bytes: usize) -> HugePages {
             });
         }
     }
-    HugePages::Unknown
+    None
 }
 
 impl<T: Zeroable> Deref for HugeBuf<T> {

@@ -5,7 +5,6 @@
 
 use super::input::IndexInt;
 use super::job::Job;
-use super::prefetch::prefetch_row;
 use super::table::DType;
 use super::{DT_F16, DT_F32, DT_I8};
 use std::arch::x86_64::*;
@@ -109,8 +108,7 @@ unsafe fn pass<const N: usize, const DT: u8, I: IndexInt>(
     let mask: __mmask16 = if tail == LANES { 0xFFFF } else { (1u16 << tail) - 1 };
     let base = job.data.as_ptr();
     let rows = job.rows as u64;
-    let pf = if col == 0 { job.prefetch } else { 0 };
-    let row_data = job.row_data_bytes();
+    let plan = job.prefetch_plan(if col == 0 { job.prefetch } else { 0 });
     for (k, b) in bags.enumerate() {
         // SAFETY: b + 1 ≤ bags.end < offsets.len().
         let (s, e) = unsafe { (*job.offsets.get_unchecked(b), *job.offsets.get_unchecked(b + 1)) };
@@ -122,13 +120,7 @@ unsafe fn pass<const N: usize, const DT: u8, I: IndexInt>(
             if idx >= rows {
                 return Err(i);
             }
-            if pf != 0 && i + pf < pf_end {
-                // SAFETY: i + pf < pf_end ≤ indices.len().
-                let next = unsafe { job.indices.get_unchecked(i + pf) }.to_u64();
-                if next < rows {
-                    prefetch_row(base.wrapping_add(next as usize * job.stride), row_data, job.hint);
-                }
-            }
+            plan.issue(job, i, pf_end);
             let w = match job.weights {
                 // SAFETY: weights has one entry per index (Job invariant).
                 Some(ws) => unsafe { *ws.get_unchecked(i) },

@@ -1,6 +1,7 @@
 //! The checked description of one bag lookup that every ISA's kernel receives.
 
 use super::input::IndexInt;
+use super::prefetch::prefetch_row;
 use super::table::DType;
 use super::PrefetchHint;
 
@@ -45,6 +46,16 @@ impl<I: IndexInt> Job<'_, I> {
         self.offsets[bags.end]
     }
 
+    /// The prefetch schedule of a pass that prefetches `pf` lookups ahead (0 = none).
+    #[inline(always)]
+    pub fn prefetch_plan(&self, pf: usize) -> PrefetchPlan {
+        let (hint, near) = match self.hint {
+            PrefetchHint::T1T0 if pf != 0 => (PrefetchHint::T1, (pf / 4).max(1)),
+            h => (h, 0),
+        };
+        PrefetchPlan { far: pf, hint, near, row_data: self.row_data_bytes() }
+    }
+
     /// 1/len for a mean over a bag of `len` indices, 1 for a sum (and for an empty bag, whose
     /// result is zeros either way).
     #[inline(always)]
@@ -53,6 +64,41 @@ impl<I: IndexInt> Job<'_, I> {
             1.0 / len as f32
         } else {
             1.0
+        }
+    }
+}
+
+/// What a kernel prefetches at each lookup: every line of the row `far` positions ahead with
+/// `hint`, and (for [`PrefetchHint::T1T0`]) `prefetcht0` of the row `near` positions ahead, which
+/// the far prefetch should by then have brought into L2. Hoisted out of the loop so the default
+/// (one level) costs the same instructions as before the two-level option existed.
+#[derive(Clone, Copy)]
+pub(super) struct PrefetchPlan {
+    far: usize,
+    hint: PrefetchHint,
+    near: usize,
+    row_data: usize,
+}
+
+impl PrefetchPlan {
+    /// Issues the prefetches for lookup position `i`; positions at or past `pf_end` and
+    /// out-of-range indices are skipped (the latter are reported when their turn comes).
+    #[inline(always)]
+    pub fn issue<I: IndexInt>(&self, job: &Job<'_, I>, i: usize, pf_end: usize) {
+        let base = job.data.as_ptr();
+        if self.far != 0 && i + self.far < pf_end {
+            // SAFETY: i + far < pf_end ≤ indices.len() (prefetch_end returns an offset).
+            let next = unsafe { job.indices.get_unchecked(i + self.far) }.to_u64();
+            if next < job.rows as u64 {
+                prefetch_row(base.wrapping_add(next as usize * job.stride), self.row_data, self.hint);
+            }
+        }
+        if self.near != 0 && i + self.near < pf_end {
+            // SAFETY: as above.
+            let next = unsafe { job.indices.get_unchecked(i + self.near) }.to_u64();
+            if next < job.rows as u64 {
+                prefetch_row(base.wrapping_add(next as usize * job.stride), self.row_data, PrefetchHint::T0);
+            }
         }
     }
 }

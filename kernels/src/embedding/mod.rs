@@ -80,6 +80,11 @@ pub enum PrefetchHint {
     T0,
     /// `prefetcht1`: into L2.
     T1,
+    /// `prefetchnta`: non-temporal, into L1 with minimal pollution of the other levels.
+    Nta,
+    /// Two levels: `prefetcht1` at the prefetch distance, then `prefetcht0` of the same row at a
+    /// quarter of the distance, so the loads find the row in L1 rather than L2.
+    T1T0,
 }
 
 /// Rows ahead the kernels prefetch by default. Tuned on a 2-core Xeon (KVM) with 2 GiB

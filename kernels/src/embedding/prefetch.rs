@@ -11,7 +11,7 @@ use super::PrefetchHint;
 pub(super) fn prefetch_row(row: *const u8, bytes: usize, hint: PrefetchHint) {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0, _MM_HINT_T1};
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_NTA, _MM_HINT_T0, _MM_HINT_T1};
         let lines = ((row as usize & 63) + bytes).div_ceil(64);
         for l in 0..lines {
             // wrapping_add: the address is only a hint, so no in-bounds pointer arithmetic is claimed.
@@ -20,8 +20,10 @@ pub(super) fn prefetch_row(row: *const u8, bytes: usize, hint: PrefetchHint) {
                 // SAFETY: prefetch is a hint that neither faults nor reads into Rust-visible memory;
                 // SSE is part of the x86-64 baseline.
                 PrefetchHint::T0 => unsafe { _mm_prefetch::<_MM_HINT_T0>(p) },
+                // SAFETY: as above. (T1T0's far prefetch is T1; its near one is asked for as T0.)
+                PrefetchHint::T1 | PrefetchHint::T1T0 => unsafe { _mm_prefetch::<_MM_HINT_T1>(p) },
                 // SAFETY: as above.
-                PrefetchHint::T1 => unsafe { _mm_prefetch::<_MM_HINT_T1>(p) },
+                PrefetchHint::Nta => unsafe { _mm_prefetch::<_MM_HINT_NTA>(p) },
             }
         }
     }

@@ -2,7 +2,6 @@
 
 use super::input::IndexInt;
 use super::job::Job;
-use super::prefetch::prefetch_row;
 use super::quant::dequant_i8;
 use super::table::DType;
 use std::ops::Range;
@@ -13,6 +12,7 @@ pub(super) fn run<I: IndexInt>(job: &Job<'_, I>, bags: Range<usize>, out: &mut [
     let dim = job.dim;
     let pf_end = job.prefetch_end(&bags);
     let row_data = job.row_data_bytes();
+    let plan = job.prefetch_plan(job.prefetch);
     for (b, o) in bags.zip(out.chunks_exact_mut(dim)) {
         o.fill(0.0);
         let mut bias = 0f32;
@@ -22,12 +22,7 @@ pub(super) fn run<I: IndexInt>(job: &Job<'_, I>, bags: Range<usize>, out: &mut [
             if idx >= job.rows as u64 {
                 return Err(i);
             }
-            if job.prefetch != 0 && i + job.prefetch < pf_end {
-                let next = job.indices[i + job.prefetch].to_u64();
-                if next < job.rows as u64 {
-                    prefetch_row(job.data[next as usize * job.stride..].as_ptr(), row_data, job.hint);
-                }
-            }
+            plan.issue(job, i, pf_end);
             let w = job.weights.map_or(1.0, |w| w[i]);
             let start = idx as usize * job.stride;
             let row = &job.data[start..start + row_data];

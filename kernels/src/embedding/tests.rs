@@ -93,7 +93,9 @@ fn check_case(c: &Case) -> std::result::Result<(), TestCaseError> {
     // f32 accumulation of ≤ 20 terms; int8 also rounds scale·w and sums codes and biases apart.
     let tol = if c.dtype == DType::Int8 { 2e-6 } else { 1e-6 };
     for isa in Isa::available() {
-        for (prefetch_distance, prefetch_hint) in [(0, PrefetchHint::T0), (3, PrefetchHint::T1)] {
+        for (prefetch_distance, prefetch_hint) in
+            [(0, PrefetchHint::T0), (3, PrefetchHint::T1), (2, PrefetchHint::Nta), (5, PrefetchHint::T1T0)]
+        {
             let opts = EmbeddingOpts { isa, prefetch_distance, prefetch_hint };
             let mut got = vec![f32::NAN; want.len()];
             embedding_bag(&table, indices, bags, w, c.pooling, &mut got, &opts).unwrap();

@@ -1,0 +1,133 @@
+//! Random row-touch ceiling: millions of random rows per second that this machine can bring into a
+//! core, per row size, prefetch hint and distance, at 1 and 2 threads (see `ceiling::row_touch`).
+//!
+//! `cargo run --release -p hercules-kernels --example row_ceiling -- [TABLE_MIB] [REPEATS] [ROWS..]`
+//! ROWS are `bytes` or `bytes/stride` (e.g. `72/72`, `40/64`); JSON lines go to stdout.
+//!
+//! `row_ceiling emb TABLE_MIB REPEATS DTYPE DIM..`: the embedding-bag kernel (B = 2048, L = 80,
+//! uniform random indices, sum) on the same size of table, in the same units, for side-by-side
+//! runs of two builds. `PF=rows` overrides the prefetch distance.
+
+use hercules_kernels::ceiling::{row_touch, RowTouchTable, TouchHint};
+use hercules_kernels::pool::PinnedPool;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("emb") {
+        return emb(&args[1..]);
+    }
+    let mib: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(2048);
+    let repeats: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let rows: Vec<(usize, usize)> = if args.len() > 2 {
+        args[2..]
+            .iter()
+            .map(|s| match s.split_once('/') {
+                Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
+                None => (s.parse().unwrap(), s.parse().unwrap()),
+            })
+            .collect()
+    } else {
+        vec![(40, 64), (72, 72), (136, 136), (128, 128), (256, 256), (512, 512)]
+    };
+    let dists: Vec<usize> = std::env::var("DISTS")
+        .ok()
+        .map(|s| s.split(',').map(|d| d.parse().unwrap()).collect())
+        .unwrap_or_else(|| vec![8, 16, 32, 64, 128]);
+    let hints: Vec<TouchHint> = std::env::var("HINTS")
+        .ok()
+        .map(|s| s.split(',').map(|h| h.parse().unwrap()).collect())
+        .unwrap_or_else(|| vec![TouchHint::None, TouchHint::T0, TouchHint::T1, TouchHint::Nta]);
+    let pools: Vec<PinnedPool> = [1, 2].iter().filter_map(|&t| PinnedPool::with_threads(t).ok()).collect();
+    let lookups = 2048 * 80 * 4;
+    for (bytes, stride) in rows {
+        let t = RowTouchTable::new(mib << 20, stride, lookups, 42).expect("table");
+        eprintln!(
+            "row {bytes} B stride {stride} B, {} MiB, huge pages {:?}, {:?} MiB huge now",
+            t.bytes() >> 20,
+            t.huge_pages(),
+            t.huge_bytes_now().map(|b| b >> 20)
+        );
+        for pool in &pools {
+            for &hint in &hints {
+                let ds: &[usize] = if hint == TouchHint::None { &[0] } else { &dists };
+                for &d in ds {
+                    let _ = row_touch(pool, &t, bytes, d, hint); // warm-up
+                    let mut v: Vec<f64> = (0..repeats).map(|_| row_touch(pool, &t, bytes, d, hint)).collect();
+                    v.sort_by(|a, b| a.total_cmp(b));
+                    println!(
+                        "{{\"row_bytes\":{bytes},\"stride\":{stride},\"threads\":{},\"hint\":\"{hint:?}\",\"dist\":{d},\"mrows_median\":{:.2},\"min\":{:.2},\"max\":{:.2},\"huge_pages\":\"{:?}\"}}",
+                        pool.threads(),
+                        v[v.len() / 2],
+                        v[0],
+                        v[v.len() - 1],
+                        t.huge_pages()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Embedding-bag rate (Mrows/s) of this build's kernel at 1 and 2 threads.
+fn emb(args: &[String]) {
+    use hercules_kernels::embedding::{self, Bags, DType, EmbeddingOpts, EmbeddingTable, Indices, Pooling};
+    let mib: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(2048);
+    let repeats: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let dtype: DType = args.get(2).map(|s| s.parse().expect("dtype")).unwrap_or(DType::F32);
+    let dims: Vec<usize> =
+        args.get(3..).map(|d| d.iter().map(|x| x.parse().unwrap()).collect()).unwrap_or_default();
+    let pools: Vec<PinnedPool> = [1, 2].iter().filter_map(|&t| PinnedPool::with_threads(t).ok()).collect();
+    let (batch, lookups) = (2048, 80);
+    for dim in dims {
+        let rows = (mib << 20) / (4 * dim);
+        let table = EmbeddingTable::random(rows, dim, dtype, 7).expect("table");
+        let sets: Vec<_> = (0..8).map(|s| embedding::random_bags(rows, batch, lookups, 1000 + s)).collect();
+        let mut opts = EmbeddingOpts::for_table(&table);
+        if let Some(p) = std::env::var("PF").ok().and_then(|s| s.parse().ok()) {
+            opts.prefetch_distance = p;
+        }
+        let mut out = vec![0.0f32; batch * dim];
+        for pool in &pools {
+            let mut i = 0;
+            let mut call = || {
+                let (idx, off) = &sets[i % sets.len()];
+                i += 1;
+                let t = std::time::Instant::now();
+                embedding::embedding_bag_par(
+                    pool,
+                    &table,
+                    Indices::U32(idx),
+                    Bags::Offsets(off),
+                    None,
+                    Pooling::Sum,
+                    &mut out,
+                    &opts,
+                )
+                .expect("bag");
+                (batch * lookups) as f64 / t.elapsed().as_secs_f64() / 1e6
+            };
+            for _ in 0..4 {
+                call();
+            }
+            // One sample = the median of 8 calls (one per index set); REPEATS samples.
+            let mut v: Vec<f64> = (0..repeats)
+                .map(|_| {
+                    let mut c: Vec<f64> = (0..8).map(|_| call()).collect();
+                    c.sort_by(|a, b| a.total_cmp(b));
+                    c[4]
+                })
+                .collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            println!(
+                "{{\"op\":\"emb\",\"dtype\":\"{dtype}\",\"dim\":{dim},\"row_bytes\":{},\"threads\":{},\"pf\":{},\"mrows_median\":{:.2},\"min\":{:.2},\"max\":{:.2},\"huge_pages\":\"{:?}\"}}",
+                table.row_bytes(),
+                pool.threads(),
+                opts.prefetch_distance,
+                v[v.len() / 2],
+                v[0],
+                v[v.len() - 1],
+                table.huge_pages()
+            );
+        }
+    }
+}
