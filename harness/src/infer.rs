@@ -87,6 +87,8 @@ struct InferReport {
     table_bytes: usize,
     dist: String,
     weights: String,
+    /// The embedding prefetch distance measured at build (null: no table outgrows the cache alone).
+    prefetch_distance: Option<usize>,
     #[serde(flatten)]
     result: InferResult,
     shares: std::collections::BTreeMap<&'static str, f64>,
@@ -158,6 +160,10 @@ pub fn run(args: InferArgs) -> Result<()> {
         t.elapsed().as_secs_f64(),
         args.rows_scale
     );
+    if let Some(p) = &model.prefetch {
+        let ms: Vec<String> = p.medians.iter().map(|(d, t)| format!("{d}: {:.0} µs", t * 1e6)).collect();
+        println!("{}: embedding prefetch {} rows ahead (measured {})", spec.name, p.distance, ms.join(", "));
+    }
     let cfg = InferConfig {
         batch: args.batch,
         threads: args.threads,
@@ -218,6 +224,7 @@ pub fn run(args: InferArgs) -> Result<()> {
             table_bytes: model.table_bytes(),
             dist: args.dist.clone(),
             weights,
+            prefetch_distance: model.prefetch.as_ref().map(|p| p.distance),
             shares: shares.iter().copied().collect(),
             result: r,
         };

@@ -83,6 +83,8 @@ pub struct Model {
     pub(crate) interaction: BuiltInteraction,
     pub(crate) top: Vec<Dense>,
     pub(crate) heads: Vec<Vec<Dense>>,
+    /// The embedding prefetch distance measured at build (None: no table outgrows the cache alone).
+    pub prefetch: Option<hercules_kernels::embedding::PrefetchTuning>,
 }
 
 /// Checks that a spec's tables and weights fit in the memory the OS says is available, before anything
@@ -152,6 +154,15 @@ impl Model {
         for t in &mut tables {
             t.set_model_table_bytes(total);
         }
+        // The prefetch distance is measured on the largest table when it alone outgrows the cache.
+        let prefetch = match tables.iter().max_by_key(|t| t.bytes()) {
+            Some(big) if big.bytes() > hercules_kernels::embedding::PREFETCH_MIN_TABLE_BYTES => {
+                let tuning = big.tune_prefetch()?;
+                tables.iter_mut().for_each(|t| t.set_prefetch_distance(tuning.distance));
+                Some(tuning)
+            }
+            _ => None,
+        };
         let bottom = match &spec.bottom_mlp {
             Some(m) => mlp("bot", m)?,
             None => Vec::new(),
@@ -247,6 +258,7 @@ impl Model {
             interaction,
             top,
             heads,
+            prefetch,
         })
     }
 

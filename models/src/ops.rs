@@ -49,6 +49,18 @@ impl Table {
         }
     }
 
+    /// Measures the software-prefetch distance on this table (see [`embedding::tune_prefetch`]).
+    pub fn tune_prefetch(&self) -> Result<embedding::PrefetchTuning> {
+        embedding::tune_prefetch(&self.inner, self.opts, 9).map_err(kernel("tuning the prefetch distance"))
+    }
+
+    /// Prefetches `distance` rows ahead where this table prefetches at all.
+    pub fn set_prefetch_distance(&mut self, distance: usize) {
+        if self.opts.prefetch_distance != 0 {
+            self.opts.prefetch_distance = distance;
+        }
+    }
+
     /// Bytes of the stored rows.
     pub fn bytes(&self) -> usize {
         self.inner.bytes()

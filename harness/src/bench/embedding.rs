@@ -2,7 +2,9 @@
 
 use super::{record, Ctx, KernelsArgs};
 use anyhow::{Context, Result};
-use hercules_kernels::embedding::{self, Bags, DType, EmbeddingOpts, EmbeddingTable, Indices};
+use hercules_kernels::embedding::{
+    self, Bags, DType, EmbeddingOpts, EmbeddingTable, Indices, PrefetchTuning,
+};
 use hercules_kernels::pool::PinnedPool;
 use hercules_results::{Ceilings, KernelRecord};
 
@@ -66,19 +68,25 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
     let mut out = Vec::new();
     let shapes = shapes(args);
     let pb = crate::output::progress::bar((shapes.len() * ctx.pools.len()) as u64, "embedding");
-    let mut cached: Option<((usize, usize, DType), EmbeddingTable)> = None;
+    let mut cached: Option<((usize, usize, DType), EmbeddingTable, PrefetchTuning)> = None;
     for s in shapes {
         // Row count from the fp32 size, so every dtype has the same table shape in rows.
         let rows = ((s.table_mib << 20) / (4 * s.dim)).max(1);
         let key = (rows, s.dim, s.dtype);
-        if cached.as_ref().map(|(k, _)| *k) != Some(key) {
+        if cached.as_ref().map(|(k, _, _)| *k) != Some(key) {
             drop(cached.take()); // free the old table before building the next
             pb.set_message(format!("building {} table D={} {} MiB", s.dtype, s.dim, s.table_mib));
             let t = EmbeddingTable::random(rows, s.dim, s.dtype, 7)
                 .with_context(|| format!("building a {} MiB table of D={}", s.table_mib, s.dim))?;
-            cached = Some((key, t));
+            // The prefetch distance is chosen on this table, unless --prefetch fixes it.
+            let base = EmbeddingOpts { isa: ctx.isa, ..EmbeddingOpts::for_table(&t) };
+            let tuning = match args.prefetch {
+                Some(d) => PrefetchTuning { distance: d, medians: Vec::new() },
+                None => embedding::tune_prefetch(&t, base, 9).context("tuning the prefetch distance")?,
+            };
+            cached = Some((key, t, tuning));
         }
-        let table = &cached.as_ref().expect("table built above").1;
+        let (_, table, tuning) = cached.as_ref().expect("table built above");
         let batches = Batches::new(rows, &s, table.row_bytes(), ctx.llc_bytes);
         for pool in &ctx.pools {
             pb.set_message(format!(
@@ -89,7 +97,7 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
                 s.table_mib,
                 pool.threads()
             ));
-            out.push(bench_one(ctx, args, pool, table, &s, &batches)?);
+            out.push(bench_one(ctx, args, pool, (table, tuning), &s, &batches)?);
             pb.inc(1);
         }
     }
@@ -101,14 +109,12 @@ fn bench_one(
     ctx: &Ctx,
     args: &KernelsArgs,
     pool: &PinnedPool,
-    table: &EmbeddingTable,
+    (table, tuning): (&EmbeddingTable, &PrefetchTuning),
     s: &Shape,
     batches: &Batches,
 ) -> Result<KernelRecord> {
-    let mut opts = EmbeddingOpts { isa: ctx.isa, ..EmbeddingOpts::for_table(table) };
-    if let Some(p) = args.prefetch {
-        opts.prefetch_distance = p;
-    }
+    let opts =
+        EmbeddingOpts { isa: ctx.isa, prefetch_distance: tuning.distance, ..EmbeddingOpts::for_table(table) };
     let mut out = vec![0.0f32; s.batch * s.dim];
     let mut i = 0;
     let mut err = None;
@@ -139,7 +145,9 @@ fn bench_one(
         "rows": table.rows(), "dim": s.dim, "lookups": s.lookups, "batch": s.batch,
         "dtype": s.dtype.to_string(), "pooling": args.pooling.to_string(),
         "table_mib": s.table_mib, "table_bytes": table.bytes(), "row_bytes": table.row_data_bytes(), "row_stride": table.row_bytes(),
-        "prefetch_distance": opts.prefetch_distance, "index_batches": batches.indices.len(),
+        "prefetch_distance": opts.prefetch_distance,
+        "prefetch_tuning_s": tuning.medians.iter().map(|&(d, t)| serde_json::json!([d, t])).collect::<Vec<_>>(),
+        "index_batches": batches.indices.len(),
     });
     let mut r = record("embedding", "hercules", &opts.isa.to_string(), pool.threads(), shape, &t);
     r.rows_per_s = Some(rows_per_s);

@@ -64,7 +64,7 @@ pub struct KernelsArgs {
     /// Pooling (sum, mean).
     #[arg(long, default_value = "sum")]
     pub pooling: Pooling,
-    /// Software prefetch distance in rows (0 = off); default: the kernel's tuned distance.
+    /// Software prefetch distance in rows (0 = off); default: chosen on each table by measuring 0, 16, 32 and 64.
     #[arg(long)]
     pub prefetch: Option<usize>,
     /// MLP batch rows; repeatable.

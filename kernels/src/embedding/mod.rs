@@ -27,11 +27,13 @@ mod scalar;
 mod table;
 #[cfg(test)]
 mod tests;
+mod tune;
 
 pub use input::{random_bags, random_bags_u64, Bags, Indices};
 pub use par::embedding_bag_par;
 pub use reference::embedding_bag_reference;
 pub use table::{DType, EmbeddingTable};
+pub use tune::{tune_prefetch, PrefetchTuning};
 
 use crate::error::{KernelError, Result};
 use crate::isa::Isa;
@@ -89,7 +91,8 @@ pub enum PrefetchHint {
 
 /// Rows ahead the kernels prefetch by default. Tuned on a 2-core Xeon (KVM) with 2 GiB
 /// tables: 32–64 rows ahead with `prefetcht1` were best at D = 32, 64, 128 (16 was slightly worse,
-/// `prefetcht0` no better than no prefetch at all).
+/// `prefetcht0` no better than no prefetch at all). Other machines differ (no prefetch was best on a
+/// 2-core EPYC guest), so models and `hercules kernels` measure it per table with [`tune_prefetch`].
 pub const DEFAULT_PREFETCH_DISTANCE: usize = 32;
 
 /// Tables up to this size are served from the last-level cache once warm; there, software prefetch
