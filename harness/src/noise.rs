@@ -1,12 +1,14 @@
 //! How busy the rest of the machine was during a trial: CPU time used by other processes, from
 //! `/proc/stat` (whole machine) minus `/proc/self/stat` (this process). A shared or noisy machine
-//! makes latency-bounded throughput irreproducible; this is recorded so a reader can tell.
+//! makes latency-bounded throughput irreproducible; this is recorded so a reader can tell. On a VM the
+//! hypervisor's steal time is recorded too: time the vCPUs were runnable but not running, which shows
+//! up in the tail of the latencies and of the generator's schedule error whatever the harness does.
 
 use serde::Serialize;
 
-/// (machine busy ticks, machine total ticks, this process's ticks).
+/// (machine busy ticks, machine total ticks, this process's ticks, machine steal ticks).
 #[derive(Debug, Clone, Copy)]
-pub struct Snapshot(Option<(u64, u64, u64)>);
+pub struct Snapshot(Option<(u64, u64, u64, u64)>);
 
 /// CPU use by other processes over a window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -15,12 +17,21 @@ pub struct Noise {
     pub others_cpu_fraction: Option<f64>,
     /// Fraction this process used.
     pub own_cpu_fraction: Option<f64>,
+    /// Fraction of the machine's CPU time the hypervisor stole (0 on bare metal), 0–1.
+    pub steal_fraction: Option<f64>,
     /// 1-minute load average at the end.
     pub loadavg_1m: Option<f64>,
 }
 
-fn machine() -> Option<(u64, u64)> {
-    crate::power::estimated::cpu_jiffies(&std::fs::read_to_string("/proc/stat").ok()?)
+fn machine() -> Option<(u64, u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let (busy, total) = crate::power::estimated::cpu_jiffies(&stat)?;
+    Some((busy, total, steal_jiffies(&stat)?))
+}
+
+/// The steal field (the 8th number) of the aggregate `cpu` line of `/proc/stat`.
+fn steal_jiffies(stat: &str) -> Option<u64> {
+    stat.lines().find(|l| l.starts_with("cpu "))?.split_whitespace().nth(8)?.parse().ok()
 }
 
 fn own() -> Option<u64> {
@@ -35,7 +46,7 @@ fn own() -> Option<u64> {
 impl Snapshot {
     /// Now.
     pub fn take() -> Self {
-        Self(machine().zip(own()).map(|((b, t), o)| (b, t, o)))
+        Self(machine().zip(own()).map(|((b, t, st), o)| (b, t, o, st)))
     }
 
     /// Use between `self` and now.
@@ -45,17 +56,20 @@ impl Snapshot {
             .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()));
         let now = Snapshot::take();
         match (self.0, now.0) {
-            (Some((b0, t0, o0)), Some((b1, t1, o1))) if t1 > t0 => {
+            (Some((b0, t0, o0, s0)), Some((b1, t1, o1, s1))) if t1 > t0 => {
                 let total = (t1 - t0) as f64;
                 let busy = (b1 - b0) as f64;
                 let mine = o1.saturating_sub(o0) as f64;
                 Noise {
                     others_cpu_fraction: Some(((busy - mine) / total).clamp(0.0, 1.0)),
                     own_cpu_fraction: Some((mine / total).clamp(0.0, 1.0)),
+                    steal_fraction: Some((s1.saturating_sub(s0) as f64 / total).clamp(0.0, 1.0)),
                     loadavg_1m,
                 }
             }
-            _ => Noise { others_cpu_fraction: None, own_cpu_fraction: None, loadavg_1m },
+            _ => {
+                Noise { others_cpu_fraction: None, own_cpu_fraction: None, steal_fraction: None, loadavg_1m }
+            }
         }
     }
 }
@@ -78,5 +92,13 @@ mod tests {
         // One busy thread is up to 1/cpus of the machine (less when the machine is contended).
         assert!(own > 0.1 / cpus && own <= 1.0, "{n:?}");
         assert!(n.others_cpu_fraction.unwrap() <= 1.0);
+        assert!(n.steal_fraction.unwrap() <= 1.0);
+    }
+
+    #[test]
+    fn steal_is_the_eighth_number_of_the_cpu_line() {
+        let stat = "cpu  298845 0 85328 354321 2383 0 362 4060 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+        assert_eq!(steal_jiffies(stat), Some(4060));
+        assert_eq!(steal_jiffies("cpu  1 2 3\n"), None);
     }
 }

@@ -668,6 +668,7 @@ fn trial_row(t: &mut Table, r: &TrialRecord) {
         output::serde_name(&tr.stopped),
         tr.sla_met.map_or("-".into(), |m| if m { "pass".into() } else { "fail".into() }),
         num(r.machine.others_cpu_fraction, 2),
+        num(r.machine.steal_fraction, 3),
     ]);
 }
 
@@ -686,6 +687,7 @@ fn trial_table() -> Table {
         "stopped",
         "sla",
         "others_cpu",
+        "steal",
     ])
 }
 
@@ -706,6 +708,14 @@ fn warn_noise(trials: &[TrialRecord]) {
             "warning: other processes used up to {:.0}% of the machine's CPU time during a trial \
              (column others_cpu): the results reflect that contention and may not reproduce",
             worst * 100.0
+        );
+    }
+    let steal = trials.iter().filter_map(|t| t.machine.steal_fraction).fold(0.0f64, f64::max);
+    if steal > 0.01 {
+        eprintln!(
+            "warning: the hypervisor stole up to {:.1}% of the CPU time during a trial (column steal): \
+             stalls of that kind land in the latency and schedule-error tails",
+            steal * 100.0
         );
     }
 }
