@@ -78,8 +78,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // A fresh batch for every timed run (plus one warm-up), so no run finds an earlier one's rows
     // in cache.
-    let batches: Vec<(Vec<u32>, Vec<usize>)> =
-        (0..=repeats * variants.len()).map(|r| random_bags(rows, BATCH, LOOKUPS, 1000 + r as u64)).collect();
+    // PROBE_SETS=N instead cycles N batches, as `hercules kernels` and the PyTorch peer do.
+    let runs = repeats * variants.len() + 1;
+    let sets = std::env::var("PROBE_SETS").ok().and_then(|s| s.parse().ok()).unwrap_or(runs).clamp(1, runs);
+    let distinct: Vec<(Vec<u32>, Vec<usize>)> =
+        (0..sets).map(|r| random_bags(rows, BATCH, LOOKUPS, 1000 + r as u64)).collect();
+    let batches: Vec<&(Vec<u32>, Vec<usize>)> = (0..runs).map(|r| &distinct[r % sets]).collect();
     let mut out = vec![0f32; BATCH * dim];
 
     // Sanity: the kernel agrees with the reference on the first batch.

@@ -1,5 +1,9 @@
 """Side-by-side kernel comparison: hercules against PyTorch on the shapes hercules measured.
 
+With --rounds R the two alternate R times, swapping who goes first each round, and the ratio is the median of
+the per-round ratios with their range: on a VM whose memory speed drifts over minutes, one block of ours then one
+block of theirs measures the drift as much as the kernels.
+
 1. runs `hercules kernels --json` (the default sweep, or what the extra flags select);
 2. for every fp32 embedding record and every MLP record, times PyTorch on the same shape, dtype and thread
    count (process pinned to the same first N cores; PyTorch's allocator asked for huge pages too);
@@ -75,45 +79,80 @@ def main():
     ap.add_argument("--hercules", required=True)
     ap.add_argument("--out", default="results/peers")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--from-json", help="reuse a hercules kernels JSON instead of running it")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="alternate hercules and PyTorch this many times, swapping who goes first each round, and "
+                         "report the median of the per-round ratios (for machines whose memory speed drifts)")
+    ap.add_argument("--from-json", help="reuse a hercules kernels JSON instead of running it (one round)")
     args, extra = ap.parse_known_args()
-    if args.from_json:
-        ours = json.load(open(args.from_json))
-    else:
+    if args.rounds < 1 or (args.from_json and args.rounds != 1):
+        sys.exit("error: --rounds: at least 1, and exactly 1 with --from-json")
+
+    def hercules():
+        if args.from_json:
+            return json.load(open(args.from_json))
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "kernels.json")
             subprocess.run([args.hercules, "kernels", "--json", path, *extra], check=True)
-            ours = json.load(open(path))
-    llc = max((c["size_bytes"] * c["instances"] for c in ours["host"]["caches"]), default=0)
+            return json.load(open(path))
+
+    def mine(ours):
+        return [r for r in ours["records"] if r["implementation"] == "hercules"
+                and (r["op"] == "mlp" or r["shape"].get("dtype") == "fp32")]
+
+    def key(r):  # the shape without what hercules chose by measuring (the prefetch distance)
+        shape = {k: v for k, v in r["shape"].items() if not k.startswith("prefetch")}
+        return r["op"], json.dumps(shape, sort_keys=True), r["threads"]
+
+    def theirs(recs, llc, rnd):
+        out = {}
+        for i, r in enumerate(recs):
+            set_threads(r["threads"])
+            print(f"[round {rnd}, {i + 1}/{len(recs)}] torch {r['op']} {r['shape']} threads={r['threads']}",
+                  file=sys.stderr)
+            out[key(r)] = torch_embedding(r, args.repeats, llc) if r["op"] == "embedding" else torch_linear(r, args.repeats)
+        # A fresh table next round, as hercules gets: neither side reuses memory the other has not.
+        torch_embedding.key = torch_embedding.table = None
+        return out
+
+    rounds, ours = [], None
+    for rnd in range(1, args.rounds + 1):
+        if rnd % 2 == 1:
+            ours = hercules()
+            llc = max((c["size_bytes"] * c["instances"] for c in ours["host"]["caches"]), default=0)
+            t = theirs(mine(ours), llc, rnd)
+        else:  # PyTorch first, on the shapes of the previous round
+            t = theirs(mine(ours), llc, rnd)
+            ours = hercules()
+        rounds.append(({key(r): r for r in mine(ours)}, t))
+
     rows = []
-    recs = [r for r in ours["records"] if r["implementation"] == "hercules"
-            and (r["op"] == "mlp" or r["shape"].get("dtype") == "fp32")]
-    for i, r in enumerate(recs):
-        set_threads(r["threads"])
-        print(f"[{i + 1}/{len(recs)}] torch {r['op']} {r['shape']} threads={r['threads']}", file=sys.stderr)
-        if r["op"] == "embedding":
-            t = torch_embedding(r, args.repeats, llc)
-            metric, ratio = "rows_per_s", r["rows_per_s"] / t["rows_per_s"]
-        else:
-            t = torch_linear(r, args.repeats)
-            metric, ratio = "gflops", r["gflops"] / t["gflops"]
+    for r in mine(ours):
+        k = key(r)
+        metric = "rows_per_s" if r["op"] == "embedding" else "gflops"
+        per = [(h[k][metric], t[k][metric], h[k]["shape"].get("prefetch_distance")) for h, t in rounds
+               if k in h and k in t]
+        ratios = [a / b for a, b, _ in per]
+        t_last = rounds[-1][1][k]
         gemm = next((g for g in ours["records"] if g["op"] == "mlp" and g["implementation"] == "gemm-crate"
                      and g["shape"] == r["shape"] and g["threads"] == r["threads"]), None)
         rows.append({"op": r["op"], "shape": r["shape"], "threads": r["threads"], "metric": metric,
-                     "hercules": r[metric], "torch": t[metric], "ratio_vs_torch": ratio,
-                     "torch_spread": (t["seconds_max"] - t["seconds_min"]) / t["seconds_median"],
+                     "hercules": statistics.median(a for a, _, _ in per), "torch": statistics.median(b for _, b, _ in per),
+                     "ratio_vs_torch": statistics.median(ratios), "ratio_min": min(ratios),
+                     "ratio_max": max(ratios), "per_round": [{"hercules": a, "torch": b, "prefetch_distance": d} for a, b, d in per],
+                     "torch_spread": (t_last["seconds_max"] - t_last["seconds_min"]) / t_last["seconds_median"],
                      "hercules_spread": (r["seconds_max"] - r["seconds_min"]) / r["seconds_median"],
                      "gemm_crate": gemm and gemm["gflops"],
                      "ratio_vs_gemm_crate": gemm and r["gflops"] / gemm["gflops"]})
     doc = {"kind": "peers", "torch": torch.__version__, "torch_thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE"),
            "python": platform.python_version(), "host": ours["host"], "measured_at": ours["measured_at"],
-           "hercules_ceilings": ours["ceilings"], "rows": rows}
+           "hercules_ceilings": ours["ceilings"], "rounds": args.rounds, "rows": rows}
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     tmp = args.out + ".json.tmp"
     json.dump(doc, open(tmp, "w"), indent=1)
     os.replace(tmp, args.out + ".json")
     lines = [f"# hercules vs PyTorch {torch.__version__} on {ours['host']['cpu_model']}",
-             f"measured {ours['measured_at']}, git {ours['host']['git_revision']}; medians of {args.repeats} repeats",
+             f"measured {ours['measured_at']}, git {ours['host']['git_revision']}; medians of {args.repeats} repeats; "
+             f"{args.rounds} round(s), who goes first alternating; ratio = median of the per-round ratios [min, max]",
              "", "| op | shape | threads | metric | hercules | torch | ratio | gemm crate | ratio vs gemm |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -125,7 +164,7 @@ def main():
         g = f"{r['gemm_crate']:.1f}" if r["gemm_crate"] else "-"
         gr = f"{r['ratio_vs_gemm_crate']:.2f}" if r["ratio_vs_gemm_crate"] else "-"
         lines.append(f"| {r['op']} | {shape} | {r['threads']} | {unit} | {r['hercules'] / scale:.1f} | "
-                     f"{r['torch'] / scale:.1f} | {r['ratio_vs_torch']:.2f} | {g} | {gr} |")
+                     f"{r['torch'] / scale:.1f} | {r['ratio_vs_torch']:.2f} [{r['ratio_min']:.2f}, {r['ratio_max']:.2f}] | {g} | {gr} |")
     text = "\n".join(lines) + "\n"
     open(args.out + ".md", "w").write(text)
     print(text)
