@@ -137,9 +137,10 @@ unsafe fn pass<const N: usize, const DT: u8, I: IndexInt>(
                     let p = unsafe { (row as *const f32).add(col) };
                     for (v, a) in acc.iter_mut().enumerate() {
                         // SAFETY: full vectors lie inside the row; maskload touches only lanes < tail
-                        // (masked-off lanes do not fault).
+                        // (masked-off lanes do not fault). A full last vector takes a plain load:
+                        // vmaskmovps is the slower of the two on some cores (Zen).
                         let x = unsafe {
-                            if v + 1 < N {
+                            if v + 1 < N || tail == LANES {
                                 _mm256_loadu_ps(p.add(v * LANES))
                             } else {
                                 _mm256_maskload_ps(p.add(v * LANES), mask)
