@@ -156,6 +156,9 @@ pub struct ModelInfo {
     pub rows_scale: f64,
     /// How instances hold the weights.
     pub weights: WeightSharing,
+    /// The embedding prefetch distance measured at build (absent: no table outgrows the cache alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding_prefetch_distance: Option<usize>,
 }
 
 /// Where the load generator ran.
@@ -530,6 +533,7 @@ impl Bench {
                 name: a.model.clone(),
                 rows_scale: a.rows_scale,
                 weights: model.sharing(),
+                embedding_prefetch_distance: model.embedding_prefetch(),
             },
             model,
             cores: topo.placement_order(&allowed),

@@ -65,6 +65,10 @@ pub trait Servable: Send + Sync + 'static {
     fn weight_sharing(&self) -> WeightSharing {
         WeightSharing::Shared
     }
+    /// The embedding prefetch distance the model measured at build, if it did.
+    fn prefetch_distance(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A running instance with its model bound: what the engine calls per sub-batch.
@@ -79,6 +83,8 @@ pub trait Model: Send + Sync {
     fn instance(self: Arc<Self>, cores: &[usize], inter_op: bool) -> anyhow::Result<Box<dyn Instance>>;
     /// Whether instances share one copy of the weights.
     fn sharing(&self) -> WeightSharing;
+    /// The embedding prefetch distance the model measured at build, if it did.
+    fn embedding_prefetch(&self) -> Option<usize>;
 }
 
 struct Bound<S: Servable> {
@@ -100,6 +106,10 @@ impl<S: Servable> Model for S {
 
     fn sharing(&self) -> WeightSharing {
         self.weight_sharing()
+    }
+
+    fn embedding_prefetch(&self) -> Option<usize> {
+        self.prefetch_distance()
     }
 }
 

@@ -90,6 +90,10 @@ impl ZooModel {
 impl Servable for ZooModel {
     type Worker = ZooWorker;
 
+    fn prefetch_distance(&self) -> Option<usize> {
+        self.model.prefetch.as_ref().map(|p| p.distance)
+    }
+
     fn worker(&self, cores: &[usize], inter_op: bool) -> anyhow::Result<ZooWorker> {
         let pool = if cores.len() > 1 { Some(PinnedPool::new(cores)?) } else { None };
         Ok(ZooWorker {
