@@ -24,14 +24,8 @@ pub struct Noise {
 }
 
 fn machine() -> Option<(u64, u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let (busy, total) = crate::power::estimated::cpu_jiffies(&stat)?;
-    Some((busy, total, steal_jiffies(&stat)?))
-}
-
-/// The steal field (the 8th number) of the aggregate `cpu` line of `/proc/stat`.
-fn steal_jiffies(stat: &str) -> Option<u64> {
-    stat.lines().find(|l| l.starts_with("cpu "))?.split_whitespace().nth(8)?.parse().ok()
+    let j = crate::power::estimated::cpu_jiffies(&std::fs::read_to_string("/proc/stat").ok()?)?;
+    Some((j.busy, j.total, j.steal?))
 }
 
 fn own() -> Option<u64> {
@@ -93,12 +87,5 @@ mod tests {
         assert!(own > 0.1 / cpus && own <= 1.0, "{n:?}");
         assert!(n.others_cpu_fraction.unwrap() <= 1.0);
         assert!(n.steal_fraction.unwrap() <= 1.0);
-    }
-
-    #[test]
-    fn steal_is_the_eighth_number_of_the_cpu_line() {
-        let stat = "cpu  298845 0 85328 354321 2383 0 362 4060 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
-        assert_eq!(steal_jiffies(stat), Some(4060));
-        assert_eq!(steal_jiffies("cpu  1 2 3\n"), None);
     }
 }

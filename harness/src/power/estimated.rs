@@ -9,14 +9,25 @@ pub const DEFAULT_IDLE_W: f64 = 100.0;
 /// Default peak watts when the server spec is not given.
 pub const DEFAULT_PEAK_W: f64 = 300.0;
 
-/// (busy, total) jiffies summed over all CPUs, from the text of `/proc/stat`.
-pub fn cpu_jiffies(stat: &str) -> Option<(u64, u64)> {
+/// Jiffies summed over all CPUs, from the aggregate `cpu` line of `/proc/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuJiffies {
+    /// Everything but idle and iowait.
+    pub busy: u64,
+    /// user + nice + system + idle + iowait + irq + softirq + steal (guest time is already in user).
+    pub total: u64,
+    /// Time the hypervisor ran something else while a vCPU was runnable (part of `busy`); None
+    /// where the kernel does not report it.
+    pub steal: Option<u64>,
+}
+
+/// Parses the text of `/proc/stat`.
+pub fn cpu_jiffies(stat: &str) -> Option<CpuJiffies> {
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
     let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal (guest time is already in user).
     let total: u64 = v.iter().take(8).sum();
     let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    Some((total.saturating_sub(idle), total))
+    Some(CpuJiffies { busy: total.saturating_sub(idle), total, steal: v.get(7).copied() })
 }
 
 /// The idle/peak model.
@@ -24,7 +35,7 @@ pub fn cpu_jiffies(stat: &str) -> Option<(u64, u64)> {
 pub struct Estimated {
     idle: f64,
     peak: f64,
-    start: Option<(u64, u64)>,
+    start: Option<CpuJiffies>,
 }
 
 impl Estimated {
@@ -33,7 +44,7 @@ impl Estimated {
         Self { idle, peak, start: Self::now() }
     }
 
-    fn now() -> Option<(u64, u64)> {
+    fn now() -> Option<CpuJiffies> {
         cpu_jiffies(&std::fs::read_to_string("/proc/stat").ok()?)
     }
 
@@ -50,7 +61,9 @@ impl Estimated {
     /// Estimated average power since [`Estimated::start`].
     pub fn read(&self) -> Power {
         let util = match (self.start, Self::now()) {
-            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => Some((b1 - b0) as f64 / (t1 - t0) as f64),
+            (Some(a), Some(b)) if b.total > a.total => {
+                Some((b.busy - a.busy) as f64 / (b.total - a.total) as f64)
+            }
             _ => None,
         };
         let (u, how) = match util {
@@ -81,8 +94,9 @@ mod tests {
 
     #[test]
     fn parses_proc_stat() {
-        let stat = "cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3\n";
-        assert_eq!(cpu_jiffies(stat), Some((150, 1000)));
+        let stat = "cpu  100 0 50 800 50 0 0 7 0 0\ncpu0 1 2 3\n";
+        assert_eq!(cpu_jiffies(stat), Some(CpuJiffies { busy: 157, total: 1007, steal: Some(7) }));
+        assert_eq!(cpu_jiffies("cpu  1 2 3\n").map(|j| j.steal), Some(None), "no steal field");
     }
 
     #[test]
