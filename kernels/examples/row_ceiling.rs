@@ -1,5 +1,6 @@
-//! Random row-touch ceiling: millions of random rows per second that this machine can bring into a
-//! core, per row size, prefetch hint and distance, at 1 and 2 threads (see `ceiling::row_touch`).
+//! Random row-touch reference loop: millions of random rows per second brought into a core, per row
+//! size, prefetch hint and distance, at 1 and 2 threads (see `ceiling::row_touch`; a reference, not a
+//! bound: the embedding kernel has outrun it).
 //!
 //! `cargo run --release -p hercules-kernels --example row_ceiling -- [TABLE_MIB] [REPEATS] [ROWS..]`
 //! ROWS are `bytes` or `bytes/stride` (e.g. `72/72`, `40/64`); JSON lines go to stdout.

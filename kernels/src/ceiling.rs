@@ -356,7 +356,8 @@ impl std::str::FromStr for TouchHint {
 }
 
 /// A table of `rows` rows every `stride` bytes and uniform random row indices, for the row-touch
-/// ceiling: the fastest this machine can bring random rows of a given size into a core.
+/// loop: a plain reference for how fast random rows of a given size reach a core. Not a bound: on the
+/// 2-core EPYC guest the embedding kernel outran it (noisy runs), so it is not in `hercules roofline`.
 pub struct RowTouchTable {
     data: HugeBuf<u8>,
     stride: usize,
