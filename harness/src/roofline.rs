@@ -57,11 +57,9 @@ pub fn pools(opts: &RooflineOpts) -> Result<Vec<PinnedPool>> {
 pub fn measure(opts: &RooflineOpts, host: &HostFingerprint, pools: &[PinnedPool]) -> Result<Ceilings> {
     let (stream_bytes, table_bytes) = sizes(host, opts.quick);
     let mut arrays = StreamArrays::new(stream_bytes).context("allocating the stream arrays")?;
-    let row_bytes = 256;
     // Enough lookups for ~0.2 s per repeat at ~10 GB/s per thread.
     let lookups = if opts.quick { 1 << 20 } else { 8 << 20 };
-    let gather =
-        GatherTable::new(table_bytes, row_bytes, lookups, 42).context("allocating the gather table")?;
+    let gather = GatherTable::new(table_bytes, lookups, 42).context("allocating the gather table")?;
 
     // Calibrate the FMA loop to ~0.2 s (0.02 s quick) on one thread.
     let probe_iters = 1_000_000u64;

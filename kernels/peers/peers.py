@@ -46,7 +46,8 @@ def torch_embedding(rec, repeats, llc):
         torch_embedding.key = key
     bag = torch_embedding.table
     per_batch = batch * lookups * dim * 4
-    n = max(1, min(64, (2 * llc) // max(per_batch, 1)))
+    # As `hercules kernels` does: distinct batches covering 4x the LLC, at least two.
+    n = max(2, min(64, -(-4 * llc // max(per_batch, 1))))
     g = torch.Generator().manual_seed(1000)
     batches = [torch.randint(0, rows, (batch * lookups,), generator=g) for _ in range(n)]
     offsets = torch.arange(0, batch * lookups, lookups)

@@ -96,13 +96,15 @@ mod x86 {
         out.iter().sum()
     }
 
-    /// Prefetches the cache lines of `row` into L2 (T1: on this Xeon VM T0 was never better than
-    /// no prefetch at all, T1 was).
+    /// Prefetches the cache lines of the gather row at `row` into L2 (T1: on a Xeon VM T0 was never
+    /// better than no prefetch at all, T1 was). A constant line count, so this unrolls into
+    /// straight-line code: a loop over a run-time count made prefetching slower than none on an
+    /// EPYC guest.
     #[inline(always)]
-    pub(super) fn prefetch_row(row: &[f32]) {
-        for line in row.chunks(16) {
-            // SAFETY: prefetch is a hint that never faults; the address is inside `row`.
-            unsafe { _mm_prefetch::<_MM_HINT_T1>(line.as_ptr() as *const i8) };
+    pub(super) fn prefetch_row(row: *const f32) {
+        for l in 0..super::GATHER_ROW / 16 {
+            // SAFETY: prefetch is a hint that never faults, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(row.wrapping_add(l * 16) as *const i8) };
         }
     }
 }
@@ -166,15 +168,16 @@ multiversion! {
 }
 
 multiversion! {
-    /// Sums whole rows of `table` (row width `row` floats) at `idx`, prefetching `dist` rows ahead.
-    fn gather_kernel(table: &[f32], row: usize, idx: &[u32], dist: usize, acc: &mut [f32]) -> () {
+    /// Sums whole rows of `table` ([`GATHER_ROW`] floats each) at `idx`, prefetching `dist` rows
+    /// ahead (0 = none; near the end the last row is asked for again instead of branching).
+    fn gather_kernel(table: &[f32], idx: &[u32], dist: usize, acc: &mut [f32; GATHER_ROW]) -> () {
         for (i, &r) in idx.iter().enumerate() {
             #[cfg(target_arch = "x86_64")]
-            if let Some(&ahead) = idx.get(i + dist) {
-                let a = ahead as usize * row;
-                x86::prefetch_row(&table[a..a + row]);
+            if dist != 0 {
+                let ahead = idx[(i + dist).min(idx.len() - 1)] as usize;
+                x86::prefetch_row(table.as_ptr().wrapping_add(ahead * GATHER_ROW));
             }
-            let src = &table[r as usize * row..r as usize * row + row];
+            let src = &table[r as usize * GATHER_ROW..][..GATHER_ROW];
             for (s, x) in acc.iter_mut().zip(src) {
                 *s += *x;
             }
@@ -261,24 +264,25 @@ pub fn seq_read(pool: &PinnedPool, arrays: &StreamArrays) -> f64 {
     arrays.bytes() as f64 / start.elapsed().as_secs_f64() / 1e9
 }
 
+/// Floats per row of the gather ceiling (256 bytes: an fp32 row of dimension 64).
+pub const GATHER_ROW: usize = 64;
+
 /// A table and random row indices for the gather ceiling.
 pub struct GatherTable {
     table: HugeBuf<f32>,
-    row: usize,
     idx: Vec<u32>,
 }
 
 impl GatherTable {
-    /// A table of `bytes` (choose ≥ 4× the last-level cache) with rows of `row_bytes`, and `lookups`
-    /// uniform random row indices (seeded).
-    pub fn new(bytes: usize, row_bytes: usize, lookups: usize, seed: u64) -> Result<Self> {
-        let row = (row_bytes / 4).max(1);
-        let rows = (bytes / (row * 4)).clamp(1, u32::MAX as usize);
-        let mut table = HugeBuf::<f32>::zeroed("gather table", rows * row)?;
+    /// A table of `bytes` (choose ≥ 4× the last-level cache) with rows of [`GATHER_ROW`] floats,
+    /// and `lookups` uniform random row indices (seeded).
+    pub fn new(bytes: usize, lookups: usize, seed: u64) -> Result<Self> {
+        let rows = (bytes / (GATHER_ROW * 4)).clamp(1, u32::MAX as usize);
+        let mut table = HugeBuf::<f32>::zeroed("gather table", rows * GATHER_ROW)?;
         table.iter_mut().enumerate().for_each(|(i, x)| *x = (i & 255) as f32);
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let idx = (0..lookups).map(|_| rng.gen_range(0..rows as u32)).collect();
-        Ok(Self { table, row, idx })
+        Ok(Self { table, idx })
     }
 
     /// Bytes of the table.
@@ -288,7 +292,7 @@ impl GatherTable {
 
     /// Bytes of one row.
     pub fn row_bytes(&self) -> usize {
-        self.row * 4
+        GATHER_ROW * 4
     }
 
     /// Whether the table got huge pages.
@@ -297,27 +301,28 @@ impl GatherTable {
     }
 }
 
-/// Prefetch distance (rows) of the gather ceiling; tuned on a 2-core Xeon VM (16–64 all within 5%).
-pub const GATHER_PREFETCH_ROWS: usize = 32;
+/// Prefetch distances (rows ahead, 0 = none) the gather ceiling tries. The best one is a property
+/// of the machine (32 on a 2-core Xeon guest, none on a 2-core EPYC guest before the prefetch was
+/// made branch-free), so every repeat runs each and keeps the fastest.
+pub const GATHER_PREFETCH_ROWS: [usize; 3] = [0, 16, 32];
 
-/// Random whole-row gather in GB/s of row data, one repeat on every worker (each takes its share
-/// of the indices).
+/// Random whole-row gather in GB/s of row data: for each of [`GATHER_PREFETCH_ROWS`], one pass on
+/// every worker (each takes its share of the indices); the fastest counts.
 pub fn gather(pool: &PinnedPool, g: &GatherTable) -> f64 {
     let isa = Isa::best();
-    let start = Instant::now();
-    pool.broadcast(|w, n_w| {
-        let mut acc = vec![0.0f32; g.row];
-        gather_kernel(
-            isa,
-            &g.table,
-            g.row,
-            &g.idx[split_range(g.idx.len(), n_w, w)],
-            GATHER_PREFETCH_ROWS,
-            &mut acc,
-        );
-        black_box(&acc);
-    });
-    (g.idx.len() * g.row * 4) as f64 / start.elapsed().as_secs_f64() / 1e9
+    let bytes = (g.idx.len() * GATHER_ROW * 4) as f64;
+    GATHER_PREFETCH_ROWS
+        .iter()
+        .map(|&dist| {
+            let start = Instant::now();
+            pool.broadcast(|w, n_w| {
+                let mut acc = [0.0f32; GATHER_ROW];
+                gather_kernel(isa, &g.table, &g.idx[split_range(g.idx.len(), n_w, w)], dist, &mut acc);
+                black_box(&acc);
+            });
+            bytes / start.elapsed().as_secs_f64() / 1e9
+        })
+        .fold(0.0, f64::max)
 }
 
 /// Software prefetch flavour of the row-touch ceiling.
@@ -528,10 +533,14 @@ mod tests {
             triad_kernel(isa, &mut a, &b, &c, 0.5);
             assert!(a.iter().zip(&b).all(|(x, y)| *x == y + 1.0));
             assert_eq!(read_kernel(isa, &b), 499_500.0);
-            let table: Vec<f32> = (0..40).map(|i| i as f32).collect(); // 10 rows of 4
-            let mut acc = vec![0.0f32; 4];
-            gather_kernel(isa, &table, 4, &[1, 9, 1], 2, &mut acc);
-            assert_eq!(acc, vec![44.0, 47.0, 50.0, 53.0]);
+            // 10 rows; row r holds r·GATHER_ROW + c at column c.
+            let table: Vec<f32> = (0..10 * GATHER_ROW).map(|i| i as f32).collect();
+            for dist in [0, 2, 5] {
+                let mut acc = [0.0f32; GATHER_ROW];
+                gather_kernel(isa, &table, &[1, 9, 1], dist, &mut acc);
+                let want: Vec<f32> = (0..GATHER_ROW).map(|c| (11 * GATHER_ROW + 3 * c) as f32).collect();
+                assert_eq!(acc.to_vec(), want, "{isa} dist {dist}");
+            }
             assert!(fma_loop(isa, 10).is_finite());
         }
     }
@@ -545,7 +554,7 @@ mod tests {
         assert!(stream_copy(&pool, &mut s) > 0.1);
         assert!(stream_triad(&pool, &mut s) > 0.1);
         assert!(seq_read(&pool, &s) > 0.1);
-        let g = GatherTable::new(1 << 20, 256, 10_000, 1).unwrap();
+        let g = GatherTable::new(1 << 20, 10_000, 1).unwrap();
         assert!(gather(&pool, &g) > 0.1);
         for hint in
             [TouchHint::None, TouchHint::T0, TouchHint::T1, TouchHint::Nta, TouchHint::T1T0, TouchHint::T1Rev]

@@ -54,8 +54,9 @@ struct Batches {
 impl Batches {
     fn new(rows: usize, s: &Shape, row_bytes: usize, llc: u64) -> Self {
         let per_batch = (s.batch * s.lookups * row_bytes).max(1) as u64;
-        // Cover twice the LLC with distinct batches (at most 64 of them).
-        let n = ((2 * llc) / per_batch).clamp(1, 64) as usize;
+        // Cover four times the LLC with distinct batches, and never fewer than two, so a call never
+        // finds the last call's rows in cache: one batch of 40 MB cycled on a 32 MB LLC partly did.
+        let n = (4 * llc).div_ceil(per_batch).clamp(2, 64) as usize;
         let (indices, offsets) = (0..n)
             .map(|i| embedding::random_bags(rows, s.batch, s.lookups.min(rows), 1000 + i as u64))
             .unzip();

@@ -5,6 +5,7 @@
 
 use super::input::IndexInt;
 use super::job::Job;
+use super::prefetch::{hint_code, H_NTA, H_T0, H_T1};
 use super::table::DType;
 use super::{DT_F16, DT_F32, DT_I8};
 use std::arch::x86_64::*;
@@ -51,7 +52,8 @@ pub(super) unsafe fn run<I: IndexInt>(
     Ok(())
 }
 
-/// Calls `pass::<N, DT>` for a run-time vector count `n` in 1..=BLOCK.
+/// Calls `pass::<N, DT, W, H>` for a run-time vector count `n` in 1..=BLOCK, the job's dtype,
+/// weights and prefetch hint.
 ///
 /// # Safety
 /// As [`pass`].
@@ -65,38 +67,52 @@ unsafe fn dispatch<I: IndexInt>(
     pf_end: usize,
 ) -> Result<(), usize> {
     macro_rules! by_n {
-        ($dt:expr) => {
+        ($dt:expr, $w:expr, $h:expr) => {
             match n {
-                1 => pass::<1, { $dt }, I>(job, bags, col, out, pf_end),
-                2 => pass::<2, { $dt }, I>(job, bags, col, out, pf_end),
-                3 => pass::<3, { $dt }, I>(job, bags, col, out, pf_end),
-                4 => pass::<4, { $dt }, I>(job, bags, col, out, pf_end),
-                5 => pass::<5, { $dt }, I>(job, bags, col, out, pf_end),
-                6 => pass::<6, { $dt }, I>(job, bags, col, out, pf_end),
-                7 => pass::<7, { $dt }, I>(job, bags, col, out, pf_end),
-                _ => pass::<8, { $dt }, I>(job, bags, col, out, pf_end),
+                1 => pass::<1, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
+                2 => pass::<2, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
+                3 => pass::<3, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
+                4 => pass::<4, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
+                5 => pass::<5, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
+                6 => pass::<6, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
+                7 => pass::<7, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
+                _ => pass::<8, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
+            }
+        };
+    }
+    macro_rules! by_h {
+        ($dt:expr, $w:expr) => {
+            match hint_code(job.hint) {
+                H_T0 => by_n!($dt, $w, H_T0),
+                H_T1 => by_n!($dt, $w, H_T1),
+                _ => by_n!($dt, $w, H_NTA),
             }
         };
     }
     // SAFETY: forwarded from this function's contract.
     unsafe {
-        match dt {
-            DT_F32 => by_n!(DT_F32),
-            DT_F16 => by_n!(DT_F16),
-            _ => by_n!(DT_I8),
+        match (dt, job.weights.is_some()) {
+            (DT_F32, false) => by_h!(DT_F32, false),
+            (DT_F32, true) => by_h!(DT_F32, true),
+            (DT_F16, false) => by_h!(DT_F16, false),
+            (DT_F16, true) => by_h!(DT_F16, true),
+            (_, false) => by_h!(DT_I8, false),
+            (_, true) => by_h!(DT_I8, true),
         }
     }
 }
 
 /// One pass: values `col .. col + N·16` (the last vector masked to `dim`) of every bag in `bags`,
-/// written to `out + k·dim` for the k-th bag. Prefetches only in the pass that starts a row.
+/// written to `out + k·dim` for the k-th bag. Prefetches its own slice of the rows ahead with
+/// hint `H` (see [`SlicePlan`](super::job::SlicePlan)).
+/// `W`: the job has per-index weights (unweighted sums add without a multiply).
 ///
 /// # Safety
-/// AVX-512 F/BW/VL, F16C and FMA available; `job` valid; `bags.end < job.offsets.len()`;
+/// AVX-512 F/BW/VL, F16C and FMA available; `job` valid; `W == job.weights.is_some()`; `bags.end < job.offsets.len()`;
 /// `col + (N-1)·16 < dim`; `out` valid for writes at `k·dim + col .. k·dim + min(col + N·16, dim)`
 /// for each k < bags.len().
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c,fma")]
-unsafe fn pass<const N: usize, const DT: u8, I: IndexInt>(
+unsafe fn pass<const N: usize, const DT: u8, const W: bool, const H: u8, I: IndexInt>(
     job: &Job<'_, I>,
     bags: Range<usize>,
     col: usize,
@@ -108,7 +124,14 @@ unsafe fn pass<const N: usize, const DT: u8, I: IndexInt>(
     let mask: __mmask16 = if tail == LANES { 0xFFFF } else { (1u16 << tail) - 1 };
     let base = job.data.as_ptr();
     let rows = job.rows as u64;
-    let plan = job.prefetch_plan(if col == 0 { job.prefetch } else { 0 });
+    let esize = match DT {
+        DT_F32 => 4,
+        DT_F16 => 2,
+        _ => 1,
+    };
+    let plan = job.slice_plan(col, (dim - col).min(N * LANES) * esize);
+    // A constant, so the prefetches unroll into straight-line code.
+    let lines = (N * LANES * esize).div_ceil(64);
     for (k, b) in bags.enumerate() {
         // SAFETY: b + 1 ≤ bags.end < offsets.len().
         let (s, e) = unsafe { (*job.offsets.get_unchecked(b), *job.offsets.get_unchecked(b + 1)) };
@@ -120,11 +143,15 @@ unsafe fn pass<const N: usize, const DT: u8, I: IndexInt>(
             if idx >= rows {
                 return Err(i);
             }
-            plan.issue(job, i, pf_end);
+            if DT == DT_I8 {
+                plan.issue::<H, true, I>(job, i, pf_end, lines);
+            } else {
+                plan.issue::<H, false, I>(job, i, pf_end, lines);
+            }
             let w = match job.weights {
                 // SAFETY: weights has one entry per index (Job invariant).
-                Some(ws) => unsafe { *ws.get_unchecked(i) },
-                None => 1.0,
+                Some(ws) if W => unsafe { *ws.get_unchecked(i) },
+                _ => 1.0,
             };
             // SAFETY: idx < rows, so the row lies inside data.
             let row = unsafe { base.add(idx as usize * job.stride) };
@@ -142,7 +169,7 @@ unsafe fn pass<const N: usize, const DT: u8, I: IndexInt>(
                                 _mm512_maskz_loadu_ps(mask, p.add(v * LANES))
                             }
                         };
-                        *a = _mm512_fmadd_ps(x, wv, *a);
+                        *a = if W { _mm512_fmadd_ps(x, wv, *a) } else { _mm512_add_ps(*a, x) };
                     }
                 }
                 DT_F16 => {
@@ -158,7 +185,8 @@ unsafe fn pass<const N: usize, const DT: u8, I: IndexInt>(
                                 _mm256_maskz_loadu_epi16(mask, p.add(v * LANES))
                             }
                         };
-                        *a = _mm512_fmadd_ps(_mm512_cvtph_ps(h), wv, *a);
+                        let x = _mm512_cvtph_ps(h);
+                        *a = if W { _mm512_fmadd_ps(x, wv, *a) } else { _mm512_add_ps(*a, x) };
                     }
                 }
                 _ => {

@@ -1,34 +1,44 @@
-//! Software prefetch of a whole table row (a random gather defeats the hardware prefetchers, so
-//! the kernels ask for the row `distance` lookups ahead themselves).
+//! Software prefetch of table rows (a random gather defeats the hardware prefetchers, so the kernels
+//! ask for the row `distance` lookups ahead themselves), with the hint a compile-time choice.
 
 use super::PrefetchHint;
 
-/// Asks for every cache line of the `bytes` bytes at `row` (exactly the lines the row touches, so a
-/// packed row that straddles a line boundary gets both ends and no neighbour is pulled in needlessly).
-/// Never faults, whatever the address, and never dereferences it; a no-op where the architecture has
-/// no prefetch instruction.
+/// [`PrefetchHint`] as a const-generic parameter of the SIMD passes: `prefetcht0`.
+pub(super) const H_T0: u8 = 0;
+/// `prefetcht1` (also the far prefetch of [`PrefetchHint::T1T0`]).
+pub(super) const H_T1: u8 = 1;
+/// `prefetchnta`.
+pub(super) const H_NTA: u8 = 2;
+
+/// The const-generic code of the far prefetch of `hint`.
+pub(super) fn hint_code(hint: PrefetchHint) -> u8 {
+    match hint {
+        PrefetchHint::T0 => H_T0,
+        PrefetchHint::T1 | PrefetchHint::T1T0 => H_T1,
+        PrefetchHint::Nta => H_NTA,
+    }
+}
+
+/// Asks for the cache line holding `p` with the hint `H` (one of `H_T0`, `H_T1`, `H_NTA`), chosen at
+/// compile time so the SIMD passes carry no per-lookup branch on it. Never faults, never dereferences.
 #[inline(always)]
-pub(super) fn prefetch_row(row: *const u8, bytes: usize, hint: PrefetchHint) {
+pub(super) fn prefetch_line<const H: u8>(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_NTA, _MM_HINT_T0, _MM_HINT_T1};
-        let lines = ((row as usize & 63) + bytes).div_ceil(64);
-        for l in 0..lines {
-            // wrapping_add: the address is only a hint, so no in-bounds pointer arithmetic is claimed.
-            let p = row.wrapping_add(l * 64) as *const i8;
-            match hint {
-                // SAFETY: prefetch is a hint that neither faults nor reads into Rust-visible memory;
-                // SSE is part of the x86-64 baseline.
-                PrefetchHint::T0 => unsafe { _mm_prefetch::<_MM_HINT_T0>(p) },
-                // SAFETY: as above. (T1T0's far prefetch is T1; its near one is asked for as T0.)
-                PrefetchHint::T1 | PrefetchHint::T1T0 => unsafe { _mm_prefetch::<_MM_HINT_T1>(p) },
-                // SAFETY: as above.
-                PrefetchHint::Nta => unsafe { _mm_prefetch::<_MM_HINT_NTA>(p) },
+        let p = p as *const i8;
+        // SAFETY: prefetch is a hint that neither faults nor reads into Rust-visible memory; SSE is
+        // part of the x86-64 baseline.
+        unsafe {
+            match H {
+                H_T0 => _mm_prefetch::<_MM_HINT_T0>(p),
+                H_T1 => _mm_prefetch::<_MM_HINT_T1>(p),
+                _ => _mm_prefetch::<_MM_HINT_NTA>(p),
             }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (row, bytes, hint);
+        let _ = p;
     }
 }

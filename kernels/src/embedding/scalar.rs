@@ -12,7 +12,8 @@ pub(super) fn run<I: IndexInt>(job: &Job<'_, I>, bags: Range<usize>, out: &mut [
     let dim = job.dim;
     let pf_end = job.prefetch_end(&bags);
     let row_data = job.row_data_bytes();
-    let plan = job.prefetch_plan(job.prefetch);
+    let plan = job.slice_plan(0, row_data);
+    let lines = row_data.div_ceil(64);
     for (b, o) in bags.zip(out.chunks_exact_mut(dim)) {
         o.fill(0.0);
         let mut bias = 0f32;
@@ -22,7 +23,7 @@ pub(super) fn run<I: IndexInt>(job: &Job<'_, I>, bags: Range<usize>, out: &mut [
             if idx >= job.rows as u64 {
                 return Err(i);
             }
-            plan.issue(job, i, pf_end);
+            plan.issue_any(job, i, pf_end, lines);
             let w = job.weights.map_or(1.0, |w| w[i]);
             let start = idx as usize * job.stride;
             let row = &job.data[start..start + row_data];

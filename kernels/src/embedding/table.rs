@@ -27,6 +27,15 @@ impl DType {
     /// All storage types.
     pub const ALL: [DType; 3] = [DType::F32, DType::F16, DType::Int8];
 
+    /// Bytes per stored value (the int8 scale and bias not counted).
+    pub fn value_bytes(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F16 => 2,
+            DType::Int8 => 1,
+        }
+    }
+
     /// Bytes one row of `dim` values needs, before any padding.
     pub fn packed_row_bytes(self, dim: usize) -> usize {
         match self {

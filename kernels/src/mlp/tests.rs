@@ -60,9 +60,19 @@ proptest! {
 #[test]
 fn sweep_edges_and_many_k_blocks() {
     // K beyond every kc_max (several K blocks, reloads of y), ragged K, one column, tail tiles.
-    // M beyond one M block (144 rows for AVX-512).
-    for &(m, k, n) in &[(1, 13, 512), (17, 1100, 33), (9, 479, 70), (3, 1, 1), (70, 600, 17), (301, 40, 130)]
-    {
+    // M beyond one M block (144 rows for AVX-512). One- and two-row tiles (split partial sums)
+    // with K not a multiple of the split and reloads of y across K blocks.
+    for &(m, k, n) in &[
+        (1, 13, 512),
+        (17, 1100, 33),
+        (9, 479, 70),
+        (3, 1, 1),
+        (70, 600, 17),
+        (301, 40, 130),
+        (1, 1103, 20),
+        (2, 801, 17),
+        (8, 3, 40),
+    ] {
         for act in Activation::ALL {
             check_all_isas(m, k, n, act, true, (m * 31 + k * 7 + n) as u64);
         }
