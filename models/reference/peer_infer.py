@@ -4,9 +4,14 @@ Both use the portable seeded init (identical weights bit for bit), uniform bags 
 U[0,1), inputs pre-generated and cycled. PyTorch is pinned with os.sched_setaffinity to the same first T
 cores hercules pins to, and torch.set_num_threads(T).
 
+With --rounds R each shape is measured R times, hercules and PyTorch back to back with who goes first
+alternating, and the ratio reported is the median of the per-round ratios with [min, max]: on a noisy
+machine (a KVM guest whose hypervisor steals time) one block of each would measure the drift as much as
+the code. The PyTorch model stays built throughout, so both are in memory at once.
+
 Usage:
   python models/reference/peer_infer.py --model dlrm-rmc1 --batch 1 64 1024 --threads 1 2 \
-      [--rows-scale 1.0] [--seconds 3] [--hercules target/release/hercules] [--json out.json]
+      [--rows-scale 1.0] [--seconds 3] [--rounds 1] [--hercules target/release/hercules] [--json out.json]
 """
 
 import argparse
@@ -86,6 +91,7 @@ def main():
     ap.add_argument("--rows-scale", type=float, default=1.0)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds; the ratio is their median")
     ap.add_argument("--sets", type=int, default=8)
     ap.add_argument("--hercules", default="target/release/hercules")
     ap.add_argument("--json")
@@ -98,28 +104,47 @@ def main():
     t0 = time.time()
     model = R.Reference(spec, R.portable_weights(spec, a.seed))
     print(f"{a.model}: PyTorch {torch.__version__} reference built in {time.time() - t0:.1f} s", flush=True)
-    torch_res = {}
-    for b in a.batch:
-        sets = input_sets(spec, b, a.sets, 1000 + b)
-        for t in a.threads:
-            os.sched_setaffinity(0, allowed[:t])
-            torch.set_num_threads(t)
-            torch_res[(b, t)] = time_torch(model, sets, a.seconds)
-    os.sched_setaffinity(0, allowed)
+    sets = {b: input_sets(spec, b, a.sets, 1000 + b) for b in a.batch}
+    shapes = [(b, t) for b in a.batch for t in a.threads]
+    per_round = {k: [] for k in shapes}
+
+    def torch_at(b, t):
+        os.sched_setaffinity(0, allowed[:t])
+        torch.set_num_threads(t)
+        try:
+            return time_torch(model, sets[b], a.seconds)
+        finally:
+            os.sched_setaffinity(0, allowed)
+
+    for r in range(a.rounds):
+        for i, (b, t) in enumerate(shapes):
+            if (r + i) % 2 == 0:
+                p = torch_at(b, t)
+                h = run_hercules(a.hercules, a.model, b, t, a.rows_scale, a.seconds, a.seed)
+            else:
+                h = run_hercules(a.hercules, a.model, b, t, a.rows_scale, a.seconds, a.seed)
+                p = torch_at(b, t)
+            per_round[(b, t)].append((p, h))
+        print(f"round {r + 1}/{a.rounds} done", file=sys.stderr, flush=True)
     del model
     rows = []
-    print(f"{'model':<12} {'batch':>5} {'thr':>3} {'torch samples/s':>16} {'hercules samples/s':>19} {'ratio':>6}  hercules shares")
-    for b in a.batch:
-        for t in a.threads:
-            h = run_hercules(a.hercules, a.model, b, t, a.rows_scale, a.seconds, a.seed)
-            p = torch_res[(b, t)]
-            ratio = h["samples_per_s"] / p["samples_per_s"]
-            shares = " ".join(f"{k} {100 * v:.0f}%" for k, v in h["shares"].items())
-            print(f"{a.model:<12} {b:>5} {t:>3} {p['samples_per_s']:>16.0f} {h['samples_per_s']:>19.0f} {ratio:>6.2f}  {shares}", flush=True)
-            rows.append({"model": a.model, "batch": b, "threads": t, "rows_scale": a.rows_scale, "torch": p, "hercules": h, "ratio": ratio})
+    print(f"{'model':<12} {'batch':>5} {'thr':>3} {'torch samples/s':>16} {'hercules samples/s':>19} {'ratio':>6} {'[min, max]':>13}  hercules shares")
+    for (b, t) in shapes:
+        rounds = per_round[(b, t)]
+        ratios = sorted(h["samples_per_s"] / p["samples_per_s"] for p, h in rounds)
+        ratio = float(np.median(ratios))
+        p_med = float(np.median([p["samples_per_s"] for p, _ in rounds]))
+        h_med = float(np.median([h["samples_per_s"] for _, h in rounds]))
+        h = rounds[-1][1]
+        shares = " ".join(f"{k} {100 * v:.0f}%" for k, v in h["shares"].items())
+        spread = f"[{ratios[0]:.2f}, {ratios[-1]:.2f}]"
+        print(f"{a.model:<12} {b:>5} {t:>3} {p_med:>16.0f} {h_med:>19.0f} {ratio:>6.2f} {spread:>13}  {shares}", flush=True)
+        rows.append({"model": a.model, "batch": b, "threads": t, "rows_scale": a.rows_scale,
+                     "torch": [p for p, _ in rounds], "hercules": [h for _, h in rounds],
+                     "ratios": ratios, "ratio": ratio})
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"torch_version": torch.__version__, "runs": rows}, f, indent=2)
+            json.dump({"torch_version": torch.__version__, "rounds": a.rounds, "runs": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

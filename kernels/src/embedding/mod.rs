@@ -91,7 +91,7 @@ pub enum PrefetchHint {
 
 /// Rows ahead the kernels prefetch by default. Tuned on a 2-core Xeon (KVM) with 2 GiB
 /// tables: 32–64 rows ahead with `prefetcht1` were best at D = 32, 64, 128 (16 was slightly worse,
-/// `prefetcht0` no better than no prefetch at all). Other machines differ (no prefetch was best on a
+/// `prefetcht0` no better than no prefetch at all). Other machines differ (16 rows ahead was best on a
 /// 2-core EPYC guest), so models and `hercules kernels` measure it per table with [`tune_prefetch`].
 pub const DEFAULT_PREFETCH_DISTANCE: usize = 32;
 
