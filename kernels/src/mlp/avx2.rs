@@ -24,18 +24,18 @@ pub(crate) unsafe fn run_block(b: &Block) {
     let mut r = 0;
     while r + MR <= b.rows {
         // SAFETY: rows r..r+MR are inside the block; features enabled on this fn.
-        unsafe { tile::<MR, 1>(b, r) };
+        unsafe { tile::<MR>(b, r) };
         r += MR;
     }
     // SAFETY: rows r..b.rows (fewer than MR) are inside the block.
     unsafe {
         match b.rows - r {
             0 => {}
-            1 => tile::<1, 4>(b, r),
-            2 => tile::<2, 2>(b, r),
-            3 => tile::<3, 1>(b, r),
-            4 => tile::<4, 1>(b, r),
-            _ => tile::<5, 1>(b, r),
+            1 => tile::<1>(b, r),
+            2 => tile::<2>(b, r),
+            3 => tile::<3>(b, r),
+            4 => tile::<4>(b, r),
+            _ => tile::<5>(b, r),
         }
     }
 }
@@ -51,68 +51,42 @@ fn col_masks(cols: usize) -> (__m256i, __m256i) {
 
 /// One `R × 16` tile over the block's K range, with the epilogue on the last K block.
 ///
-/// `S` independent sums per accumulator, over interleaved k: with one or two rows the 2·R chains of
-/// dependent FMAs are too few to cover the FMA latency (4 cycles, 2 units on Zen and Intel cores),
-/// so a 1-row tile (batch-1 inference, a GEMV) keeps 4 partial sums per accumulator and adds them at
-/// the end (the summation order then differs from the reference's by rounding only).
-///
 /// # Safety
 /// Rows `r0..r0+R` of the block exist; the panel pointer is 32-byte aligned.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tile<const R: usize, const S: usize>(b: &Block, r0: usize) {
+unsafe fn tile<const R: usize>(b: &Block, r0: usize) {
     // SAFETY: r0 < rows, so these stay within x and y.
     let (a, c) = unsafe { (b.a.add(r0 * b.lda), b.c.add(r0 * b.ldc)) };
     let full = b.cols >= NR;
     let (m0, m1) = col_masks(b.cols);
-    let mut acc0 = [[_mm256_setzero_ps(); R]; S];
-    let mut acc1 = [[_mm256_setzero_ps(); R]; S];
+    let mut acc0 = [_mm256_setzero_ps(); R];
+    let mut acc1 = [_mm256_setzero_ps(); R];
     if !b.first {
         for i in 0..R {
             // SAFETY: masked loads touch only the `cols` valid columns of row i of the tile.
             unsafe {
-                acc0[0][i] = _mm256_maskload_ps(c.add(i * b.ldc), m0);
-                acc1[0][i] = _mm256_maskload_ps(c.add(i * b.ldc + 8), m1);
+                acc0[i] = _mm256_maskload_ps(c.add(i * b.ldc), m0);
+                acc1[i] = _mm256_maskload_ps(c.add(i * b.ldc + 8), m1);
             }
         }
     }
     // SAFETY: i < R rows, each row of x holds at least kc floats from here.
     let rows: [*const f32; R] = std::array::from_fn(|i| unsafe { a.add(i * b.lda) });
-    // k-step `k` into partial sum `s`.
-    macro_rules! step {
-        ($k:expr, $s:expr) => {
-            // SAFETY: k < kc: the panel block holds kc rows of 16 floats, 32-byte aligned, and
-            // rows[i].add(k) is inside row i's K block.
-            unsafe {
-                let bp = b.b.add($k * NR);
-                let b0 = _mm256_load_ps(bp);
-                let b1 = _mm256_load_ps(bp.add(8));
-                for i in 0..R {
-                    let ai = _mm256_broadcast_ss(&*rows[i].add($k));
-                    acc0[$s][i] = _mm256_fmadd_ps(ai, b0, acc0[$s][i]);
-                    acc1[$s][i] = _mm256_fmadd_ps(ai, b1, acc1[$s][i]);
-                }
+    let mut bp = b.b;
+    for k in 0..b.kc {
+        // SAFETY: bp walks the kc × 16 panel block, 32-byte aligned; rows[i].add(k) < row end.
+        unsafe {
+            let b0 = _mm256_load_ps(bp);
+            let b1 = _mm256_load_ps(bp.add(8));
+            for i in 0..R {
+                let ai = _mm256_broadcast_ss(&*rows[i].add(k));
+                acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
+                acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
             }
-        };
-    }
-    let mut k = 0;
-    while k + S <= b.kc {
-        for s in 0..S {
-            step!(k + s, s);
-        }
-        k += S;
-    }
-    while k < b.kc {
-        step!(k, 0);
-        k += 1;
-    }
-    for s in 1..S {
-        for i in 0..R {
-            acc0[0][i] = _mm256_add_ps(acc0[0][i], acc0[s][i]);
-            acc1[0][i] = _mm256_add_ps(acc1[0][i], acc1[s][i]);
+            bp = bp.add(NR);
         }
     }
-    let (mut acc0, mut acc1) = (acc0[0], acc1[0]);
     if b.last {
         if !b.bias.is_null() {
             // SAFETY: the padded bias holds NR floats for every panel.
