@@ -6,7 +6,6 @@
 
 use super::input::IndexInt;
 use super::job::Job;
-use super::prefetch::{hint_code, H_NTA, H_T0, H_T1};
 use super::table::DType;
 use super::{DT_F16, DT_F32, DT_I8};
 use std::arch::x86_64::*;
@@ -67,40 +66,8 @@ unsafe fn dispatch<I: IndexInt>(
     out: *mut f32,
     pf_end: usize,
 ) -> Result<(), usize> {
-    macro_rules! by_n {
-        ($dt:expr, $w:expr, $h:expr) => {
-            match n {
-                1 => pass::<1, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
-                2 => pass::<2, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
-                3 => pass::<3, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
-                4 => pass::<4, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
-                5 => pass::<5, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
-                6 => pass::<6, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
-                7 => pass::<7, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
-                _ => pass::<8, { $dt }, $w, { $h }, I>(job, bags, col, out, pf_end),
-            }
-        };
-    }
-    macro_rules! by_h {
-        ($dt:expr, $w:expr) => {
-            match hint_code(job.hint) {
-                H_T0 => by_n!($dt, $w, H_T0),
-                H_T1 => by_n!($dt, $w, H_T1),
-                _ => by_n!($dt, $w, H_NTA),
-            }
-        };
-    }
     // SAFETY: forwarded from this function's contract.
-    unsafe {
-        match (dt, job.weights.is_some()) {
-            (DT_F32, false) => by_h!(DT_F32, false),
-            (DT_F32, true) => by_h!(DT_F32, true),
-            (DT_F16, false) => by_h!(DT_F16, false),
-            (DT_F16, true) => by_h!(DT_F16, true),
-            (_, false) => by_h!(DT_I8, false),
-            (_, true) => by_h!(DT_I8, true),
-        }
-    }
+    unsafe { dispatch_pass!(dt, n, job, bags, col, out, pf_end) }
 }
 
 /// One pass: values `col .. col + N·8` (the last vector cut at `dim`) of every bag in `bags`,
@@ -127,14 +94,7 @@ unsafe fn pass<const N: usize, const DT: u8, const W: bool, const H: u8, I: Inde
     let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     let base = job.data.as_ptr();
     let rows = job.rows as u64;
-    let esize = match DT {
-        DT_F32 => 4,
-        DT_F16 => 2,
-        _ => 1,
-    };
-    let plan = job.slice_plan(col, (dim - col).min(N * LANES) * esize);
-    // A constant, so the prefetches unroll into straight-line code.
-    let lines = (N * LANES * esize).div_ceil(64);
+    let (plan, lines) = job.pass_prefetch::<DT>(col, N * LANES);
     for (k, b) in bags.enumerate() {
         // SAFETY: b + 1 ≤ bags.end < offsets.len().
         let (s, e) = unsafe { (*job.offsets.get_unchecked(b), *job.offsets.get_unchecked(b + 1)) };

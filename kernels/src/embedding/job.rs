@@ -4,6 +4,7 @@ use super::input::IndexInt;
 use super::prefetch::{hint_code, prefetch_line, H_NTA, H_T0, H_T1};
 use super::table::DType;
 use super::PrefetchHint;
+use super::{DT_F16, DT_F32};
 
 /// A validated lookup: offsets are monotone, start at 0 and end at `indices.len()`; `weights`, when
 /// present, has one entry per index; `data` holds `rows` rows every `stride` bytes, each at least
@@ -59,6 +60,19 @@ impl<I: IndexInt> Job<'_, I> {
         // Int8 rows end with scale and bias, which every pass reads.
         let extra = if self.dtype == DType::Int8 { self.dim - start + 7 } else { last };
         SlicePlan { far: self.prefetch, near, start, last, extra }
+    }
+
+    /// The prefetch plan of a SIMD pass `width` values wide (`N · lanes`) from `col`, for dtype code
+    /// `DT`, and its line count: a constant of the pass, so the prefetches unroll into straight-line
+    /// code.
+    #[inline(always)]
+    pub fn pass_prefetch<const DT: u8>(&self, col: usize, width: usize) -> (SlicePlan, usize) {
+        let esize = match DT {
+            DT_F32 => 4,
+            DT_F16 => 2,
+            _ => 1,
+        };
+        (self.slice_plan(col, (self.dim - col).min(width) * esize), (width * esize).div_ceil(64))
     }
 
     /// 1/len for a mean over a bag of `len` indices, 1 for a sum (and for an empty bag, whose

@@ -15,6 +15,47 @@
 //! then partly written. Kernels: scalar, AVX2 (+FMA, F16C) and AVX-512, chosen by [`EmbeddingOpts`],
 //! all prefetching the row `prefetch_distance` lookups ahead.
 
+/// The body of each SIMD module's `dispatch`: calls that module's `pass::<N, DT, W, H, I>` for a
+/// run-time vector count `$n` (1..=8), dtype code `$dt`, the job's weights and prefetch hint (one
+/// monomorphised pass per combination, so the hot loop carries no branch on any of them).
+macro_rules! dispatch_pass {
+    ($dt:expr, $n:expr, $job:expr, $bags:expr, $col:expr, $out:expr, $pf_end:expr) => {{
+        use $crate::embedding::prefetch::{hint_code, H_NTA, H_T0, H_T1};
+        use $crate::embedding::{DT_F16, DT_F32, DT_I8};
+        macro_rules! by_n {
+            ($d:expr, $w:expr, $h:expr) => {
+                match $n {
+                    1 => pass::<1, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
+                    2 => pass::<2, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
+                    3 => pass::<3, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
+                    4 => pass::<4, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
+                    5 => pass::<5, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
+                    6 => pass::<6, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
+                    7 => pass::<7, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
+                    _ => pass::<8, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
+                }
+            };
+        }
+        macro_rules! by_h {
+            ($d:expr, $w:expr) => {
+                match hint_code($job.hint) {
+                    H_T0 => by_n!($d, $w, H_T0),
+                    H_T1 => by_n!($d, $w, H_T1),
+                    _ => by_n!($d, $w, H_NTA),
+                }
+            };
+        }
+        match ($dt, $job.weights.is_some()) {
+            (DT_F32, false) => by_h!(DT_F32, false),
+            (DT_F32, true) => by_h!(DT_F32, true),
+            (DT_F16, false) => by_h!(DT_F16, false),
+            (DT_F16, true) => by_h!(DT_F16, true),
+            (_, false) => by_h!(DT_I8, false),
+            (_, true) => by_h!(DT_I8, true),
+        }
+    }};
+}
+
 mod avx2;
 mod avx512;
 mod input;
