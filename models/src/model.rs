@@ -154,15 +154,17 @@ impl Model {
         for t in &mut tables {
             t.set_model_table_bytes(total);
         }
-        // The prefetch distance is measured on the largest table when it alone outgrows the cache.
-        let prefetch = match tables.iter().max_by_key(|t| t.bytes()) {
-            Some(big) if big.bytes() > hercules_kernels::embedding::PREFETCH_MIN_TABLE_BYTES => {
-                let tuning = big.tune_prefetch()?;
-                tables.iter_mut().for_each(|t| t.set_prefetch_distance(tuning.distance));
-                Some(tuning)
-            }
-            _ => None,
-        };
+        // The prefetch distance is measured on the largest table; `tune_prefetch` measures nothing (empty
+        // medians) when that table alone fits in the cache, and the defaults stay.
+        let prefetch = tables
+            .iter()
+            .max_by_key(|t| t.bytes())
+            .map(|big| big.tune_prefetch())
+            .transpose()?
+            .filter(|tuning| !tuning.medians.is_empty());
+        if let Some(tuning) = &prefetch {
+            tables.iter_mut().for_each(|t| t.set_prefetch_distance(tuning.distance));
+        }
         let bottom = match &spec.bottom_mlp {
             Some(m) => mlp("bot", m)?,
             None => Vec::new(),
