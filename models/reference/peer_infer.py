@@ -96,8 +96,13 @@ def main():
     ap.add_argument("--hercules", default="target/release/hercules")
     ap.add_argument("--json")
     a = ap.parse_args()
+    if a.rounds < 1:
+        sys.exit("error: --rounds: at least 1")
 
-    spec = R.load_spec(a.model)
+    try:
+        spec = R.load_spec(a.model)
+    except FileNotFoundError:
+        sys.exit(f"error: --model {a.model}: neither a zoo model nor a spec file")
     cap = spec.get("default_max_rows")
     spec = R.scaled(spec, a.rows_scale, cap)
     allowed = sorted(os.sched_getaffinity(0))
