@@ -41,7 +41,7 @@ use hercules_kernels::embedding::{Bags, DType, EmbeddingTable, Indices, Pooling}
 use hercules_kernels::mlp::Activation;
 use hercules_models::inputs::{IndexBuf, InputSet};
 use hercules_models::spec::{Act, Block, DTypeSpec, Feature, Interaction, Mlp, PoolingSpec};
-use hercules_models::weights::params;
+use hercules_models::weights::{names, params};
 use hercules_models::{ModelSpec, Scale, WeightSource};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -145,8 +145,8 @@ impl GpuModel {
                 .windows(2)
                 .enumerate()
                 .map(|(i, w)| {
-                    let wt = get(&format!("{prefix}.{i}.weight"))?;
-                    let b = get(&format!("{prefix}.{i}.bias"))?;
+                    let l = names::layer(prefix, i);
+                    let (wt, b) = (get(&names::weight(&l))?, get(&names::bias(&l))?);
                     GpuLinear::new(dev, &wt, Some(&b), w[0], w[1], act(m.act(i)))
                 })
                 .collect()
@@ -174,7 +174,7 @@ impl GpuModel {
         }
         let mut tables = GpuTables::zeroed(dev, &specs)?;
         for (t, (shape, _)) in specs.iter().enumerate() {
-            let data = get(&format!("emb.{t}.weight"))?;
+            let data = get(&names::table(t))?;
             // The CPU path's own encoder, so quantised rows are identical on both sides.
             let cpu = EmbeddingTable::from_f32(shape.rows as usize, shape.dim, shape.dtype, &data)?;
             tables.upload_table(t, &cpu)?;
@@ -183,7 +183,7 @@ impl GpuModel {
             return Err(GpuError::Unsupported(format!("model {name}: table widths do not add up")));
         }
         let bottom = match &spec.bottom_mlp {
-            Some(m) => mlp("bot", m)?,
+            Some(m) => mlp(names::BOTTOM, m)?,
             None => Vec::new(),
         };
         let feats = spec.features();
@@ -218,8 +218,8 @@ impl GpuModel {
                         let mut ws = Vec::with_capacity(units * n * k);
                         let mut bs = Vec::with_capacity(units * n);
                         for u in 0..units {
-                            let wt = get(&format!("blk.{b}.att.{u}.{i}.weight"))?;
-                            let bt = get(&format!("blk.{b}.att.{u}.{i}.bias"))?;
+                            let l = names::layer(&names::attention(b, u), i);
+                            let (wt, bt) = (get(&names::weight(&l))?, get(&names::bias(&l))?);
                             if wt.len() != n * k || bt.len() != n {
                                 return Err(GpuError::Invalid(format!(
                                     "model {name}: attention unit {u} layer {i} is not {k}→{n}"
@@ -255,14 +255,13 @@ impl GpuModel {
                     let mut layers = Vec::new();
                     let mut fcs = Vec::new();
                     for (l, &h) in hidden.iter().enumerate() {
-                        let p = format!("blk.{b}.rnn.{l}");
-                        let wih = get(&format!("{p}.weight_ih"))?;
-                        let bih = get(&format!("{p}.bias_ih"))?;
-                        let whh = get(&format!("{p}.weight_hh"))?;
-                        let bhh = get(&format!("{p}.bias_hh"))?;
+                        let n = names::rnn(b, l);
+                        let (wih, bih) = (get(&n.weight_ih)?, get(&n.bias_ih)?);
+                        let (whh, bhh) = (get(&n.weight_hh)?, get(&n.bias_hh)?);
                         if bhh.len() != h {
                             return Err(GpuError::Invalid(format!(
-                                "model {name}: {p}.bias_hh is not {h} long"
+                                "model {name}: {} is not {h} long",
+                                n.bias_hh
                             )));
                         }
                         let (b_dev, b_hh_ptr) = upload(&bhh, "upload RNN bias")?;
@@ -274,8 +273,8 @@ impl GpuModel {
                             h,
                         });
                         if l + 1 < hidden.len() {
-                            let w = get(&format!("blk.{b}.fc.{l}.weight"))?;
-                            let bb = get(&format!("blk.{b}.fc.{l}.bias"))?;
+                            let fc = names::rnn_fc(b, l);
+                            let (w, bb) = (get(&names::weight(&fc))?, get(&names::bias(&fc))?);
                             fcs.push(GpuLinear::new(dev, &w, Some(&bb), h, h, Activation::None)?);
                         }
                         input = h;
@@ -293,7 +292,7 @@ impl GpuModel {
                     let (c, gc) = start(&mlp_tables[0])?;
                     let (d, gd) = start(&mlp_tables[1])?;
                     let mlp_dims = [spec.tables[gc].dim, spec.tables[gd].dim];
-                    let layers = mlp(&format!("blk.{b}.mlp"), m)?;
+                    let layers = mlp(&names::ncf(b), m)?;
                     buf_width = buf_width.max(widest(&layers));
                     need(0, mlp_dims[0] + mlp_dims[1]);
                     GpuBlock::Ncf {
@@ -307,9 +306,9 @@ impl GpuModel {
                 }
             });
         }
-        let top = mlp("top", &spec.top_mlp)?;
+        let top = mlp(names::TOP, &spec.top_mlp)?;
         let heads = match &spec.heads {
-            Some(h) => (0..h.tasks).map(|k| mlp(&format!("head.{k}"), &h.mlp)).collect::<Result<_>>()?,
+            Some(h) => (0..h.tasks).map(|k| mlp(&names::head(k), &h.mlp)).collect::<Result<_>>()?,
             None => Vec::new(),
         };
         buf_width = buf_width.max(widest(&top)).max(heads.iter().map(|h| widest(h)).max().unwrap_or(0));
@@ -336,9 +335,9 @@ impl GpuModel {
             Interaction::Cross { layers, low_rank } => {
                 let cl = (0..layers)
                     .map(|l| {
-                        let u = get(&format!("cross.{l}.u.weight"))?;
-                        let v = get(&format!("cross.{l}.v.weight"))?;
-                        let vb = get(&format!("cross.{l}.v.bias"))?;
+                        let (u, v) = names::cross(l);
+                        let (u, v, vb) =
+                            (get(&names::weight(&u))?, get(&names::weight(&v))?, get(&names::bias(&v))?);
                         Ok((
                             GpuLinear::new(dev, &u, None, x0_width, low_rank, Activation::None)?,
                             GpuLinear::new(dev, &v, Some(&vb), low_rank, x0_width, Activation::None)?,

@@ -246,18 +246,32 @@ impl Model {
 
         // Phase C: x0 = cat(features), then the interaction.
         let xw = self.x0_width;
-        for &(f, col, w) in &self.features {
-            let src: &[f32] = match f {
-                Feature::Dense => match bottom_at {
-                    usize::MAX => &input.dense,
-                    i => &ws.bot[i],
-                },
-                Feature::Table(t) => &ws.pooled[ws.pooled_at[t]..],
-                Feature::Block(b) => &ws.blocks[b],
-            };
-            for r in 0..bsz {
-                ws.x0[r * xw + col..r * xw + col + w].copy_from_slice(&src[r * w..(r + 1) * w]);
-            }
+        {
+            // Row by row, split over the batch: each x0 row is written once, in order, while the
+            // features are read as sequential streams (feature by feature, a large batch's x0 is
+            // swept once per feature with one 4 KiB page per row touched: 11% of rmc2's time at
+            // batch 1024 on 2 threads).
+            let x0 = Shared::new(&mut ws.x0);
+            let (bot, pooled, pooled_at, blocks_out) = (&ws.bot, &ws.pooled, &ws.pooled_at, &ws.blocks);
+            par(row_pool, |wk, n| {
+                let rows = split_range(bsz, n, wk);
+                // SAFETY: worker wk writes only its rows of x0.
+                let dst = unsafe { x0.slice(rows.start * xw, rows.len() * xw) };
+                for (row, r) in dst.chunks_exact_mut(xw).zip(rows) {
+                    for &(f, col, w) in &self.features {
+                        let src: &[f32] = match f {
+                            Feature::Dense => match bottom_at {
+                                usize::MAX => &input.dense,
+                                i => &bot[i],
+                            },
+                            Feature::Table(t) => &pooled[pooled_at[t]..],
+                            Feature::Block(b) => &blocks_out[b],
+                        };
+                        row[col..col + w].copy_from_slice(&src[r * w..(r + 1) * w]);
+                    }
+                }
+                Ok(())
+            })?;
         }
         let top_in: &[f32] = match &self.interaction {
             BuiltInteraction::Cat => &ws.x0,

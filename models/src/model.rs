@@ -5,7 +5,7 @@ use crate::error::{ModelError, Result};
 use crate::ops::{Dense, Table};
 use crate::spec::{Act, Block, Feature, Interaction, Mlp, ModelSpec, Scale};
 use crate::stats::{stats, ModelStats};
-use crate::weights::{params, WeightSource};
+use crate::weights::{names, params, WeightSource};
 use std::collections::HashMap;
 
 /// A block with its layers and the global tables it reads.
@@ -117,19 +117,23 @@ impl Model {
         let by_name: HashMap<&str, usize> =
             plist.iter().enumerate().map(|(i, p)| (p.name.as_str(), i)).collect();
         let get = |n: &str| -> Result<std::borrow::Cow<'_, [f32]>> {
-            let p = &plist[by_name[n]];
-            source.tensor(&name, p)
+            let i = by_name.get(n).ok_or_else(|| ModelError::Weight {
+                model: name.clone(),
+                tensor: n.to_string(),
+                msg: "not a parameter of this spec".into(),
+            })?;
+            source.tensor(&name, &plist[*i])
         };
         let dense = |prefix: &str, k: usize, n: usize, act: Act, bias: bool| -> Result<Dense> {
-            let w = get(&format!("{prefix}.weight"))?;
-            let b = if bias { Some(get(&format!("{prefix}.bias"))?) } else { None };
+            let w = get(&names::weight(prefix))?;
+            let b = if bias { Some(get(&names::bias(prefix))?) } else { None };
             Dense::new(&format!("{name}: {prefix}"), &w, b.as_deref(), k, n, act)
         };
         let mlp = |prefix: &str, m: &Mlp| -> Result<Vec<Dense>> {
             m.widths
                 .windows(2)
                 .enumerate()
-                .map(|(i, w)| dense(&format!("{prefix}.{i}"), w[0], w[1], m.act(i), true))
+                .map(|(i, w)| dense(&names::layer(prefix, i), w[0], w[1], m.act(i), true))
                 .collect()
         };
 
@@ -138,7 +142,7 @@ impl Model {
         let mut dims = Vec::with_capacity(groups.len());
         for (t, &g) in groups.iter().enumerate() {
             let grp = &spec.tables[g];
-            let pname = format!("emb.{t}.weight");
+            let pname = names::table(t);
             let data = get(&pname)?;
             tables.push(Table::new(
                 &format!("{name}: {pname}"),
@@ -166,7 +170,7 @@ impl Model {
             tables.iter_mut().for_each(|t| t.set_prefetch_distance(tuning.distance));
         }
         let bottom = match &spec.bottom_mlp {
-            Some(m) => mlp("bot", m)?,
+            Some(m) => mlp(names::BOTTOM, m)?,
             None => Vec::new(),
         };
         let mut blocks = Vec::new();
@@ -176,7 +180,7 @@ impl Model {
                 Block::Attention { behaviour, query, mlp: m } => {
                     let g = spec.group(behaviour).unwrap_or(0);
                     let units = (0..spec.tables[g].count)
-                        .map(|u| mlp(&format!("blk.{b}.att.{u}"), m))
+                        .map(|u| mlp(&names::attention(b, u), m))
                         .collect::<Result<_>>()?;
                     BuiltBlock::Attention {
                         first: start(behaviour),
@@ -192,17 +196,29 @@ impl Model {
                     let mut layers = Vec::new();
                     let mut fcs = Vec::new();
                     for (l, &h) in hidden.iter().enumerate() {
-                        let p = format!("blk.{b}.rnn.{l}");
-                        let wih = get(&format!("{p}.weight_ih"))?;
-                        let bih = get(&format!("{p}.bias_ih"))?;
-                        let whh = get(&format!("{p}.weight_hh"))?;
-                        let bhh = get(&format!("{p}.bias_hh"))?;
+                        let n = names::rnn(b, l);
+                        let (wih, bih) = (get(&n.weight_ih)?, get(&n.bias_ih)?);
+                        let (whh, bhh) = (get(&n.weight_hh)?, get(&n.bias_hh)?);
                         layers.push((
-                            Dense::new(&format!("{name}: {p}.ih"), &wih, Some(&bih), input, h, Act::None)?,
-                            Dense::new(&format!("{name}: {p}.hh"), &whh, Some(&bhh), h, h, Act::None)?,
+                            Dense::new(
+                                &format!("{name}: {}", n.weight_ih),
+                                &wih,
+                                Some(&bih),
+                                input,
+                                h,
+                                Act::None,
+                            )?,
+                            Dense::new(
+                                &format!("{name}: {}", n.weight_hh),
+                                &whh,
+                                Some(&bhh),
+                                h,
+                                h,
+                                Act::None,
+                            )?,
                         ));
                         if l + 1 < hidden.len() {
-                            fcs.push(dense(&format!("blk.{b}.fc.{l}"), h, h, Act::None, true)?);
+                            fcs.push(dense(&names::rnn_fc(b, l), h, h, Act::None, true)?);
                         }
                         input = h;
                     }
@@ -212,7 +228,7 @@ impl Model {
                     mf: [start(&mf[0]), start(&mf[1])],
                     mlp_tables: [start(&mlp_tables[0]), start(&mlp_tables[1])],
                     dim: spec.tables[spec.group(&mf[0]).unwrap_or(0)].dim,
-                    mlp: mlp(&format!("blk.{b}.mlp"), m)?,
+                    mlp: mlp(&names::ncf(b), m)?,
                 },
             });
         }
@@ -231,17 +247,18 @@ impl Model {
             Interaction::Cross { layers, low_rank } => BuiltInteraction::Cross(
                 (0..layers)
                     .map(|l| {
+                        let (u, v) = names::cross(l);
                         Ok((
-                            dense(&format!("cross.{l}.u"), col, low_rank, Act::None, false)?,
-                            dense(&format!("cross.{l}.v"), low_rank, col, Act::None, true)?,
+                            dense(&u, col, low_rank, Act::None, false)?,
+                            dense(&v, low_rank, col, Act::None, true)?,
                         ))
                     })
                     .collect::<Result<_>>()?,
             ),
         };
-        let top = mlp("top", &spec.top_mlp)?;
+        let top = mlp(names::TOP, &spec.top_mlp)?;
         let heads = match &spec.heads {
-            Some(h) => (0..h.tasks).map(|k| mlp(&format!("head.{k}"), &h.mlp)).collect::<Result<_>>()?,
+            Some(h) => (0..h.tasks).map(|k| mlp(&names::head(k), &h.mlp)).collect::<Result<_>>()?,
             None => Vec::new(),
         };
         let lookups_per_sample = spec.tables.iter().map(|g| g.count * g.lookups).sum();

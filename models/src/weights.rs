@@ -15,6 +15,74 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
+/// The checkpoint's parameter names, in one place: [`params`] declares them and the CPU and GPU model
+/// builders look them up through these (the PyTorch reference mirrors them).
+pub mod names {
+    /// Prefix of the bottom MLP's layers.
+    pub const BOTTOM: &str = "bot";
+    /// Prefix of the top MLP's layers.
+    pub const TOP: &str = "top";
+
+    /// Embedding table `t` (in [`ModelSpec::table_groups`](crate::spec::ModelSpec::table_groups) order).
+    pub fn table(t: usize) -> String {
+        format!("emb.{t}.weight")
+    }
+    /// Layer `i` of the MLP with prefix `mlp`.
+    pub fn layer(mlp: &str, i: usize) -> String {
+        format!("{mlp}.{i}")
+    }
+    /// The weight of the linear layer with prefix `linear`.
+    pub fn weight(linear: &str) -> String {
+        format!("{linear}.weight")
+    }
+    /// The bias of the linear layer with prefix `linear`.
+    pub fn bias(linear: &str) -> String {
+        format!("{linear}.bias")
+    }
+    /// MLP prefix of task head `k`.
+    pub fn head(k: usize) -> String {
+        format!("head.{k}")
+    }
+    /// MLP prefix of attention unit `u` of block `b` (DIN).
+    pub fn attention(b: usize, u: usize) -> String {
+        format!("blk.{b}.att.{u}")
+    }
+    /// Linear prefix of the FC between RNN layers `l` and `l + 1` of block `b` (DIEN).
+    pub fn rnn_fc(b: usize, l: usize) -> String {
+        format!("blk.{b}.fc.{l}")
+    }
+    /// MLP prefix of the MLP branch of NCF block `b`.
+    pub fn ncf(b: usize) -> String {
+        format!("blk.{b}.mlp")
+    }
+    /// Linear prefixes of DCNv2 cross layer `l`: the down (`u`, no bias) and up (`v`) projections.
+    pub fn cross(l: usize) -> (String, String) {
+        (format!("cross.{l}.u"), format!("cross.{l}.v"))
+    }
+
+    /// The four tensors of RNN layer `l` of block `b`, as `torch.nn.RNN` names them.
+    pub struct Rnn {
+        /// Input-to-hidden weight [h, input].
+        pub weight_ih: String,
+        /// Hidden-to-hidden weight [h, h].
+        pub weight_hh: String,
+        /// Input-to-hidden bias [h].
+        pub bias_ih: String,
+        /// Hidden-to-hidden bias [h].
+        pub bias_hh: String,
+    }
+    /// The names of RNN layer `l` of block `b` (DIEN).
+    pub fn rnn(b: usize, l: usize) -> Rnn {
+        let p = format!("blk.{b}.rnn.{l}");
+        Rnn {
+            weight_ih: format!("{p}.weight_ih"),
+            weight_hh: format!("{p}.weight_hh"),
+            bias_ih: format!("{p}.bias_ih"),
+            bias_hh: format!("{p}.bias_hh"),
+        }
+    }
+}
+
 /// What a parameter is, which decides its initialisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamKind {
@@ -46,13 +114,13 @@ impl Param {
 
 fn linear(out: &mut Vec<Param>, prefix: &str, fan_in: usize, fan_out: usize, bias: bool) {
     out.push(Param {
-        name: format!("{prefix}.weight"),
+        name: names::weight(prefix),
         shape: vec![fan_out, fan_in],
         kind: ParamKind::Weight { fan_in, fan_out },
     });
     if bias {
         out.push(Param {
-            name: format!("{prefix}.bias"),
+            name: names::bias(prefix),
             shape: vec![fan_out],
             kind: ParamKind::Bias { fan_out },
         });
@@ -61,7 +129,7 @@ fn linear(out: &mut Vec<Param>, prefix: &str, fan_in: usize, fan_out: usize, bia
 
 fn mlp(out: &mut Vec<Param>, prefix: &str, m: &Mlp) {
     for (i, w) in m.widths.windows(2).enumerate() {
-        linear(out, &format!("{prefix}.{i}"), w[0], w[1], true);
+        linear(out, &names::layer(prefix, i), w[0], w[1], true);
     }
 }
 
@@ -72,66 +140,59 @@ pub fn params(spec: &ModelSpec) -> Vec<Param> {
     for (t, &g) in groups.iter().enumerate() {
         let grp = &spec.tables[g];
         out.push(Param {
-            name: format!("emb.{t}.weight"),
+            name: names::table(t),
             shape: vec![grp.rows as usize, grp.dim],
             kind: ParamKind::Table { rows: grp.rows },
         });
     }
     if let Some(b) = &spec.bottom_mlp {
-        mlp(&mut out, "bot", b);
+        mlp(&mut out, names::BOTTOM, b);
     }
     for (b, block) in spec.blocks.iter().enumerate() {
         match block {
             Block::Attention { behaviour, mlp: m, .. } => {
                 let units = spec.group(behaviour).map_or(0, |g| spec.tables[g].count);
                 for u in 0..units {
-                    mlp(&mut out, &format!("blk.{b}.att.{u}"), m);
+                    mlp(&mut out, &names::attention(b, u), m);
                 }
             }
             Block::Rnn { sequence, hidden } => {
                 let mut input = spec.group(sequence).map_or(0, |g| spec.tables[g].dim);
                 for (l, &h) in hidden.iter().enumerate() {
-                    let p = format!("blk.{b}.rnn.{l}");
+                    let n = names::rnn(b, l);
                     out.push(Param {
-                        name: format!("{p}.weight_ih"),
+                        name: n.weight_ih,
                         shape: vec![h, input],
                         kind: ParamKind::Weight { fan_in: input, fan_out: h },
                     });
                     out.push(Param {
-                        name: format!("{p}.weight_hh"),
+                        name: n.weight_hh,
                         shape: vec![h, h],
                         kind: ParamKind::Weight { fan_in: h, fan_out: h },
                     });
-                    out.push(Param {
-                        name: format!("{p}.bias_ih"),
-                        shape: vec![h],
-                        kind: ParamKind::Bias { fan_out: h },
-                    });
-                    out.push(Param {
-                        name: format!("{p}.bias_hh"),
-                        shape: vec![h],
-                        kind: ParamKind::Bias { fan_out: h },
-                    });
+                    out.push(Param { name: n.bias_ih, shape: vec![h], kind: ParamKind::Bias { fan_out: h } });
+                    out.push(Param { name: n.bias_hh, shape: vec![h], kind: ParamKind::Bias { fan_out: h } });
                     if l + 1 < hidden.len() {
-                        linear(&mut out, &format!("blk.{b}.fc.{l}"), h, h, true);
+                        linear(&mut out, &names::rnn_fc(b, l), h, h, true);
                     }
                     input = h;
                 }
             }
-            Block::Ncf { mlp: m, .. } => mlp(&mut out, &format!("blk.{b}.mlp"), m),
+            Block::Ncf { mlp: m, .. } => mlp(&mut out, &names::ncf(b), m),
         }
     }
     if let Interaction::Cross { layers, low_rank } = spec.interaction {
         let x0 = spec.features_width();
         for l in 0..layers {
-            linear(&mut out, &format!("cross.{l}.u"), x0, low_rank, false);
-            linear(&mut out, &format!("cross.{l}.v"), low_rank, x0, true);
+            let (u, v) = names::cross(l);
+            linear(&mut out, &u, x0, low_rank, false);
+            linear(&mut out, &v, low_rank, x0, true);
         }
     }
-    mlp(&mut out, "top", &spec.top_mlp);
+    mlp(&mut out, names::TOP, &spec.top_mlp);
     if let Some(h) = &spec.heads {
         for k in 0..h.tasks {
-            mlp(&mut out, &format!("head.{k}"), &h.mlp);
+            mlp(&mut out, &names::head(k), &h.mlp);
         }
     }
     out

@@ -69,12 +69,12 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
     let mut out = Vec::new();
     let shapes = shapes(args);
     let pb = crate::output::progress::bar((shapes.len() * ctx.pools.len()) as u64, "embedding");
-    let mut cached: Option<((usize, usize, DType), EmbeddingTable, PrefetchTuning)> = None;
+    let mut cached: Option<Built> = None;
     for s in shapes {
         // Row count from the fp32 size, so every dtype has the same table shape in rows.
         let rows = ((s.table_mib << 20) / (4 * s.dim)).max(1);
         let key = (rows, s.dim, s.dtype);
-        if cached.as_ref().map(|(k, _, _)| *k) != Some(key) {
+        if cached.as_ref().map(|c| c.key) != Some(key) {
             drop(cached.take()); // free the old table before building the next
             pb.set_message(format!("building {} table D={} {} MiB", s.dtype, s.dim, s.table_mib));
             let t = EmbeddingTable::random(rows, s.dim, s.dtype, 7)
@@ -85,9 +85,10 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
                 Some(d) => PrefetchTuning { distance: d, medians: Vec::new() },
                 None => embedding::tune_prefetch(&t, base, 9).context("tuning the prefetch distance")?,
             };
-            cached = Some((key, t, tuning));
+            let opts = EmbeddingOpts { prefetch_distance: tuning.distance, ..base };
+            cached = Some(Built { key, table: t, tuning, opts });
         }
-        let (_, table, tuning) = cached.as_ref().expect("table built above");
+        let Built { table, tuning, opts, .. } = cached.as_ref().expect("table built above");
         let batches = Batches::new(rows, &s, table.row_bytes(), ctx.llc_bytes);
         for pool in &ctx.pools {
             pb.set_message(format!(
@@ -98,7 +99,7 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
                 s.table_mib,
                 pool.threads()
             ));
-            out.push(bench_one(ctx, args, pool, (table, tuning), &s, &batches)?);
+            out.push(bench_one(ctx, args, pool, (table, tuning, opts), &s, &batches)?);
             pb.inc(1);
         }
     }
@@ -106,16 +107,22 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
     Ok(out)
 }
 
+/// The table of the current shape with its tuned options, kept while consecutive shapes share it.
+struct Built {
+    key: (usize, usize, DType),
+    table: EmbeddingTable,
+    tuning: PrefetchTuning,
+    opts: EmbeddingOpts,
+}
+
 fn bench_one(
     ctx: &Ctx,
     args: &KernelsArgs,
     pool: &PinnedPool,
-    (table, tuning): (&EmbeddingTable, &PrefetchTuning),
+    (table, tuning, opts): (&EmbeddingTable, &PrefetchTuning, &EmbeddingOpts),
     s: &Shape,
     batches: &Batches,
 ) -> Result<KernelRecord> {
-    let opts =
-        EmbeddingOpts { isa: ctx.isa, prefetch_distance: tuning.distance, ..EmbeddingOpts::for_table(table) };
     let mut out = vec![0.0f32; s.batch * s.dim];
     let mut i = 0;
     let mut err = None;
@@ -130,7 +137,7 @@ fn bench_one(
             None,
             args.pooling,
             &mut out,
-            &opts,
+            opts,
         );
         if let Err(e) = r {
             err.get_or_insert(e);
