@@ -31,9 +31,14 @@ use rayon::prelude::*;
 
 /// Multiply-adds below which `forward_par` stays on the calling thread: waking a worker costs
 /// 5–20 µs (far more when other jobs share the cores), and 2M multiply-adds take ~25 µs on one
-/// core. M = 1 layers stay serial too: they are bound by streaming W, and on this machine a second
-/// core's wake-up cost more than its bandwidth gave.
+/// core.
 const PAR_MIN_WORK: usize = 1 << 21;
+
+/// Rows a layer counts as at least against `PAR_MIN_WORK`. A batch of one or two streams W instead
+/// of computing, so its time follows W's size: on the Xeon guest, two cores splitting the panels
+/// ran 1 × 1024 × 512 (2 MB of W) 2.0–2.9x and 1 × 1376 × 1024 1.3–2.0x as fast as one, but
+/// 1 × 1024 × 256 (1 MB, one core's L2) at 0.8x. So from 2 MB of weights every batch splits.
+const MIN_ROWS_OF_WORK: usize = 4;
 
 /// Chunks per worker in `forward_par`: enough that a stalled worker's share can be taken over,
 /// few enough that each chunk still reuses its block of `x` across several panels.
@@ -171,8 +176,8 @@ impl Linear {
     /// N panels (each chunk then streams only its share of the weights), and row blocks as well
     /// when N has too few panels or W is small enough to fit in L2. Chunks are taken by work stealing rather than assigned, so a
     /// worker that the OS has descheduled (other jobs on the cores) delays nothing: the others
-    /// take its chunks. A one-worker pool, and problems below `PAR_MIN_WORK`, run on the calling
-    /// thread (no hand-off).
+    /// take its chunks. A one-worker pool, and problems below `PAR_MIN_WORK` (counting at least
+    /// `MIN_ROWS_OF_WORK` rows), run on the calling thread (no hand-off).
     pub fn forward_par(&self, pool: &PinnedPool, x: &[f32], m: usize, y: &mut [f32]) -> Result<()> {
         self.check_io(x, m, y)?;
         let threads = pool.threads();
@@ -180,7 +185,7 @@ impl Linear {
             return Ok(());
         }
         let (k, n) = (self.packed.k, self.packed.n);
-        if threads == 1 || m.saturating_mul(k * n) < PAR_MIN_WORK {
+        if threads == 1 || m.max(MIN_ROWS_OF_WORK).saturating_mul(k * n) < PAR_MIN_WORK {
             return self.forward(x, m, y);
         }
         let spec = spec(self.isa);

@@ -100,8 +100,18 @@ fn forward_par_equals_forward() {
     let pool = PinnedPool::with_threads(crate::pool::allowed_cores().len().min(2)).unwrap();
     let mut rng = StdRng::seed_from_u64(7);
     // Above the serial threshold: one panel (row split), five panels (row split), four panels
-    // (panel split), M = 1 with many panels; below it: small shapes, M = 0.
-    let shapes = [(200, 300, 64), (50, 200, 320), (40, 300, 256), (1, 479, 1024), (37, 100, 300), (0, 8, 8)];
+    // (panel split), M = 1 and 2 with 2 MB or more of W (panel split, a ragged last panel); below
+    // it: small shapes, M = 1 with just under 2 MB of W, M = 0.
+    let shapes = [
+        (200, 300, 64),
+        (50, 200, 320),
+        (40, 300, 256),
+        (1, 1024, 520),
+        (2, 600, 1000),
+        (1, 479, 1024),
+        (37, 100, 300),
+        (0, 8, 8),
+    ];
     for &(m, k, n) in &shapes {
         let x = random(m * k, &mut rng);
         let w = random(n * k, &mut rng);
