@@ -249,8 +249,8 @@ impl Model {
         {
             // Row by row, split over the batch: each x0 row is written once, in order, while the
             // features are read as sequential streams (feature by feature, a large batch's x0 is
-            // swept once per feature with one 4 KiB page per row touched: 11% of rmc2's time at
-            // batch 1024 on 2 threads).
+            // swept once per feature with one 4 KiB page per row touched: 8–11% of rmc2's time at
+            // batch 1024 on 2 threads, 2% row by row).
             let x0 = Shared::new(&mut ws.x0);
             let (bot, pooled, pooled_at, blocks_out) = (&ws.bot, &ws.pooled, &ws.pooled_at, &ws.blocks);
             par(row_pool, |wk, n| {
