@@ -5,8 +5,7 @@
 
 use super::input::IndexInt;
 use super::job::Job;
-use super::table::DType;
-use super::{DT_F16, DT_F32, DT_I8};
+use super::{DT_F16, DT_F32};
 use std::arch::x86_64::*;
 use std::ops::Range;
 
@@ -25,11 +24,7 @@ pub(super) unsafe fn run<I: IndexInt>(
     bags: Range<usize>,
     out: &mut [f32],
 ) -> Result<(), usize> {
-    let dt = match job.dtype {
-        DType::F32 => DT_F32,
-        DType::F16 => DT_F16,
-        DType::Int8 => DT_I8,
-    };
+    let dt = job.dtype.code();
     let nvec = job.dim.div_ceil(LANES);
     let pf_end = job.prefetch_end(&bags);
     if nvec <= BLOCK {
@@ -103,11 +98,7 @@ unsafe fn pass<const N: usize, const DT: u8, const W: bool, const H: u8, I: Inde
             if idx >= rows {
                 return Err(i);
             }
-            if DT == DT_I8 {
-                plan.issue::<H, true, I>(job, i, pf_end, lines);
-            } else {
-                plan.issue::<H, false, I>(job, i, pf_end, lines);
-            }
+            plan.issue::<H, DT, I>(job, i, pf_end, lines);
             let w = match job.weights {
                 // SAFETY: weights has one entry per index (Job invariant).
                 Some(ws) if W => unsafe { *ws.get_unchecked(i) },

@@ -4,7 +4,7 @@ use super::input::IndexInt;
 use super::prefetch::{hint_code, prefetch_line, H_NTA, H_T0, H_T1};
 use super::table::DType;
 use super::PrefetchHint;
-use super::{DT_F16, DT_F32};
+use super::{DT_F32, DT_I8};
 
 /// A validated lookup: offsets are monotone, start at 0 and end at `indices.len()`; `weights`, when
 /// present, has one entry per index; `data` holds `rows` rows every `stride` bytes, each at least
@@ -67,11 +67,7 @@ impl<I: IndexInt> Job<'_, I> {
     /// code.
     #[inline(always)]
     pub fn pass_prefetch<const DT: u8>(&self, col: usize, width: usize) -> (SlicePlan, usize) {
-        let esize = match DT {
-            DT_F32 => 4,
-            DT_F16 => 2,
-            _ => 1,
-        };
+        let esize = DType::code_value_bytes(DT);
         (self.slice_plan(col, (self.dim - col).min(width) * esize), (width * esize).div_ceil(64))
     }
 
@@ -104,17 +100,17 @@ pub(super) struct SlicePlan {
     start: usize,
     /// Offset of the slice's last byte from its start.
     last: usize,
-    /// The int8 scale and bias, from the slice's start (asked for when `Q`).
+    /// The int8 scale and bias, from the slice's start (asked for for int8 rows).
     extra: usize,
 }
 
 impl SlicePlan {
     /// Issues the prefetches for lookup position `i` (`i < pf_end ≤ indices.len()`): `lines` lines
     /// from the slice's start, each clamped to the slice, then the slice's last byte (the slice may
-    /// start mid-line), and for `Q` (int8) the scale and bias. `lines` should be a constant: the
-    /// slice's length in whole lines rounded up.
+    /// start mid-line), and for int8 rows (`DT`) the scale and bias. `lines` should be a constant:
+    /// the slice's length in whole lines rounded up.
     #[inline(always)]
-    pub fn issue<const H: u8, const Q: bool, I: IndexInt>(
+    pub fn issue<const H: u8, const DT: u8, I: IndexInt>(
         &self,
         job: &Job<'_, I>,
         i: usize,
@@ -122,30 +118,30 @@ impl SlicePlan {
         lines: usize,
     ) {
         if self.far != 0 {
-            self.slice::<H, Q, I>(job, (i + self.far).min(pf_end - 1), lines);
+            self.slice::<H, DT, I>(job, (i + self.far).min(pf_end - 1), lines);
         }
         if self.near != 0 {
-            self.slice::<H_T0, Q, I>(job, (i + self.near).min(pf_end - 1), lines);
+            self.slice::<H_T0, DT, I>(job, (i + self.near).min(pf_end - 1), lines);
         }
     }
 
-    /// [`issue`](Self::issue) with the hint and the int8 flag chosen at run time (for the scalar
-    /// kernel, which is not specialised on them).
+    /// [`issue`](Self::issue) with the hint and whether rows are int8 chosen at run time (for the
+    /// scalar kernel, which is not specialised on them; any other tag than `DT_I8` prefetches alike).
     #[inline(always)]
     pub fn issue_any<I: IndexInt>(&self, job: &Job<'_, I>, i: usize, pf_end: usize, lines: usize) {
         match (hint_code(job.hint), job.dtype == DType::Int8) {
-            (H_T0, false) => self.issue::<H_T0, false, I>(job, i, pf_end, lines),
-            (H_T0, true) => self.issue::<H_T0, true, I>(job, i, pf_end, lines),
-            (H_T1, false) => self.issue::<H_T1, false, I>(job, i, pf_end, lines),
-            (H_T1, true) => self.issue::<H_T1, true, I>(job, i, pf_end, lines),
-            (_, false) => self.issue::<H_NTA, false, I>(job, i, pf_end, lines),
-            (_, true) => self.issue::<H_NTA, true, I>(job, i, pf_end, lines),
+            (H_T0, false) => self.issue::<H_T0, DT_F32, I>(job, i, pf_end, lines),
+            (H_T0, true) => self.issue::<H_T0, DT_I8, I>(job, i, pf_end, lines),
+            (H_T1, false) => self.issue::<H_T1, DT_F32, I>(job, i, pf_end, lines),
+            (H_T1, true) => self.issue::<H_T1, DT_I8, I>(job, i, pf_end, lines),
+            (_, false) => self.issue::<H_NTA, DT_F32, I>(job, i, pf_end, lines),
+            (_, true) => self.issue::<H_NTA, DT_I8, I>(job, i, pf_end, lines),
         }
     }
 
     /// The prefetches of the row named at position `j`.
     #[inline(always)]
-    fn slice<const H: u8, const Q: bool, I: IndexInt>(&self, job: &Job<'_, I>, j: usize, lines: usize) {
+    fn slice<const H: u8, const DT: u8, I: IndexInt>(&self, job: &Job<'_, I>, j: usize, lines: usize) {
         // SAFETY: j < pf_end ≤ indices.len() (the caller's contract). The index is not range-checked:
         // a prefetch of any address is harmless, and a bad index is reported when its turn comes.
         let next = unsafe { job.indices.get_unchecked(j) }.to_u64() as usize;
@@ -154,7 +150,7 @@ impl SlicePlan {
             prefetch_line::<H>(p.wrapping_add((l * 64).min(self.last)));
         }
         prefetch_line::<H>(p.wrapping_add(self.last));
-        if Q {
+        if DT == DT_I8 {
             prefetch_line::<H>(p.wrapping_add(self.extra));
         }
     }

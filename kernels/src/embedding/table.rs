@@ -2,6 +2,7 @@
 //! huge-page buffer, with the row stride chosen so small rows never straddle a cache line.
 
 use super::quant::{dequant_i8, f16_bits, quantise_i8_row, write_f32_row};
+use super::{DT_F16, DT_F32, DT_I8};
 use crate::error::{KernelError, Result};
 use crate::mem::{HugeBuf, HugePages};
 use rayon::prelude::*;
@@ -29,10 +30,25 @@ impl DType {
 
     /// Bytes per stored value (the int8 scale and bias not counted).
     pub fn value_bytes(self) -> usize {
+        Self::code_value_bytes(self.code())
+    }
+
+    /// The kernel-internal tag the SIMD passes are specialised on.
+    pub(super) const fn code(self) -> u8 {
         match self {
-            DType::F32 => 4,
-            DType::F16 => 2,
-            DType::Int8 => 1,
+            DType::F32 => DT_F32,
+            DType::F16 => DT_F16,
+            DType::Int8 => DT_I8,
+        }
+    }
+
+    /// Bytes per stored value of the type tagged `dt`: a compile-time constant where `dt` is one
+    /// (a pass's prefetch line count is computed from it).
+    pub(super) const fn code_value_bytes(dt: u8) -> usize {
+        match dt {
+            DT_F32 => 4,
+            DT_F16 => 2,
+            _ => 1,
         }
     }
 
