@@ -3,8 +3,8 @@
 //!
 //! `cargo run -p hercules-kernels --release --example mlp_probe [-- M K N]`
 //! Each cell: median of 7 repeats, each repeat ≥ 20 ms, ours and theirs interleaved (shared cores).
-//! Ours is `Linear::forward_par` on a pinned pool of `thr` workers (with 1 worker it runs on the
-//! calling thread); theirs is `gemm::gemm` called from the main thread with `Parallelism::Rayon(thr)`
+//! Ours is `Linear::forward_par` on a pinned pool of `thr` workers, the calling thread being worker 0
+//! on the pool's first core; theirs is `gemm::gemm` called from the main thread with `Parallelism::Rayon(thr)`
 //! (`None` for 1). `PROBE_CPU_TIME=1` times by process CPU time (for 1-thread runs on busy cores).
 
 use hercules_kernels::mlp::{peer, Activation, Linear};
@@ -109,19 +109,24 @@ fn main() {
     #[cfg(target_arch = "x86_64")]
     if Isa::Avx512.is_available() {
         let pool = PinnedPool::with_threads(1).expect("pool");
-        // SAFETY: AVX-512F checked available just above.
-        let peaks: Vec<f64> =
-            (0..REPEATS).map(|_| pool.install(|| unsafe { fma_peak_avx512(20_000_000) })).collect();
+        let peaks: Vec<f64> = (0..REPEATS)
+            .map(|_| {
+                let gf = std::sync::Mutex::new(0.0);
+                // SAFETY: AVX-512F checked available just above.
+                pool.broadcast(|_, _| *gf.lock().unwrap() = unsafe { fma_peak_avx512(20_000_000) });
+                gf.into_inner().unwrap()
+            })
+            .collect();
         println!("fp32 zmm FMA peak, 1 core: {:.1} GFLOP/s (median of {REPEATS})", median(peaks));
     }
     let max_threads = hercules_kernels::pool::allowed_cores().len().min(2);
     println!("| M | K | N | thr | ours GF/s | gemm GF/s | ours/gemm | ours best | gemm best |");
     println!("|---|---|---|---|---|---|---|---|---|");
-    // PROBE_SERIAL=1: only 1 thread, run on the (pinned) main thread, no hand-off to a pool worker.
-    let serial = std::env::var_os("PROBE_SERIAL").is_some();
-    if serial {
-        hercules_kernels::pool::pin_current(hercules_kernels::pool::allowed_cores()[0]).expect("pin");
-    }
+    // Pools first, and rayon's global pool (the gemm crate's threads) started while this thread may
+    // still use every core: entering a pool pins this thread to the pool's first core.
+    let pools: Vec<PinnedPool> =
+        (1..=max_threads).map(|t| PinnedPool::with_threads(t).expect("pool")).collect();
+    rayon::broadcast(|_| ());
     let mut rng = StdRng::seed_from_u64(1);
     for &(m, k, n) in &shapes {
         let x: Vec<f32> = (0..m * k).map(|_| rng.gen_range(-1.0..1.0)).collect();
@@ -129,16 +134,12 @@ fn main() {
         let b: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
         let layer = Linear::new(&w, Some(&b), k, n, Activation::Relu).expect("layer");
         let (mut y1, mut y2) = (vec![0.0f32; m * n], vec![0.0f32; m * n]);
-        for threads in 1..=if serial { 1 } else { max_threads } {
-            let pool = PinnedPool::with_threads(threads).expect("pool");
+        for pool in &pools {
+            let threads = pool.threads();
+            // This thread is the pool's worker 0 (as in a forward pass), and gemm's caller.
+            let _pinned = pool.enter().expect("pin");
             let [ours, theirs, ours_best, theirs_best] = race(
-                &mut || {
-                    if serial {
-                        layer.forward(&x, m, &mut y1).expect("forward")
-                    } else {
-                        layer.forward_par(&pool, &x, m, &mut y1).expect("forward")
-                    }
-                },
+                &mut || layer.forward_par(pool, &x, m, &mut y1).expect("forward"),
                 // gemm is called from this thread, as its users would: `Rayon(2)` uses rayon's
                 // global pool (2 workers here) and only above gemm's own size threshold.
                 &mut || peer::gemm_crate_plain(&x, &w, m, k, n, &mut y2, threads),

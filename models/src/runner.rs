@@ -73,14 +73,11 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 /// Measures `model` under `cfg`.
 pub fn measure(model: &Model, cfg: &InferConfig) -> Result<InferResult> {
-    let pool = if cfg.threads > 1 {
-        Some(PinnedPool::with_threads(cfg.threads).map_err(crate::error::kernel("thread pool"))?)
-    } else {
-        // One thread: run on the caller, pinned like a pool worker would be.
-        let first = hercules_kernels::pool::first_cores(1).map_err(crate::error::kernel("pinning"))?[0];
-        hercules_kernels::pool::pin_current(first).map_err(crate::error::kernel("pinning"))?;
-        None
-    };
+    // The calling thread runs the passes as the pool's worker 0, pinned to its first core (with
+    // one thread it is the only worker) until this returns.
+    let pool = PinnedPool::with_threads(cfg.threads).map_err(crate::error::kernel("thread pool"))?;
+    let _pinned = pool.enter().map_err(crate::error::kernel("pinning"))?;
+    let pool = (cfg.threads > 1).then_some(pool);
     let mut inputs = InputPool::new(&model.spec, cfg.batch, cfg.pool_sets, cfg.dist.clone(), cfg.seed)?;
     let mut ws = Workspace::new(model, cfg.batch, cfg.threads);
     let mut out = vec![0.0f32; cfg.batch * model.output_width()];

@@ -126,6 +126,8 @@ fn bench_one(
     let mut out = vec![0.0f32; s.batch * s.dim];
     let mut i = 0;
     let mut err = None;
+    // This thread is the pool's worker 0 while timed (pinned to its first core, as in serving).
+    let pinned = pool.enter().context("pinning to the pool's first core")?;
     let t = ctx.time(|| {
         let k = i % batches.indices.len();
         i += 1;
@@ -143,6 +145,7 @@ fn bench_one(
             err.get_or_insert(e);
         }
     });
+    drop(pinned);
     if let Some(e) = err {
         return Err(e).context("embedding bag");
     }

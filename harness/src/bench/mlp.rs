@@ -45,11 +45,15 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
             let flops = layer.flops(m);
             // Ours and the peer back to back, so both see the same machine state.
             let mut err = None;
+            // Ours with this thread as the pool's worker 0 (pinned to its first core); the peer
+            // from the unpinned thread, as its users call it (its threads are rayon's).
+            let pinned = pool.enter().context("pinning to the pool's first core")?;
             let ours = ctx.time(|| {
                 if let Err(e) = layer.forward_par(pool, &x, m, &mut y) {
                     err.get_or_insert(e);
                 }
             });
+            drop(pinned);
             if let Some(e) = err {
                 return Err(e).context("mlp forward");
             }

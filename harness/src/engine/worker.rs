@@ -58,37 +58,7 @@ pub fn spawn(
 
 /// Pins the calling thread to exactly `cores` and checks that the mask took.
 pub fn pin_to(cores: &[usize]) -> Result<(), String> {
-    if let [one] = cores {
-        return pool::pin_current(*one).map_err(|e| e.to_string());
-    }
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        for &c in cores {
-            if c >= libc::CPU_SETSIZE as usize {
-                return Err(format!("core {c} is beyond CPU_SETSIZE"));
-            }
-            // SAFETY: c < CPU_SETSIZE, checked above.
-            unsafe { libc::CPU_SET(c, &mut set) };
-        }
-        // SAFETY: pid 0 = this thread; the size passed is the size of `set`.
-        let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-        if rc != 0 {
-            return Err(format!("pinning to cores {cores:?} failed: {}", std::io::Error::last_os_error()));
-        }
-        let mut want = cores.to_vec();
-        want.sort_unstable();
-        want.dedup();
-        match pool::current_affinity() {
-            Some(mask) if mask == want => Ok(()),
-            other => Err(format!("pin to cores {cores:?} did not take (mask {other:?})")),
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        Err("thread pinning is only implemented on Linux".into())
-    }
+    pool::pin_current_to(cores).map_err(|e| e.to_string())
 }
 
 /// The instance loop: take a sub-batch, run it (unless its trial was aborted), mark it done.

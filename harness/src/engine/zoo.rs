@@ -4,6 +4,7 @@
 
 use super::{Model as EngineModel, Servable};
 use hercules_gpu::{Device, GpuModel, GpuRunner};
+use hercules_kernels::pool::PinGuard;
 use hercules_kernels::PinnedPool;
 use hercules_models::{
     ForwardOpts, IndexDist, InputPool, InputSet, Model, ModelSpec, Scale, WeightSource, Workspace,
@@ -61,6 +62,8 @@ fn worker_seed(seed: u64, cores: &[usize], lane: u64) -> u64 {
 pub struct ZooWorker {
     ws: Workspace,
     pool: Option<PinnedPool>,
+    /// This (instance) thread's pin to the pool's first core, for the worker's life.
+    _pinned: Option<PinGuard>,
     inputs: Inputs,
     out: Vec<f32>,
     opts: ForwardOpts,
@@ -95,8 +98,16 @@ impl Servable for ZooModel {
     }
 
     fn worker(&self, cores: &[usize], inter_op: bool) -> anyhow::Result<ZooWorker> {
-        let pool = if cores.len() > 1 { Some(PinnedPool::new(cores)?) } else { None };
+        let (pool, pinned) = if cores.len() > 1 {
+            // The instance thread (this one) drives the pool as its worker 0, on its first core.
+            let pool = PinnedPool::new(cores)?;
+            let pinned = pool.enter()?;
+            (Some(pool), Some(pinned))
+        } else {
+            (None, None)
+        };
         Ok(ZooWorker {
+            _pinned: pinned,
             ws: Workspace::new(&self.model, MAX_BATCH, cores.len()),
             pool,
             inputs: Inputs::new(&self.model.spec, worker_seed(self.seed, cores, 0))?,

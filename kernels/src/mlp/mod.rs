@@ -27,17 +27,16 @@ use crate::error::{KernelError, Result};
 use crate::isa::Isa;
 use crate::pool::{split_range, PinnedPool};
 use driver::{KernelSpec, SharedOut};
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Multiply-adds below which `forward_par` stays on the calling thread: waking a worker costs
-/// 5–20 µs (far more when other jobs share the cores), and 2M multiply-adds take ~25 µs on one
-/// core.
-const PAR_MIN_WORK: usize = 1 << 21;
+/// Multiply-adds (counting at least `MIN_ROWS_OF_WORK` rows) below which `forward_par` stays on
+/// the calling thread. With the pool's ~0.5 µs hand-off, 2 threads on the Xeon guest ran
+/// 64 × 128 × 64 (2^19) 1.2–1.6x and 1 × 512 × 256 1.3x as fast as one, but 16 × 256 × 64 (2^18)
+/// at 0.9x: below that the split costs more than the layer (`examples/mlp_probe`).
+const PAR_MIN_WORK: usize = 1 << 19;
 
 /// Rows a layer counts as at least against `PAR_MIN_WORK`. A batch of one or two streams W instead
-/// of computing, so its time follows W's size: on the Xeon guest, two cores splitting the panels
-/// ran 1 × 1024 × 512 (2 MB of W) 2.0–2.9x and 1 × 1376 × 1024 1.3–2.0x as fast as one, but
-/// 1 × 1024 × 256 (1 MB, one core's L2) at 0.8x. So from 2 MB of weights every batch splits.
+/// of computing, so its time follows W's size rather than its rows.
 const MIN_ROWS_OF_WORK: usize = 4;
 
 /// Chunks per worker in `forward_par`: enough that a stalled worker's share can be taken over,
@@ -174,9 +173,9 @@ impl Linear {
 
     /// As [`Linear::forward`], split over the pool's workers in a few chunks per worker: groups of
     /// N panels (each chunk then streams only its share of the weights), and row blocks as well
-    /// when N has too few panels or W is small enough to fit in L2. Chunks are taken by work stealing rather than assigned, so a
-    /// worker that the OS has descheduled (other jobs on the cores) delays nothing: the others
-    /// take its chunks. A one-worker pool, and problems below `PAR_MIN_WORK` (counting at least
+    /// when N has too few panels or W is small enough to fit in L2. Workers claim chunks from a
+    /// shared counter rather than being assigned them, so a worker that the OS has descheduled
+    /// (other jobs on the cores) delays nothing but the chunk it holds: the others take the rest. A one-worker pool, and problems below `PAR_MIN_WORK` (counting at least
     /// `MIN_ROWS_OF_WORK` rows), run on the calling thread (no hand-off).
     pub fn forward_par(&self, pool: &PinnedPool, x: &[f32], m: usize, y: &mut [f32]) -> Result<()> {
         self.check_io(x, m, y)?;
@@ -197,19 +196,22 @@ impl Linear {
         let groups = if driver::small_w(&self.packed, panels) { 1 } else { panels.min(want) };
         let blocks = want.div_ceil(groups).min(row_tiles);
         let out = SharedOut(y.as_mut_ptr());
-        pool.install(|| {
-            (0..groups * blocks).into_par_iter().with_max_len(1).for_each(|chunk| {
-                let t = split_range(row_tiles, blocks, chunk / groups);
-                let rows = (t.start * spec.mr).min(m)..(t.end * spec.mr).min(m);
-                let cols = split_range(panels, groups, chunk % groups);
-                if rows.is_empty() || cols.is_empty() {
-                    return;
-                }
-                // SAFETY: lengths checked above; chunks are disjoint (row block, panel group)
-                // pairs, so no two write the same element of y, and y's &mut borrow outlives
-                // the install call that runs them.
-                unsafe { driver::run(spec, &self.packed, self.act, x.as_ptr(), out.ptr(), rows, cols) };
-            });
+        let next = AtomicUsize::new(0);
+        pool.broadcast(|_, _| loop {
+            let chunk = next.fetch_add(1, Ordering::Relaxed);
+            if chunk >= groups * blocks {
+                return;
+            }
+            let t = split_range(row_tiles, blocks, chunk / groups);
+            let rows = (t.start * spec.mr).min(m)..(t.end * spec.mr).min(m);
+            let cols = split_range(panels, groups, chunk % groups);
+            if rows.is_empty() || cols.is_empty() {
+                continue;
+            }
+            // SAFETY: lengths checked above; each chunk is claimed once and chunks are disjoint
+            // (row block, panel group) pairs, so no two write the same element of y, and y's &mut
+            // borrow outlives the broadcast that runs them.
+            unsafe { driver::run(spec, &self.packed, self.act, x.as_ptr(), out.ptr(), rows, cols) };
         });
         Ok(())
     }

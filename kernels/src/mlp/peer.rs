@@ -1,8 +1,8 @@
 //! The `gemm` crate (sarah-ek, 0.18) computing the same layer, for side-by-side benchmarks.
 //!
 //! Note: on stable Rust, gemm 0.18 compiles its AVX-512 microkernels only with its `nightly`
-//! feature, so at run time it dispatches to its AVX2+FMA kernels on this build. Threads come from
-//! the current rayon pool: call these inside `PinnedPool::install` to run on pinned workers.
+//! feature, so at run time it dispatches to its AVX2+FMA kernels on this build. Its threads come
+//! from the current rayon pool (rayon's global pool, unpinned, unless called inside another).
 
 use super::Activation;
 use gemm::{gemm, Parallelism};
