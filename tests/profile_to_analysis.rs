@@ -62,6 +62,17 @@ fn profile_writes_valid_tables_and_resumes() {
     let stderr = String::from_utf8_lossy(&other.stderr);
     assert!(!other.status.success() && stderr.contains("--fresh"), "{stderr}");
 
+    // A checkpoint another build (or machine) measured is measured afresh, not resumed.
+    let ckpt = dir.path().join("tiny-1c/sleep-300.checkpoint.json");
+    let mut c: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ckpt).unwrap()).unwrap();
+    c["key"]["measured_by"] = "0123abc built by rustc 1.0 on another CPU".into();
+    std::fs::write(&ckpt, serde_json::to_string(&c).unwrap()).unwrap();
+    let rebuilt = profile(dir.path(), &["--search", "exhaustive"]);
+    let stderr = String::from_utf8_lossy(&rebuilt.stderr);
+    assert!(rebuilt.status.success(), "{stderr}");
+    assert!(stderr.contains("was measured by 0123abc") && stderr.contains("measuring afresh"), "{stderr}");
+    assert!(!stderr.contains("resuming"), "{stderr}");
+
     // The analysis reads the table.
     let show =
         Command::new(workspace_bin("hercules-analysis")).arg("show").arg(&table_path).output().unwrap();

@@ -28,12 +28,23 @@ pub struct Key {
     seed: u64,
     cores: Vec<usize>,
     measurement: String,
+    /// The build and machine that measured (revision, rustc, CPU model): a checkpoint from another
+    /// one is measured afresh rather than resumed. (Absent in checkpoints written before it was
+    /// recorded, which therefore never match.)
+    #[serde(default)]
+    measured_by: String,
 }
 
 impl Key {
-    /// The key of a profile of `serve.model` on `cores` with `params`.
-    pub fn new(serve: &ServeArgs, params: &CapacityParams, cores: &[usize]) -> Self {
+    /// The key of a profile of `serve.model` on `cores` of `host` with `params`.
+    pub fn new(
+        serve: &ServeArgs,
+        params: &CapacityParams,
+        cores: &[usize],
+        host: &hercules_results::HostFingerprint,
+    ) -> Self {
         Key {
+            measured_by: format!("{} built by {} on {}", host.git_revision, host.rustc, host.cpu_model),
             model: serve.model.clone(),
             rows_scale: serve.rows_scale,
             sla: params.sla.to_string(),
@@ -156,6 +167,15 @@ impl Evaluator {
                 c.kind,
                 c.version
             );
+        }
+        if c.key.measured_by != e.key.measured_by {
+            eprintln!(
+                "profile: checkpoint {} was measured by {}, not this build and machine ({}); measuring afresh",
+                path.display(),
+                if c.key.measured_by.is_empty() { "an unrecorded build" } else { &c.key.measured_by },
+                e.key.measured_by
+            );
+            return Ok(e);
         }
         if c.key != e.key {
             bail!(

@@ -426,7 +426,7 @@ fn profile_model(
         .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
         .collect();
     let checkpoint = dir.join(format!("{stem}.checkpoint.json"));
-    let key = eval::Key::new(serve, params, &bench.cores);
+    let key = eval::Key::new(serve, params, &bench.cores, &bench.host);
     let mut evaluator = Evaluator::open(&checkpoint, key, a.fresh, a.time_budget)?;
     let budget = a.budget.unwrap_or(usize::MAX);
     let grid = space.all().len();
