@@ -24,8 +24,8 @@ fn main() {
         if pinned {
             pin_current(allowed_cores()[0]).expect("pin");
         }
-        for gap in [0.0, 20.0, 100.0, 1000.0] {
-            let mut v: Vec<f64> = (0..2000)
+        for gap in [0.0, 20.0, 100.0, 5000.0] {
+            let mut v: Vec<f64> = (0..1000)
                 .map(|_| {
                     spin(gap);
                     let t = Instant::now();

@@ -125,8 +125,8 @@ pub fn split_range(n: usize, parts: usize, idx: usize) -> Range<usize> {
 
 /// How long an idle helper spins for the next job before it parks. Inside a forward pass the
 /// gaps between parallel phases (a serial layer, a copy) are microseconds to a few hundred, and
-/// between queries of a loaded server not much more; waking a parked helper cost 18–27 µs on a
-/// 2-vCPU KVM guest against 0.5 µs for a spinning one. (GNU OpenMP, which PyTorch's CPU ops use,
+/// between queries of a loaded server not much more; waking a parked helper cost 18–40 µs on a
+/// 2-vCPU KVM guest against 0.5 µs for a spinning one (`examples/pool_probe`). (GNU OpenMP, which PyTorch's CPU ops use,
 /// also spins for about this long by default.)
 const SPIN: Duration = Duration::from_millis(1);
 
