@@ -171,8 +171,8 @@ impl Model {
             return Err(err(format!("output buffer holds {} values, needs {}", out.len(), bsz * ow)));
         }
         let workers = pool.map_or(1, |p| p.threads());
-        // Small batches run on the calling thread: waking workers costs more than they save, and a
-        // worker descheduled by other jobs on the core would hold up the join.
+        // Small batches run on the calling thread: the hand-off would cost more than splitting saves,
+        // and a worker descheduled by other jobs on the core would hold up the join.
         let lookups = self.lookups_per_sample * bsz;
         let emb_pool = if lookups >= PAR_MIN_LOOKUPS { pool } else { None };
         let row_pool = if bsz >= PAR_MIN_ROWS { pool } else { None };

@@ -175,8 +175,9 @@ impl Linear {
     /// N panels (each chunk then streams only its share of the weights), and row blocks as well
     /// when N has too few panels or W is small enough to fit in L2. Workers claim chunks from a
     /// shared counter rather than being assigned them, so a worker that the OS has descheduled
-    /// (other jobs on the cores) delays nothing but the chunk it holds: the others take the rest. A one-worker pool, and problems below `PAR_MIN_WORK` (counting at least
-    /// `MIN_ROWS_OF_WORK` rows), run on the calling thread (no hand-off).
+    /// (other jobs on the cores) delays nothing but the chunk it holds: the others take the rest.
+    /// A one-worker pool, and problems below `PAR_MIN_WORK` (counting at least `MIN_ROWS_OF_WORK`
+    /// rows), run on the calling thread (no hand-off).
     pub fn forward_par(&self, pool: &PinnedPool, x: &[f32], m: usize, y: &mut [f32]) -> Result<()> {
         self.check_io(x, m, y)?;
         let threads = pool.threads();
