@@ -4,8 +4,8 @@
 //! `cargo run -p hercules-kernels --release --example mlp_probe [-- M K N]`
 //! Each cell: median of 7 repeats, each repeat ≥ 20 ms, ours and theirs interleaved (shared cores).
 //! Ours is `Linear::forward_par` on a pinned pool of `thr` workers, the calling thread being worker 0
-//! on the pool's first core; theirs is `gemm::gemm` called from the main thread with `Parallelism::Rayon(thr)`
-//! (`None` for 1). `PROBE_CPU_TIME=1` times by process CPU time (for 1-thread runs on busy cores).
+//! on the pool's first core; theirs is `gemm::gemm` called from the main thread with
+//! `Parallelism::Rayon(thr)` (`None` for 1). `PROBE_CPU_TIME=1` times by process CPU time (for 1-thread runs on busy cores).
 
 use hercules_kernels::mlp::{peer, Activation, Linear};
 use hercules_kernels::{Isa, PinnedPool};
