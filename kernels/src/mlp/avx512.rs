@@ -34,20 +34,31 @@ pub(crate) const SPEC: KernelSpec = KernelSpec { mr: MR, nr: NR, kc_max: 1024, m
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
 pub(crate) unsafe fn run_block(b: &Block) {
     let mut r = 0;
+    // The first full tiles each prefetch a slice of the next panel block (two lines per four K
+    // steps), so that block streams in from L3 while this one is reused from L2.
+    let lines_per_tile = 2 * (b.kc / 4);
+    let mut pf_line = 0;
     while r + MR <= b.rows {
+        let pf = if b.next.is_null() || pf_line >= 4 * b.kc {
+            b.b // already cached: the prefetches cost an issue slot, no traffic
+        } else {
+            // SAFETY: pf_line < 4·kc lines of 16 floats: inside the next kc × 64 block.
+            unsafe { b.next.add(16 * pf_line) }
+        };
+        pf_line += lines_per_tile;
         // SAFETY: rows r..r+MR are inside the block; features enabled on this fn.
-        unsafe { tile::<MR>(b, r) };
+        unsafe { tile::<MR>(b, r, pf) };
         r += MR;
     }
     // SAFETY: rows r..b.rows (fewer than MR) are inside the block.
     unsafe {
         match b.rows - r {
             0 => {}
-            1 => tile::<1>(b, r),
-            2 => tile::<2>(b, r),
-            3 => tile::<3>(b, r),
-            4 => tile::<4>(b, r),
-            _ => tile::<5>(b, r),
+            1 => tile::<1>(b, r, b.b),
+            2 => tile::<2>(b, r, b.b),
+            3 => tile::<3>(b, r, b.b),
+            4 => tile::<4>(b, r, b.b),
+            _ => tile::<5>(b, r, b.b),
         }
     }
 }
@@ -58,14 +69,15 @@ fn col_masks(cols: usize) -> [u16; V] {
     std::array::from_fn(|j| (m >> (16 * j)) as u16)
 }
 
-/// One `R × 64` tile over the block's K range, with the epilogue on the last K block.
+/// One `R × 64` tile over the block's K range, with the epilogue on the last K block. A full tile
+/// also prefetches `kc / 2` lines from `pf` into L2.
 ///
 /// # Safety
 /// Rows `r0..r0+R` of the block exist; the panel pointer is 64-byte aligned (panels are
 /// page-aligned and every K row is 256 bytes).
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
 #[inline]
-unsafe fn tile<const R: usize>(b: &Block, r0: usize) {
+unsafe fn tile<const R: usize>(b: &Block, r0: usize, pf: *const f32) {
     // SAFETY: r0 < rows, so these stay within x and y.
     let (a, c) = unsafe { (b.a.add(r0 * b.lda), b.c.add(r0 * b.ldc)) };
     let masks = col_masks(b.cols);
@@ -77,7 +89,7 @@ unsafe fn tile<const R: usize>(b: &Block, r0: usize) {
             load_tile(&mut acc, c, b.ldc, &masks);
         }
         // SAFETY: R == 6 rows of x (lda apart, kc floats each) and the kc × 64 panel block.
-        unsafe { k_loop_6x64(a, b.lda, b.b, b.kc, &mut acc) };
+        unsafe { k_loop_6x64(a, b.lda, b.b, b.kc, pf, &mut acc) };
     } else {
         // SAFETY: forwarded contract of this fn.
         unsafe { accumulate::<R>(b, a, c, &masks, &mut acc) };
@@ -217,6 +229,9 @@ macro_rules! step_6x64 {
 /// unrolled by four K steps so the pointer bumps (which compete with FMAs for ports 0 and 5)
 /// are three per 96 FMAs.
 ///
+/// Each unrolled iteration also prefetches two lines at `pf` (advancing) into L2: prefetches
+/// never fault, so `pf` need only point where the caller wants lines brought in.
+///
 /// # Safety
 /// `kc ≥ 1`; rows `a + i·lda` (i < 6) hold `kc` floats; `b` is a 64-byte aligned `kc × 64` block.
 #[target_feature(enable = "avx512f")]
@@ -226,6 +241,7 @@ unsafe fn k_loop_6x64<const R: usize>(
     lda: usize,
     b: *const f32,
     kc: usize,
+    pf: *const f32,
     acc: &mut [[__m512; V]; R],
 ) {
     debug_assert!(R == 6 && kc > 0);
@@ -241,6 +257,9 @@ unsafe fn k_loop_6x64<const R: usize>(
             step_6x64!("256", "4"),
             step_6x64!("512", "8"),
             step_6x64!("768", "12"),
+            "prefetcht1 byte ptr [{pf}]",
+            "prefetcht1 byte ptr [{pf} + 64]",
+            "add {pf}, 128",
             "add {p0}, 16",
             "add {p1}, 16",
             "add {bp}, 1024",
@@ -262,6 +281,7 @@ unsafe fn k_loop_6x64<const R: usize>(
             p0 = inout(reg) a => _,
             p1 = inout(reg) a.add(4 * lda) => _,
             n = inout(reg) kc => _,
+            pf = inout(reg) pf => _,
             l = in(reg) l,
             l3 = in(reg) 3 * l,
             out("zmm24") _,

@@ -33,6 +33,9 @@ pub(crate) struct Block {
     pub ldc: usize,
     /// Valid columns of this panel (≤ NR); the rest of the panel is padding and is not stored.
     pub cols: usize,
+    /// The panel block the sweep reads after this one (next panel, else the next K or M block's
+    /// first), for a kernel to prefetch into L2 while this one computes; null after the last.
+    pub next: *const f32,
     /// Padded bias at the panel's first column, or null when the layer has none.
     pub bias: *const f32,
     /// First K block: start from zero instead of reloading `y`.
@@ -104,7 +107,17 @@ pub(crate) unsafe fn run(
             let k0 = kb * kcb;
             let kc = kcb.min(k - k0);
             for p in panels.clone() {
+                let next = if p + 1 < panels.end {
+                    w.panel_ptr(p + 1).add(k0 * nr)
+                } else if kb + 1 < kblocks {
+                    w.panel_ptr(panels.start).add((k0 + kcb) * nr)
+                } else if i0 + mc < rows.end {
+                    w.panel_ptr(panels.start)
+                } else {
+                    std::ptr::null()
+                };
                 let blk = Block {
+                    next,
                     // SAFETY (all adds): i0 < rows.end, k0 < k, p < panels, within the buffers.
                     a: x.add(i0 * k + k0),
                     lda: k,

@@ -24,6 +24,7 @@ fn kernel_in_l1_speed() {
             ldc: 64,
             cols: 64,
             bias: std::ptr::null(),
+            next: std::ptr::null(),
             first: true,
             last: true,
             act: Activation::None,
