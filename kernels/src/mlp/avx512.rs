@@ -42,8 +42,9 @@ pub(crate) unsafe fn run_block(b: &Block) {
         let pf = if b.next.is_null() || pf_line >= 4 * b.kc {
             b.b // already cached: the prefetches cost an issue slot, no traffic
         } else {
-            // SAFETY: pf_line < 4·kc lines of 16 floats: inside the next kc × 64 block.
-            unsafe { b.next.add(16 * pf_line) }
+            // Wrapping: the next block may be a few rows shorter than this one (the last K block),
+            // so the address can pass its end; it is only ever prefetched, which cannot fault.
+            b.next.wrapping_add(16 * pf_line)
         };
         pf_line += lines_per_tile;
         // SAFETY: rows r..r+MR are inside the block; features enabled on this fn.
