@@ -107,6 +107,8 @@ pub(crate) unsafe fn run(
             let k0 = kb * kcb;
             let kc = kcb.min(k - k0);
             for p in panels.clone() {
+                // SAFETY (adds): panel p + 1 < panels.end exists, and k0 + kcb < k when there is a
+                // next K block, so each pointer is inside the packed weights.
                 let next = if p + 1 < panels.end {
                     w.panel_ptr(p + 1).add(k0 * nr)
                 } else if kb + 1 < kblocks {
