@@ -289,9 +289,7 @@ impl PinnedPool {
     /// run worker 0's share where it belongs without re-pinning per call. For the thread that
     /// drives the pool; dropping the guard restores the thread's previous mask.
     pub fn enter(&self) -> Result<PinGuard> {
-        let prev = current_affinity();
-        pin_current(self.cores[0])?;
-        Ok(PinGuard(prev.filter(|m| m[..] != [self.cores[0]])))
+        PinGuard::pin(self.cores[0])
     }
 
     /// The affinity mask each worker reports now, in worker order.
@@ -358,10 +356,14 @@ impl PinGuard {
         if PINNED.get() == Some(core) {
             return Self(None);
         }
-        match current_affinity() {
-            Some(mask) if mask != [core] && pin_current(core).is_ok() => Self(Some(mask)),
-            _ => Self(None),
-        }
+        Self::pin(core).unwrap_or(Self(None))
+    }
+
+    /// Pins the calling thread to `core`, remembering its mask for the drop when it was another.
+    fn pin(core: usize) -> Result<Self> {
+        let prev = current_affinity();
+        pin_current(core)?;
+        Ok(Self(prev.filter(|m| m[..] != [core])))
     }
 }
 impl Drop for PinGuard {

@@ -99,9 +99,9 @@ fn sigmoid_saturates_without_nan() {
 fn forward_par_equals_forward() {
     let pool = PinnedPool::with_threads(crate::pool::allowed_cores().len().min(2)).unwrap();
     let mut rng = StdRng::seed_from_u64(7);
-    // Above the serial threshold: one panel (row split), five panels (row split), four panels
-    // (panel split), M = 1 and 2 with 2 MB or more of W (panel split, a ragged last panel); below
-    // it: small shapes, M = 1 with just under 2 MB of W, M = 0.
+    // Above the serial threshold (2^19 multiply-adds, M counted as at least 4): one panel (row
+    // split), five panels (row split), four panels (panel split), M = 1 and 2 (panel split, a
+    // ragged last panel); below it: a small shape, M = 1 just under the threshold, M = 0.
     let shapes = [
         (200, 300, 64),
         (50, 200, 320),
@@ -110,6 +110,8 @@ fn forward_par_equals_forward() {
         (2, 600, 1000),
         (1, 479, 1024),
         (37, 100, 300),
+        (16, 100, 64),
+        (1, 511, 256),
         (0, 8, 8),
     ];
     for &(m, k, n) in &shapes {
