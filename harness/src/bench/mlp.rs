@@ -7,7 +7,10 @@ use hercules_kernels::pool::PinnedPool;
 use hercules_results::{Ceilings, KernelRecord};
 use rand::{Rng, SeedableRng};
 
-const KN: [(usize, usize); 6] = [(13, 512), (512, 256), (256, 64), (512, 512), (1024, 1024), (479, 1024)];
+/// (K, N) of the default sweep: six layers of the zoo's MLPs, and the logit layer (256 → 1) that ends
+/// every DLRM-style tower.
+const KN: [(usize, usize); 7] =
+    [(13, 512), (512, 256), (256, 64), (512, 512), (1024, 1024), (479, 1024), (256, 1)];
 
 fn shapes(args: &KernelsArgs) -> Vec<(usize, usize, usize)> {
     let ms = if !args.m.is_empty() {

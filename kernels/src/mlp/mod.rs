@@ -2,7 +2,9 @@
 //!
 //! A BLIS-style packed-panel GEMM (see `driver`) with one microkernel per ISA (`avx512`, `avx2`,
 //! `scalar`) chosen at run time, and the bias add and activation fused into the epilogue of the
-//! last K block, so `y` is written once. [`peer`] wraps the `gemm` crate for side-by-side benchmarks.
+//! last K block, so `y` is written once. Layers of a few output features (the logit layer) run as
+//! dot products on W's rows instead (`narrow`). [`peer`] wraps the `gemm` crate for side-by-side
+//! benchmarks.
 
 mod activation;
 #[cfg(target_arch = "x86_64")]
@@ -10,6 +12,7 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod driver;
+mod narrow;
 mod pack;
 pub mod peer;
 #[cfg(all(test, target_arch = "x86_64"))]
@@ -27,6 +30,8 @@ use crate::error::{KernelError, Result};
 use crate::isa::Isa;
 use crate::pool::{split_range, PinnedPool};
 use driver::{KernelSpec, SharedOut};
+use narrow::RowWeights;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Multiply-adds (counting at least `MIN_ROWS_OF_WORK` rows) below which `forward_par` stays on
@@ -48,7 +53,16 @@ const CHUNKS_PER_THREAD: usize = 2;
 pub struct Linear {
     act: Activation,
     isa: Isa,
-    packed: PackedWeights,
+    weights: Weights,
+}
+
+/// A layer's weights in the layout of the kernel that runs it.
+#[derive(Debug)]
+enum Weights {
+    /// Microkernel panels (the GEMM path).
+    Panels(PackedWeights),
+    /// nn.Linear rows, for layers of fewer than half a panel of output features (dot products).
+    Rows(RowWeights),
 }
 
 /// The microkernel of `isa`.
@@ -113,18 +127,34 @@ impl Linear {
             check_len("bias (n)", n, b.len())?;
             check_finite("bias", b)?;
         }
-        let packed = PackedWeights::new(weight, bias, k, n, spec(isa).nr)?;
-        Ok(Self { act, isa, packed })
+        // A layer that would leave its panel more than half padding runs as dot products instead
+        // (`narrow`). `mlp_probe`, 1 thread, ours over the gemm crate at M = 64: AVX-512 (64-wide
+        // panels) N = 16 0.67 → 1.34x, N = 32 mixed (1.33 → 1.24x, 1.05 → 1.00x at M = 1024),
+        // N = 48 1.81 → 1.46x; AVX2 (16-wide) N = 4 0.52 → 1.26x, N = 8 mixed, N = 16 1.27 → 0.91x.
+        let weights = if 2 * n < spec(isa).nr {
+            Weights::Rows(RowWeights::new(weight, bias, k, n))
+        } else {
+            Weights::Panels(PackedWeights::new(weight, bias, k, n, spec(isa).nr)?)
+        };
+        Ok(Self { act, isa, weights })
     }
 
     /// Input features (K).
     pub fn in_features(&self) -> usize {
-        self.packed.k
+        self.dims().0
     }
 
     /// Output features (N).
     pub fn out_features(&self) -> usize {
-        self.packed.n
+        self.dims().1
+    }
+
+    /// (K, N).
+    fn dims(&self) -> (usize, usize) {
+        match &self.weights {
+            Weights::Panels(p) => (p.k, p.n),
+            Weights::Rows(r) => (r.k, r.n),
+        }
     }
 
     /// The fused activation.
@@ -140,13 +170,15 @@ impl Linear {
     /// Floating-point operations of one forward pass over `m` rows (`2·m·k·n`, bias and activation
     /// not counted).
     pub fn flops(&self, m: usize) -> f64 {
-        2.0 * m as f64 * self.packed.k as f64 * self.packed.n as f64
+        let (k, n) = self.dims();
+        2.0 * m as f64 * k as f64 * n as f64
     }
 
     /// Checks `x` (`m×k`) and `y` (`m×n`) against the layer.
     fn check_io(&self, x: &[f32], m: usize, y: &[f32]) -> Result<()> {
-        check_len("x (m*k)", checked_len("x", m, self.packed.k)?, x.len())?;
-        check_len("y (m*n)", checked_len("y", m, self.packed.n)?, y.len())
+        let (k, n) = self.dims();
+        check_len("x (m*k)", checked_len("x", m, k)?, x.len())?;
+        check_len("y (m*n)", checked_len("y", m, n)?, y.len())
     }
 
     /// `y = act(x·Wᵀ + b)` on the calling thread; `x` is `m×k`, `y` is `m×n`, both row-major.
@@ -155,20 +187,25 @@ impl Linear {
         if m == 0 {
             return Ok(());
         }
-        // SAFETY: lengths checked above; the ISA was checked available at construction; this thread
-        // holds the only (&mut) reference to y.
-        unsafe {
-            driver::run(
-                spec(self.isa),
-                &self.packed,
-                self.act,
-                x.as_ptr(),
-                y.as_mut_ptr(),
-                0..m,
-                0..self.packed.panels(),
-            )
-        };
+        // SAFETY: lengths checked above; this thread holds the only (&mut) reference to y.
+        unsafe { self.run(x.as_ptr(), y.as_mut_ptr(), 0..m, None) };
         Ok(())
+    }
+
+    /// Rows `rows` × panels `panels` of y (all of them when None; narrow layers have no panels).
+    ///
+    /// # Safety
+    /// `x` holds `rows.end × k` floats and `y` `rows.end × n`; no other thread writes the same
+    /// region of `y` concurrently.
+    unsafe fn run(&self, x: *const f32, y: *mut f32, rows: Range<usize>, panels: Option<Range<usize>>) {
+        match &self.weights {
+            // SAFETY (both): this fn's contract; the ISA was checked available at construction.
+            Weights::Panels(p) => unsafe {
+                let panels = panels.unwrap_or(0..p.panels());
+                driver::run(spec(self.isa), p, self.act, x, y, rows, panels)
+            },
+            Weights::Rows(r) => unsafe { narrow::run(self.isa, r, self.act, x, y, rows) },
+        }
     }
 
     /// As [`Linear::forward`], split over the pool's workers in a few chunks per worker: groups of
@@ -184,17 +221,23 @@ impl Linear {
         if m == 0 {
             return Ok(());
         }
-        let (k, n) = (self.packed.k, self.packed.n);
+        let (k, n) = self.dims();
         if threads == 1 || m.max(MIN_ROWS_OF_WORK).saturating_mul(k * n) < PAR_MIN_WORK {
             return self.forward(x, m, y);
         }
-        let spec = spec(self.isa);
-        let panels = self.packed.panels();
-        let row_tiles = m.div_ceil(spec.mr);
         let want = CHUNKS_PER_THREAD * threads;
-        // Small W: every chunk reading all of it is free, and whole-row chunks keep y's stores
-        // sequential (the K = 13 layers are bound by writing y).
-        let groups = if driver::small_w(&self.packed, panels) { 1 } else { panels.min(want) };
+        // Rows per tile, panels, and the groups the panels split into.
+        let (mr, panels, groups) = match &self.weights {
+            Weights::Panels(p) => {
+                let panels = p.panels();
+                // Small W: every chunk reading all of it is free, and whole-row chunks keep y's
+                // stores sequential (the K = 13 layers are bound by writing y).
+                (spec(self.isa).mr, panels, if driver::small_w(p, panels) { 1 } else { panels.min(want) })
+            }
+            // Narrow: a chunk computes every feature of its rows.
+            Weights::Rows(_) => (narrow::TILE, 1, 1),
+        };
+        let row_tiles = m.div_ceil(mr);
         let blocks = want.div_ceil(groups).min(row_tiles);
         let out = SharedOut(y.as_mut_ptr());
         let next = AtomicUsize::new(0);
@@ -204,7 +247,7 @@ impl Linear {
                 return;
             }
             let t = split_range(row_tiles, blocks, chunk / groups);
-            let rows = (t.start * spec.mr).min(m)..(t.end * spec.mr).min(m);
+            let rows = (t.start * mr).min(m)..(t.end * mr).min(m);
             let cols = split_range(panels, groups, chunk % groups);
             if rows.is_empty() || cols.is_empty() {
                 continue;
@@ -212,7 +255,7 @@ impl Linear {
             // SAFETY: lengths checked above; each chunk is claimed once and chunks are disjoint
             // (row block, panel group) pairs, so no two write the same element of y, and y's &mut
             // borrow outlives the broadcast that runs them.
-            unsafe { driver::run(spec, &self.packed, self.act, x.as_ptr(), out.ptr(), rows, cols) };
+            unsafe { self.run(x.as_ptr(), out.ptr(), rows, Some(cols)) };
         });
         Ok(())
     }

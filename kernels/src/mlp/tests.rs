@@ -55,6 +55,16 @@ proptest! {
     ) {
         check_all_isas(m, k, n, act, with_bias, seed);
     }
+
+    /// Few output features: the dot-product path of every ISA (fewer than half a panel), and the
+    /// panels just past it; ragged K (below one vector, and tails of every length).
+    #[test]
+    fn narrow_layers_match_reference(
+        m in 0usize..40, k in 1usize..200, n in 1usize..40,
+        act in prop::sample::select(Activation::ALL.to_vec()), with_bias: bool, seed: u64,
+    ) {
+        check_all_isas(m, k, n, act, with_bias, seed);
+    }
 }
 
 #[test]
@@ -113,6 +123,9 @@ fn forward_par_equals_forward() {
         (16, 100, 64),
         (1, 511, 256),
         (0, 8, 8),
+        // Narrow (dot-product) layers, row split: N = 1 and a ragged 4-row tail, N = 7.
+        (1023, 600, 1),
+        (500, 300, 7),
     ];
     for &(m, k, n) in &shapes {
         let x = random(m * k, &mut rng);

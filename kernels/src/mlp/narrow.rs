@@ -1,0 +1,258 @@
+//! Layers with a few output features (the logit layer that ends every DLRM-style tower): one dot
+//! product of a row of `x` with each row of W, kept as nn.Linear stores it.
+//!
+//! A panel kernel computes a whole panel whatever N is: 64 columns on AVX-512, so N = 1 did 63
+//! columns of padding (2 GFLOP/s at 1024 × 256 × 1, 0.1x the gemm crate). Here a tile is up to
+//! 4 rows × 4 features: each vector of `x` is loaded once for all the tile's features, each vector
+//! of W once for all its rows, and the products are summed across lanes at the end of the row.
+
+use super::Activation;
+use std::ops::Range;
+
+/// Rows and features of a register tile (R × C vector accumulators, at most 16).
+pub(crate) const TILE: usize = 4;
+
+/// Weights and bias in nn.Linear layout, for a layer of a few output features.
+#[derive(Debug)]
+pub(crate) struct RowWeights {
+    pub k: usize,
+    pub n: usize,
+    /// `n × k`, row-major.
+    pub w: Vec<f32>,
+    /// `n` floats (zeros when the layer has none).
+    pub bias: Vec<f32>,
+}
+
+impl RowWeights {
+    /// Copies `weight` (`n×k`) and `bias` (`n`).
+    pub fn new(weight: &[f32], bias: Option<&[f32]>, k: usize, n: usize) -> Self {
+        Self { k, n, w: weight.to_vec(), bias: bias.map_or_else(|| vec![0.0; n], <[f32]>::to_vec) }
+    }
+}
+
+/// Rows `rows` of `y = act(x·Wᵀ + b)`, every feature.
+///
+/// # Safety
+/// `x` holds `rows.end × k` floats and `y` `rows.end × n`; `isa` is available on this CPU; no
+/// other thread writes these rows of `y` concurrently.
+pub(crate) unsafe fn run(
+    isa: crate::isa::Isa,
+    w: &RowWeights,
+    act: Activation,
+    x: *const f32,
+    y: *mut f32,
+    rows: Range<usize>,
+) {
+    let mut r = rows.start;
+    while r < rows.end {
+        let nr = TILE.min(rows.end - r);
+        let mut j = 0;
+        while j < w.n {
+            let nc = TILE.min(w.n - j);
+            let t = Tile {
+                // SAFETY (adds): row r < rows.end of x and y, feature j < n of W, y and the bias.
+                x: unsafe { x.add(r * w.k) },
+                w: unsafe { w.w.as_ptr().add(j * w.k) },
+                k: w.k,
+                y: unsafe { y.add(r * w.n + j) },
+                ldy: w.n,
+                bias: &w.bias[j..j + nc],
+                act,
+            };
+            // SAFETY: the tile's nr rows and nc features lie inside x, W and y (contract above);
+            // the ISA was checked available when the layer was built.
+            unsafe { dispatch(isa, &t, nr, nc) };
+            j += nc;
+        }
+        r += nr;
+    }
+}
+
+/// One tile's operands: `x` and `w` at their first row (both `k` floats per row), `y` at the tile's
+/// first element.
+struct Tile<'a> {
+    x: *const f32,
+    w: *const f32,
+    k: usize,
+    y: *mut f32,
+    ldy: usize,
+    bias: &'a [f32],
+    act: Activation,
+}
+
+/// Runs the `rows × cols` tile with the ISA's kernel (both in `1..=TILE`).
+///
+/// # Safety
+/// As for `run`, for the tile's rows and features.
+unsafe fn dispatch(isa: crate::isa::Isa, t: &Tile, rows: usize, cols: usize) {
+    macro_rules! shapes {
+        ($f:ident) => {
+            match (rows, cols) {
+                (1, 1) => $f::<1, 1>(t),
+                (1, 2) => $f::<1, 2>(t),
+                (1, 3) => $f::<1, 3>(t),
+                (1, _) => $f::<1, 4>(t),
+                (2, 1) => $f::<2, 1>(t),
+                (2, 2) => $f::<2, 2>(t),
+                (2, 3) => $f::<2, 3>(t),
+                (2, _) => $f::<2, 4>(t),
+                (3, 1) => $f::<3, 1>(t),
+                (3, 2) => $f::<3, 2>(t),
+                (3, 3) => $f::<3, 3>(t),
+                (3, _) => $f::<3, 4>(t),
+                (_, 1) => $f::<4, 1>(t),
+                (_, 2) => $f::<4, 2>(t),
+                (_, 3) => $f::<4, 3>(t),
+                (_, _) => $f::<4, 4>(t),
+            }
+        };
+    }
+    match isa {
+        // SAFETY (each arm): the ISA is available; the tile is inside the buffers.
+        #[cfg(target_arch = "x86_64")]
+        crate::isa::Isa::Avx512 => unsafe { shapes!(tile_avx512) },
+        #[cfg(target_arch = "x86_64")]
+        crate::isa::Isa::Avx2 => unsafe { shapes!(tile_avx2) },
+        _ => unsafe { shapes!(tile_scalar) },
+    }
+}
+
+/// Writes `act(sum + bias)` for every (row, feature) of a tile.
+///
+/// # Safety
+/// The tile's R rows × C features of `y` are writable.
+#[inline(always)]
+unsafe fn store<const R: usize, const C: usize>(t: &Tile, sums: [[f32; C]; R]) {
+    for (i, row) in sums.iter().enumerate() {
+        for (c, &s) in row.iter().enumerate() {
+            // SAFETY: (i, c) is inside the tile.
+            unsafe { *t.y.add(i * t.ldy + c) = t.act.apply(s + t.bias[c]) };
+        }
+    }
+}
+
+/// Portable tile: eight partial sums per dot product, so the compiler can vectorise the K loop.
+///
+/// # Safety
+/// As for `dispatch`.
+unsafe fn tile_scalar<const R: usize, const C: usize>(t: &Tile) {
+    const L: usize = 8;
+    let mut acc = [[[0.0f32; L]; C]; R];
+    // SAFETY: R rows of x and C rows of W, k floats each.
+    let xs: [&[f32]; R] =
+        std::array::from_fn(|i| unsafe { std::slice::from_raw_parts(t.x.add(i * t.k), t.k) });
+    let ws: [&[f32]; C] =
+        std::array::from_fn(|c| unsafe { std::slice::from_raw_parts(t.w.add(c * t.k), t.k) });
+    for k0 in (0..t.k).step_by(L) {
+        let len = L.min(t.k - k0);
+        for (i, x) in xs.iter().enumerate() {
+            for (c, w) in ws.iter().enumerate() {
+                for l in 0..len {
+                    acc[i][c][l] += x[k0 + l] * w[k0 + l];
+                }
+            }
+        }
+    }
+    let mut sums = [[0.0f32; C]; R];
+    for i in 0..R {
+        for c in 0..C {
+            sums[i][c] = acc[i][c].iter().sum();
+        }
+    }
+    // SAFETY: as for this fn.
+    unsafe { store::<R, C>(t, sums) };
+}
+
+/// AVX-512 tile: 16 floats of K per step, the K tail under a mask. (Plain loops over fixed-size
+/// arrays: `array::from_fn` and `map` here compiled to out-of-line calls.)
+///
+/// # Safety
+/// As for `dispatch`; the CPU supports AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_avx512<const R: usize, const C: usize>(t: &Tile) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); C]; R];
+    let mut wv = [_mm512_setzero_ps(); C];
+    // SAFETY (both expansions): lanes k0.. under the mask lie inside each row of x and W (k floats
+    // each); masked-off lanes are not read.
+    macro_rules! step {
+        ($k0:expr, $load:expr) => {
+            for c in 0..C {
+                wv[c] = unsafe { $load(t.w.add(c * t.k + $k0)) };
+            }
+            for i in 0..R {
+                let xv = unsafe { $load(t.x.add(i * t.k + $k0)) };
+                for c in 0..C {
+                    acc[i][c] = _mm512_fmadd_ps(xv, wv[c], acc[i][c]);
+                }
+            }
+        };
+    }
+    let full = t.k / 16 * 16;
+    let mut k0 = 0;
+    while k0 < full {
+        step!(k0, |p| _mm512_loadu_ps(p));
+        k0 += 16;
+    }
+    if full < t.k {
+        let mask: __mmask16 = (1u16 << (t.k - full)) - 1;
+        step!(full, |p| _mm512_maskz_loadu_ps(mask, p));
+    }
+    let mut sums = [[0.0f32; C]; R];
+    for i in 0..R {
+        for c in 0..C {
+            sums[i][c] = _mm512_reduce_add_ps(acc[i][c]);
+        }
+    }
+    // SAFETY: as for this fn.
+    unsafe { store::<R, C>(t, sums) };
+}
+
+/// AVX2 tile: 8 floats of K per step, the K tail under a mask.
+///
+/// # Safety
+/// As for `dispatch`; the CPU supports AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx2<const R: usize, const C: usize>(t: &Tile) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm256_setzero_ps(); C]; R];
+    let mut wv = [_mm256_setzero_ps(); C];
+    // SAFETY (both expansions): as in `tile_avx512`, 8 lanes.
+    macro_rules! step {
+        ($k0:expr, $load:expr) => {
+            for c in 0..C {
+                wv[c] = unsafe { $load(t.w.add(c * t.k + $k0)) };
+            }
+            for i in 0..R {
+                let xv = unsafe { $load(t.x.add(i * t.k + $k0)) };
+                for c in 0..C {
+                    acc[i][c] = _mm256_fmadd_ps(xv, wv[c], acc[i][c]);
+                }
+            }
+        };
+    }
+    let full = t.k / 8 * 8;
+    let mut k0 = 0;
+    while k0 < full {
+        step!(k0, |p| _mm256_loadu_ps(p));
+        k0 += 8;
+    }
+    if full < t.k {
+        let left = (t.k - full) as i32;
+        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        step!(full, |p| _mm256_maskload_ps(p, mask));
+    }
+    let mut sums = [[0.0f32; C]; R];
+    for i in 0..R {
+        for c in 0..C {
+            let v = acc[i][c];
+            let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            sums[i][c] = _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+        }
+    }
+    // SAFETY: as for this fn.
+    unsafe { store::<R, C>(t, sums) };
+}
