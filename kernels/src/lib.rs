@@ -6,6 +6,7 @@
 pub mod ceiling;
 pub mod embedding;
 pub mod error;
+pub mod interaction;
 pub mod isa;
 pub mod mem;
 pub mod mlp;

@@ -6,7 +6,7 @@
 //! by the same sequence of operations whichever worker computes it.
 
 use crate::blocks;
-use crate::error::{ModelError, Result};
+use crate::error::{kernel, ModelError, Result};
 use crate::inputs::InputSet;
 use crate::model::{BuiltInteraction, Model};
 use crate::ops::Dense;
@@ -246,30 +246,34 @@ impl Model {
             }
         }
 
-        // Phase C: x0 = cat(features), then the interaction.
+        // Phase C: x0 = cat(features), then the interaction; the dot interaction reads the features
+        // where they are instead (x0 is 14 MB at MLPerf DLRM v1's batch 1024).
         let xw = self.x0_width;
-        {
+        let (bot, pooled, pooled_at, blocks_out) = (&ws.bot, &ws.pooled, &ws.pooled_at, &ws.blocks);
+        // A feature's rows (batch × its width).
+        let source = |f: Feature| -> &[f32] {
+            match f {
+                Feature::Dense => match bottom_at {
+                    usize::MAX => &input.dense,
+                    i => &bot[i],
+                },
+                Feature::Table(t) => &pooled[pooled_at[t]..],
+                Feature::Block(b) => &blocks_out[b],
+            }
+        };
+        if !matches!(self.interaction, BuiltInteraction::Dot { .. }) {
             // Row by row, split over the batch: each x0 row is written once, in order, while the
             // features are read as sequential streams (feature by feature, a large batch's x0 is
             // swept once per feature with one 4 KiB page per row touched: 8–11% of rmc2's time at
             // batch 1024 on 2 threads, 2% row by row).
             let x0 = Shared::new(&mut ws.x0);
-            let (bot, pooled, pooled_at, blocks_out) = (&ws.bot, &ws.pooled, &ws.pooled_at, &ws.blocks);
             par(row_pool, |wk, n| {
                 let rows = split_range(bsz, n, wk);
                 // SAFETY: worker wk writes only its rows of x0.
                 let dst = unsafe { x0.slice(rows.start * xw, rows.len() * xw) };
                 for (row, r) in dst.chunks_exact_mut(xw).zip(rows) {
                     for &(f, col, w) in &self.features {
-                        let src: &[f32] = match f {
-                            Feature::Dense => match bottom_at {
-                                usize::MAX => &input.dense,
-                                i => &bot[i],
-                            },
-                            Feature::Table(t) => &pooled[pooled_at[t]..],
-                            Feature::Block(b) => &blocks_out[b],
-                        };
-                        row[col..col + w].copy_from_slice(&src[r * w..(r + 1) * w]);
+                        row[col..col + w].copy_from_slice(&source(f)[r * w..(r + 1) * w]);
                     }
                 }
                 Ok(())
@@ -277,22 +281,20 @@ impl Model {
         }
         let top_in: &[f32] = match &self.interaction {
             BuiltInteraction::Cat => &ws.x0,
-            BuiltInteraction::Dot { self_interaction, width } => {
+            BuiltInteraction::Dot { pairs, width } => {
+                // Each top-input row: the first feature (the bottom MLP's output), then the pairs.
                 let dst = Shared::new(&mut ws.inter);
-                let (x0, n_feat, iw) = (&ws.x0, self.features.len(), self.inter_out);
+                let (iw, d, features) = (self.inter_out, *width, &self.features);
                 par(row_pool, |w, n| {
                     let rows = split_range(bsz, n, w);
                     // SAFETY: worker w writes only its rows of the interaction output.
                     let o = unsafe { dst.slice(rows.start * iw, rows.len() * iw) };
-                    blocks::dot_interaction(
-                        &x0[rows.start * xw..rows.end * xw],
-                        xw,
-                        n_feat,
-                        *width,
-                        *self_interaction,
-                        o,
-                    );
-                    Ok(())
+                    let first = &source(features[0].0)[rows.start * d..rows.end * d];
+                    for (orow, f0) in o.chunks_exact_mut(iw).zip(first.chunks_exact(d)) {
+                        orow[..d].copy_from_slice(f0);
+                    }
+                    let feature = |f: usize| &source(features[f].0)[rows.start * d..];
+                    pairs.forward(feature, d, rows.len(), o, iw, d).map_err(kernel("dot interaction"))
                 })?;
                 &ws.inter
             }

@@ -1,11 +1,12 @@
 //! A built model: tables as kernel embedding tables, layers as packed dense layers, plus the plan the
 //! forward pass follows (feature list, column offsets, block wiring).
 
-use crate::error::{ModelError, Result};
+use crate::error::{kernel, ModelError, Result};
 use crate::ops::{Dense, Table};
 use crate::spec::{Act, Block, Feature, Interaction, Mlp, ModelSpec, Scale};
 use crate::stats::{stats, ModelStats};
 use crate::weights::{names, params, WeightSource};
+use hercules_kernels::interaction::DotInteraction;
 use std::collections::HashMap;
 
 /// A block with its layers and the global tables it reads.
@@ -53,8 +54,8 @@ pub enum BuiltInteraction {
     Cat,
     /// Pairwise dots of equal-width features.
     Dot {
-        /// Include i == j pairs.
-        self_interaction: bool,
+        /// The pairs kernel (features, width, self-interaction).
+        pairs: DotInteraction,
         /// Width of every feature.
         width: usize,
     },
@@ -242,7 +243,10 @@ impl Model {
         let interaction = match spec.interaction {
             Interaction::Cat {} => BuiltInteraction::Cat,
             Interaction::Dot { self_interaction } => {
-                BuiltInteraction::Dot { self_interaction, width: features[0].2 }
+                let width = features[0].2;
+                let pairs = DotInteraction::new(features.len(), width, self_interaction)
+                    .map_err(kernel("dot interaction"))?;
+                BuiltInteraction::Dot { pairs, width }
             }
             Interaction::Cross { layers, low_rank } => BuiltInteraction::Cross(
                 (0..layers)

@@ -61,7 +61,7 @@ mod avx512;
 mod input;
 mod job;
 mod par;
-mod prefetch;
+pub(crate) mod prefetch;
 mod quant;
 mod reference;
 mod scalar;

@@ -4,7 +4,7 @@
 use super::PrefetchHint;
 
 /// [`PrefetchHint`] as a const-generic parameter of the SIMD passes: `prefetcht0`.
-pub(super) const H_T0: u8 = 0;
+pub(crate) const H_T0: u8 = 0;
 /// `prefetcht1` (also the far prefetch of [`PrefetchHint::T1T0`]).
 pub(super) const H_T1: u8 = 1;
 /// `prefetchnta`.
@@ -22,7 +22,7 @@ pub(super) fn hint_code(hint: PrefetchHint) -> u8 {
 /// Asks for the cache line holding `p` with the hint `H` (one of `H_T0`, `H_T1`, `H_NTA`), chosen at
 /// compile time so the SIMD passes carry no per-lookup branch on it. Never faults, never dereferences.
 #[inline(always)]
-pub(super) fn prefetch_line<const H: u8>(p: *const u8) {
+pub(crate) fn prefetch_line<const H: u8>(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_NTA, _MM_HINT_T0, _MM_HINT_T1};

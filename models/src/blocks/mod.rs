@@ -6,7 +6,7 @@ mod interaction;
 mod ncf;
 mod rnn;
 
-pub(crate) use interaction::{cross_update, dot_interaction};
+pub(crate) use interaction::cross_update;
 
 use crate::error::Result;
 use crate::model::BuiltBlock;
