@@ -1,10 +1,13 @@
 //! Criterion benches of the kernels, each beside its peer in the same group: embedding bag per dtype
 //! (with and without prefetch) on a table beyond the LLC, and the fused MLP layer beside the `gemm`
-//! crate. `hercules kernels` is the full sweep with ceilings; these are for quick A/B while tuning.
+//! crate, and DLRM's dot interaction beside the `gemm` crate computing each sample's Gram matrix (as
+//! PyTorch's bmm does). `hercules kernels` is the full sweep with ceilings; these are for quick A/B
+//! while tuning.
 //! Table size: HERCULES_BENCH_TABLE_MIB (default 1024).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hercules_kernels::embedding::{self, Bags, DType, EmbeddingOpts, EmbeddingTable, Indices, Pooling};
+use hercules_kernels::interaction::DotInteraction;
 use hercules_kernels::mlp::{self, Activation, Linear};
 use rand::{Rng, SeedableRng};
 
@@ -73,5 +76,29 @@ fn mlp_layer(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, embedding, mlp_layer);
+fn dot_interaction(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dot_interaction");
+    // MLPerf DLRM v1: 27 features of 128; 16 samples (in L2) and 1024 (14 MB, from memory).
+    let (n, d) = (27, 128);
+    for rows in [16, 1024] {
+        let x: Vec<f32> = (0..rows * n * d).map(|i| (i % 13) as f32 * 0.05).collect();
+        let k = DotInteraction::new(n, d, false).expect("shape");
+        let mut out = vec![0.0f32; rows * k.pairs()];
+        let mut gram = vec![0.0f32; n * n];
+        g.throughput(Throughput::Elements((rows * k.pairs() * d * 2) as u64));
+        g.bench_function(BenchmarkId::new("hercules", rows), |b| {
+            b.iter(|| k.forward(|f| &x[f * d..], n * d, rows, &mut out, k.pairs(), 0).expect("forward"))
+        });
+        g.bench_function(BenchmarkId::new("gemm-crate-gram", rows), |b| {
+            b.iter(|| {
+                for xs in x.chunks_exact(n * d) {
+                    mlp::peer::gemm_crate_plain(xs, xs, n, d, n, &mut gram, 1);
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, embedding, mlp_layer, dot_interaction);
 criterion_main!(benches);
