@@ -163,96 +163,76 @@ unsafe fn tile_scalar<const R: usize, const C: usize>(t: &Tile) {
     unsafe { store::<R, C>(t, sums) };
 }
 
-/// AVX-512 tile: 16 floats of K per step, the K tail under a mask. (Plain loops over fixed-size
-/// arrays: `array::from_fn` and `map` here compiled to out-of-line calls.)
-///
-/// # Safety
-/// As for `dispatch`; the CPU supports AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn tile_avx512<const R: usize, const C: usize>(t: &Tile) {
-    use std::arch::x86_64::*;
-    let mut acc = [[_mm512_setzero_ps(); C]; R];
-    let mut wv = [_mm512_setzero_ps(); C];
-    // SAFETY (both expansions): lanes k0.. under the mask lie inside each row of x and W (k floats
-    // each); masked-off lanes are not read.
-    macro_rules! step {
-        ($k0:expr, $load:expr) => {
+/// A SIMD tile function: `lanes` floats of K per step, the K tail under a mask, the sums reduced
+/// across lanes at the end; the AVX-512 and AVX2 tiles differ only in the intrinsics passed in.
+/// (Plain loops over fixed-size arrays: `array::from_fn` and `map` here compiled to out-of-line
+/// calls.)
+macro_rules! simd_tile {
+    (@step $t:ident, $acc:ident, $wv:ident, $fma:path, $k0:expr, $load:expr) => {
+        for c in 0..C {
+            // SAFETY: lanes k0.. under the mask lie inside row c of W (k floats); masked-off lanes
+            // are not read.
+            $wv[c] = unsafe { $load($t.w.add(c * $t.k + $k0)) };
+        }
+        for i in 0..R {
+            // SAFETY: as above, for row i of x.
+            let xv = unsafe { $load($t.x.add(i * $t.k + $k0)) };
             for c in 0..C {
-                wv[c] = unsafe { $load(t.w.add(c * t.k + $k0)) };
+                $acc[i][c] = $fma(xv, $wv[c], $acc[i][c]);
             }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident, $feat:literal, $lanes:literal, $zero:path, $loadu:path, $fma:path,
+     tail |$left:ident| $mask:expr, |$p:ident, $m:ident| $mload:expr, reduce |$v:ident| $reduce:expr) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// As for `dispatch`, and the CPU has the target features.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feat)]
+        unsafe fn $name<const R: usize, const C: usize>(t: &Tile) {
+            use std::arch::x86_64::*;
+            let mut acc = [[$zero(); C]; R];
+            let mut wv = [$zero(); C];
+            let full = t.k / $lanes * $lanes;
+            let mut k0 = 0;
+            while k0 < full {
+                simd_tile!(@step t, acc, wv, $fma, k0, |p| $loadu(p));
+                k0 += $lanes;
+            }
+            if full < t.k {
+                let $left = t.k - full;
+                let $m = $mask;
+                simd_tile!(@step t, acc, wv, $fma, full, |$p| $mload);
+            }
+            let mut sums = [[0.0f32; C]; R];
             for i in 0..R {
-                let xv = unsafe { $load(t.x.add(i * t.k + $k0)) };
                 for c in 0..C {
-                    acc[i][c] = _mm512_fmadd_ps(xv, wv[c], acc[i][c]);
+                    let $v = acc[i][c];
+                    sums[i][c] = $reduce;
                 }
             }
-        };
-    }
-    let full = t.k / 16 * 16;
-    let mut k0 = 0;
-    while k0 < full {
-        step!(k0, |p| _mm512_loadu_ps(p));
-        k0 += 16;
-    }
-    if full < t.k {
-        let mask: __mmask16 = (1u16 << (t.k - full)) - 1;
-        step!(full, |p| _mm512_maskz_loadu_ps(mask, p));
-    }
-    let mut sums = [[0.0f32; C]; R];
-    for i in 0..R {
-        for c in 0..C {
-            sums[i][c] = _mm512_reduce_add_ps(acc[i][c]);
+            // SAFETY: as for this fn.
+            unsafe { store::<R, C>(t, sums) };
         }
-    }
-    // SAFETY: as for this fn.
-    unsafe { store::<R, C>(t, sums) };
+    };
 }
 
-/// AVX2 tile: 8 floats of K per step, the K tail under a mask.
-///
-/// # Safety
-/// As for `dispatch`; the CPU supports AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tile_avx2<const R: usize, const C: usize>(t: &Tile) {
-    use std::arch::x86_64::*;
-    let mut acc = [[_mm256_setzero_ps(); C]; R];
-    let mut wv = [_mm256_setzero_ps(); C];
-    // SAFETY (both expansions): as in `tile_avx512`, 8 lanes.
-    macro_rules! step {
-        ($k0:expr, $load:expr) => {
-            for c in 0..C {
-                wv[c] = unsafe { $load(t.w.add(c * t.k + $k0)) };
-            }
-            for i in 0..R {
-                let xv = unsafe { $load(t.x.add(i * t.k + $k0)) };
-                for c in 0..C {
-                    acc[i][c] = _mm256_fmadd_ps(xv, wv[c], acc[i][c]);
-                }
-            }
-        };
+simd_tile!(
+    /// AVX-512 tile: 16 floats of K per step.
+    tile_avx512, "avx512f", 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_fmadd_ps,
+    tail |left| ((1u32 << left) - 1) as __mmask16, |p, mask| _mm512_maskz_loadu_ps(mask, p),
+    reduce |v| _mm512_reduce_add_ps(v)
+);
+
+simd_tile!(
+    /// AVX2 tile: 8 floats of K per step.
+    tile_avx2, "avx2,fma", 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_fmadd_ps,
+    tail |left| _mm256_cmpgt_epi32(_mm256_set1_epi32(left as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+    |p, mask| _mm256_maskload_ps(p, mask),
+    reduce |v| {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
     }
-    let full = t.k / 8 * 8;
-    let mut k0 = 0;
-    while k0 < full {
-        step!(k0, |p| _mm256_loadu_ps(p));
-        k0 += 8;
-    }
-    if full < t.k {
-        let left = (t.k - full) as i32;
-        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        step!(full, |p| _mm256_maskload_ps(p, mask));
-    }
-    let mut sums = [[0.0f32; C]; R];
-    for i in 0..R {
-        for c in 0..C {
-            let v = acc[i][c];
-            let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-            sums[i][c] = _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-        }
-    }
-    // SAFETY: as for this fn.
-    unsafe { store::<R, C>(t, sums) };
-}
+);
