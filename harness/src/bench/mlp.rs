@@ -7,8 +7,8 @@ use hercules_kernels::pool::PinnedPool;
 use hercules_results::{Ceilings, KernelRecord};
 use rand::{Rng, SeedableRng};
 
-/// (K, N) of the default sweep: six layers of the zoo's MLPs, and the logit layer (256 → 1) that ends
-/// every DLRM-style tower.
+/// (K, N) of the default sweep: six layers of the zoo's MLPs, and the 256 → 1 logit layer that ends
+/// wnd's and rmc3's towers.
 const KN: [(usize, usize); 7] =
     [(13, 512), (512, 256), (256, 64), (512, 512), (1024, 1024), (479, 1024), (256, 1)];
 

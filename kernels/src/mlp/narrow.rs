@@ -1,4 +1,4 @@
-//! Layers with a few output features (the logit layer that ends every DLRM-style tower): one dot
+//! Layers with a few output features (the logit layer that ends most of the zoo's towers): one dot
 //! product of a row of `x` with each row of W, kept as nn.Linear stores it.
 //!
 //! A panel kernel computes a whole panel whatever N is: 64 columns on AVX-512, so N = 1 did 63
