@@ -271,7 +271,7 @@ unsafe fn block_avx2(f: &[&[f32]; 2 * B], d: usize) -> [[f32; B]; B] {
     const H: usize = B / 2;
     let full = d / 8 * 8;
     let left = (d - full) as i32;
-    let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    let mask = crate::simd::lanes_below(left);
     let mut out = [[0.0; B]; B];
     for a0 in (0..B).step_by(H) {
         let mut acc = [[_mm256_setzero_ps(); B]; H];
@@ -301,10 +301,7 @@ unsafe fn block_avx2(f: &[&[f32]; 2 * B], d: usize) -> [[f32; B]; B] {
         }
         for a in 0..H {
             for b in 0..B {
-                let v = acc[a][b];
-                let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-                let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-                out[a0 + a][b] = _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+                out[a0 + a][b] = crate::simd::hsum(acc[a][b]);
             }
         }
     }

@@ -11,6 +11,8 @@ pub mod isa;
 pub mod mem;
 pub mod mlp;
 pub mod pool;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 
 pub use error::{KernelError, Result};
 pub use isa::Isa;

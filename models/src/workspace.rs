@@ -24,6 +24,7 @@ pub struct Workspace {
     pub(crate) pooled_at: Vec<usize>,
     pub(crate) bot: [Vec<f32>; 2],
     pub(crate) blocks: Vec<Vec<f32>>,
+    /// The concatenated features (none for the dot interaction), and the heads' copy of the top output.
     pub(crate) x0: Vec<f32>,
     pub(crate) inter: Vec<f32>,
     pub(crate) cross_u: Vec<f32>,
@@ -68,11 +69,16 @@ impl Workspace {
                 vec![0.0; cap * model.spec.block_out(b)]
             })
             .collect();
-        let (low_rank, inter_w) = match &model.interaction {
-            BuiltInteraction::Cat => (0, 0),
-            BuiltInteraction::Dot { .. } => (0, model.inter_out),
-            BuiltInteraction::Cross(l) => (l.first().map_or(0, |(u, _)| u.n()), model.x0_width),
+        let (low_rank, inter_w, x0_w) = match &model.interaction {
+            BuiltInteraction::Cat => (0, 0, model.x0_width),
+            // No x0: the pairs read the features where they are.
+            BuiltInteraction::Dot { .. } => (0, model.inter_out, 0),
+            BuiltInteraction::Cross(l) => {
+                (l.first().map_or(0, |(u, _)| u.n()), model.x0_width, model.x0_width)
+            }
         };
+        // The heads park the top MLP's output in x0 while they reuse `top`.
+        let x0_w = if model.heads.is_empty() { x0_w } else { x0_w.max(model.spec.top_mlp.out()) };
         let scratch = if model.blocks.is_empty() {
             Vec::new()
         } else {
@@ -95,7 +101,7 @@ impl Workspace {
             pooled_at,
             bot: [vec![0.0; cap * bot_w], vec![0.0; cap * bot_w]],
             blocks,
-            x0: vec![0.0; cap * model.x0_width],
+            x0: vec![0.0; cap * x0_w],
             inter: vec![0.0; cap * inter_w],
             cross_u: vec![0.0; cap * low_rank],
             cross_v: vec![0.0; cap * inter_w],

@@ -86,7 +86,7 @@ unsafe fn pass<const N: usize, const DT: u8, const W: bool, const H: u8, I: Inde
     let dim = job.dim;
     let tail = (dim - col - (N - 1) * LANES).min(LANES);
     // Lanes < tail of the last vector: all ones, the rest zero (maskload/maskstore take the sign bit).
-    let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    let mask = crate::simd::lanes_below(tail as i32);
     let base = job.data.as_ptr();
     let rows = job.rows as u64;
     let (plan, lines) = job.pass_prefetch::<DT>(col, N * LANES);

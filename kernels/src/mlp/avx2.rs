@@ -5,6 +5,7 @@
 
 use super::driver::{Block, KernelSpec};
 use super::Activation;
+use crate::simd::lanes_below;
 use std::arch::x86_64::*;
 
 /// Rows of the register tile.
@@ -44,9 +45,8 @@ pub(crate) unsafe fn run_block(b: &Block) {
 #[target_feature(enable = "avx2")]
 #[inline]
 fn col_masks(cols: usize) -> (__m256i, __m256i) {
-    let iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     let c = cols.min(NR) as i32;
-    (_mm256_cmpgt_epi32(_mm256_set1_epi32(c), iota), _mm256_cmpgt_epi32(_mm256_set1_epi32(c - 8), iota))
+    (lanes_below(c), lanes_below(c - 8))
 }
 
 /// One `R × 16` tile over the block's K range, with the epilogue on the last K block.

@@ -228,11 +228,6 @@ simd_tile!(
 simd_tile!(
     /// AVX2 tile: 8 floats of K per step.
     tile_avx2, "avx2,fma", 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_fmadd_ps,
-    tail |left| _mm256_cmpgt_epi32(_mm256_set1_epi32(left as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
-    |p, mask| _mm256_maskload_ps(p, mask),
-    reduce |v| {
-        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
-    }
+    tail |left| crate::simd::lanes_below(left as i32), |p, mask| _mm256_maskload_ps(p, mask),
+    reduce |v| crate::simd::hsum(v)
 );
