@@ -1,14 +1,17 @@
 //! Criterion benches of the kernels, each beside its peer in the same group: embedding bag per dtype
 //! (with and without prefetch) on a table beyond the LLC, and the fused MLP layer beside the `gemm`
 //! crate, and DLRM's dot interaction beside the `gemm` crate computing each sample's Gram matrix (as
-//! PyTorch's bmm does). `hercules kernels` is the full sweep with ceilings; these are for quick A/B
-//! while tuning.
+//! PyTorch's bmm does), and DIEN's element-wise tanh and softmax per ISA (the scalar one is the loop
+//! they replaced). `hercules kernels` is the full sweep with ceilings; these are for quick A/B while
+//! tuning.
 //! Table size: HERCULES_BENCH_TABLE_MIB (default 1024).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use hercules_kernels::elementwise::Elementwise;
 use hercules_kernels::embedding::{self, Bags, DType, EmbeddingOpts, EmbeddingTable, Indices, Pooling};
 use hercules_kernels::interaction::DotInteraction;
 use hercules_kernels::mlp::{self, Activation, Linear};
+use hercules_kernels::Isa;
 use rand::{Rng, SeedableRng};
 
 fn embedding(c: &mut Criterion) {
@@ -100,5 +103,24 @@ fn dot_interaction(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, embedding, mlp_layer, dot_interaction);
+fn elementwise(c: &mut Criterion) {
+    let mut g = c.benchmark_group("elementwise");
+    // One DIEN RNN step: 1024 samples × 64; the scalar path is the loops the model had before.
+    let len = 1024 * 64;
+    let a: Vec<f32> = (0..len).map(|i| (i % 401) as f32 * 0.01 - 2.0).collect();
+    let (mut out, mut x, mut o) = (vec![0.0f32; len], a.clone(), vec![0.0f32; len]);
+    g.throughput(Throughput::Elements(len as u64));
+    for isa in Isa::available() {
+        let ew = Elementwise::with_isa(isa).expect("isa");
+        g.bench_function(BenchmarkId::new("tanh_of_sum", isa), |b| {
+            b.iter(|| ew.tanh_of_sum(&a, &a, &mut out).expect("tanh"))
+        });
+        g.bench_function(BenchmarkId::new("add_softmax_rows", isa), |b| {
+            b.iter(|| ew.add_softmax_rows(&mut x, &mut o, 64).expect("softmax"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, embedding, mlp_layer, dot_interaction, elementwise);
 criterion_main!(benches);

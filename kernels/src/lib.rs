@@ -4,6 +4,7 @@
 //! Every SIMD path is chosen at run time ([`isa::Isa::best`]) and tested against a scalar reference.
 
 pub mod ceiling;
+pub mod elementwise;
 pub mod embedding;
 pub mod error;
 pub mod interaction;

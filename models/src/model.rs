@@ -6,6 +6,7 @@ use crate::ops::{Dense, Table};
 use crate::spec::{Act, Block, Feature, Interaction, Mlp, ModelSpec, Scale};
 use crate::stats::{stats, ModelStats};
 use crate::weights::{names, params, WeightSource};
+use hercules_kernels::elementwise::Elementwise;
 use hercules_kernels::interaction::DotInteraction;
 use std::collections::HashMap;
 
@@ -34,6 +35,8 @@ pub enum BuiltBlock {
         layers: Vec<(Dense, Dense)>,
         /// FC between layer l and l + 1.
         fcs: Vec<Dense>,
+        /// The step's tanh and the softmax between layers, vectorised.
+        ew: Elementwise,
     },
     /// NCF branches.
     Ncf {
@@ -223,7 +226,14 @@ impl Model {
                         }
                         input = h;
                     }
-                    BuiltBlock::Rnn { first: start(sequence), steps: spec.tables[g].count, dim, layers, fcs }
+                    BuiltBlock::Rnn {
+                        first: start(sequence),
+                        steps: spec.tables[g].count,
+                        dim,
+                        layers,
+                        fcs,
+                        ew: Elementwise::new(),
+                    }
                 }
                 Block::Ncf { mf, mlp_tables, mlp: m } => BuiltBlock::Ncf {
                     mf: [start(&mf[0]), start(&mf[1])],

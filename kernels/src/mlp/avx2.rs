@@ -5,6 +5,7 @@
 
 use super::driver::{Block, KernelSpec};
 use super::Activation;
+use crate::elementwise::avx2::exp;
 use crate::simd::lanes_below;
 use std::arch::x86_64::*;
 
@@ -128,28 +129,10 @@ unsafe fn tile<const R: usize>(b: &Block, r0: usize) {
     }
 }
 
-/// `1 / (1 + e^-v)` on 8 lanes: the same reduction and polynomial as the AVX-512 kernel, with the
-/// power of two built in the exponent bits (the clamp keeps `n` within the normal range).
+/// `1 / (1 + e^-v)` on 8 lanes, with the shared vector exp.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn sigmoid(v: __m256) -> __m256 {
     let one = _mm256_set1_ps(1.0);
-    let t = _mm256_sub_ps(_mm256_setzero_ps(), v);
-    let t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(-87.0)), _mm256_set1_ps(87.0));
-    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
-        t,
-        _mm256_set1_ps(std::f32::consts::LOG2_E),
-    ));
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), t);
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
-    let mut p = _mm256_set1_ps(1.987_569_1e-4);
-    for coef in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_6e-1, 0.5] {
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(coef));
-    }
-    let e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), one);
-    let pow2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
-        _mm256_cvtps_epi32(n),
-        _mm256_set1_epi32(127),
-    )));
-    _mm256_div_ps(one, _mm256_add_ps(one, _mm256_mul_ps(e, pow2)))
+    _mm256_div_ps(one, _mm256_add_ps(one, exp(_mm256_sub_ps(_mm256_setzero_ps(), v))))
 }

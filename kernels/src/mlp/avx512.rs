@@ -12,6 +12,7 @@
 
 use super::driver::{Block, KernelSpec};
 use super::Activation;
+use crate::elementwise::avx512::exp;
 use std::arch::x86_64::*;
 
 /// Rows of the register tile.
@@ -320,30 +321,11 @@ unsafe fn k_loop_6x64<const R: usize>(
     }
 }
 
-/// `1 / (1 + e^-v)` on 16 lanes, within a few ulp: exp by range reduction to `[-ln2/2, ln2/2]`,
-/// the Cephes degree-6 polynomial, and `vscalefps` for the power of two (no exponent-bit tricks,
-/// so no overflow path to special-case). The true division keeps full precision (rcp14 would not).
+/// `1 / (1 + e^-v)` on 16 lanes, within a few ulp (the shared vector exp; the true division keeps
+/// full precision, rcp14 would not).
 #[target_feature(enable = "avx512f")]
 #[inline]
 fn sigmoid(v: __m512) -> __m512 {
     let one = _mm512_set1_ps(1.0);
-    // e^-v overflows f32 beyond 88.7; at ±88 sigmoid is already 0 or 1 to f32 precision.
-    let t = _mm512_min_ps(_mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), v), _mm512_set1_ps(-88.0)), {
-        _mm512_set1_ps(88.0)
-    });
-    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_mul_ps(
-        t,
-        _mm512_set1_ps(std::f32::consts::LOG2_E),
-    ));
-    // Cody–Waite: ln2 split so n·ln2_hi is exact.
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), t);
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
-    let mut p = _mm512_set1_ps(1.987_569_1e-4);
-    for coef in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_6e-1, 0.5] {
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(coef));
-    }
-    let r2 = _mm512_mul_ps(r, r);
-    let e = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), one);
-    let e = _mm512_scalef_ps(e, n);
-    _mm512_div_ps(one, _mm512_add_ps(one, e))
+    _mm512_div_ps(one, _mm512_add_ps(one, exp(_mm512_sub_ps(_mm512_setzero_ps(), v))))
 }

@@ -40,8 +40,8 @@ pub(crate) fn run(
         BuiltBlock::Attention { first, query, dim, units } => {
             attention::run(units, *first, *query, *dim, pooled, at, rows, s, out)
         }
-        BuiltBlock::Rnn { first, steps, dim, layers, fcs } => {
-            rnn::run(layers, fcs, *first, *steps, *dim, pooled, at, rows, s, out)
+        BuiltBlock::Rnn { first, steps, dim, layers, fcs, ew } => {
+            rnn::run(layers, fcs, ew, *first, *steps, *dim, pooled, at, rows, s, out)
         }
         BuiltBlock::Ncf { mf, mlp_tables, dim, mlp } => {
             ncf::run(mlp, *mf, *mlp_tables, *dim, pooled, at, rows, s, out)
