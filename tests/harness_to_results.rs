@@ -39,6 +39,18 @@ fn kernels_quick_writes_a_readable_report() {
     }
     // Both implementations of every MLP shape are in the same run.
     assert!(mlp.iter().any(|r| r.implementation == "gemm-crate"));
+    // The dot interaction takes --dim as its feature width; GFLOP/s count the pairs' multiply-adds.
+    let inter: Vec<_> = report.records.iter().filter(|r| r.op == "interaction").collect();
+    assert!(inter.iter().any(|r| r.implementation == "hercules"));
+    assert!(inter.iter().any(|r| r.implementation == "gemm-crate-gram"));
+    for r in &inter {
+        let s = &r.shape;
+        let (n, d, b) = (s["features"].as_f64().unwrap(), s["dim"].as_f64().unwrap(), s["batch"].as_f64().unwrap());
+        assert_eq!(d, 32.0);
+        let flops = n * (n - 1.0) * d * b;
+        assert!((r.gflops.unwrap() * 1e9 * r.seconds_median / flops - 1.0).abs() < 1e-9);
+        assert!(r.fraction_of_ceiling.unwrap() > 0.0);
+    }
     let csv = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(csv.lines().count(), report.records.len() + 1);
 }

@@ -5,8 +5,8 @@ the per-round ratios with their range: on a VM whose memory speed drifts over mi
 block of theirs measures the drift as much as the kernels.
 
 1. runs `hercules kernels --json` (the default sweep, or what the extra flags select);
-2. for every fp32 embedding record and every MLP record, times PyTorch on the same shape, dtype and thread
-   count (process pinned to the same first N cores; PyTorch's allocator asked for huge pages too);
+2. for every fp32 embedding record, every MLP record and every dot-interaction record (PyTorch: bmm, then the
+   lower triangle, as the models' reference does), times PyTorch on the same shape, dtype and thread count (process pinned to the same first N cores; PyTorch's allocator asked for huge pages too);
 3. prints ours, theirs and the ratio; writes <out>.json and <out>.md.
 """
 import argparse, json, os, platform, statistics, subprocess, sys, tempfile, time
@@ -75,6 +75,22 @@ def torch_linear(rec, repeats):
     return {"seconds_median": med, "seconds_min": lo, "seconds_max": hi, "gflops": 2 * m * k * n / med / 1e9}
 
 
+def torch_interaction(rec, repeats):
+    """The reference's dot interaction (models/reference/reference.py): bmm of the stacked features, then the
+    strict lower triangle gathered."""
+    s = rec["shape"]
+    n, d, b = s["features"], s["dim"], s["batch"]
+    t = torch.rand(b, n, d)
+    li, lj = torch.tril_indices(n, n, offset=-1)
+    with torch.inference_mode():
+        med, lo, hi = time_calls(lambda: torch.bmm(t, t.transpose(1, 2))[:, li, lj], repeats)
+    pairs = n * (n - 1) // 2
+    return {"seconds_median": med, "seconds_min": lo, "seconds_max": hi, "gflops": 2 * pairs * d * b / med / 1e9}
+
+
+TORCH = {"embedding": torch_embedding, "mlp": torch_linear, "interaction": torch_interaction}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hercules", required=True)
@@ -98,7 +114,7 @@ def main():
 
     def mine(ours):
         return [r for r in ours["records"] if r["implementation"] == "hercules"
-                and (r["op"] == "mlp" or r["shape"].get("dtype") == "fp32")]
+                and (r["op"] != "embedding" or r["shape"].get("dtype") == "fp32")]
 
     def key(r):  # the shape without what hercules chose by measuring (the prefetch distance)
         shape = {k: v for k, v in r["shape"].items() if not k.startswith("prefetch")}
@@ -110,7 +126,7 @@ def main():
             set_threads(r["threads"])
             print(f"[round {rnd}, {i + 1}/{len(recs)}] torch {r['op']} {r['shape']} threads={r['threads']}",
                   file=sys.stderr)
-            out[key(r)] = torch_embedding(r, args.repeats, llc) if r["op"] == "embedding" else torch_linear(r, args.repeats)
+            out[key(r)] = torch_embedding(r, args.repeats, llc) if r["op"] == "embedding" else TORCH[r["op"]](r, args.repeats)
         # A fresh table next round, as hercules gets: neither side reuses memory the other has not.
         torch_embedding.key = torch_embedding.table = None
         return out
@@ -134,7 +150,7 @@ def main():
                if k in h and k in t]
         ratios = [a / b for a, b, _ in per]
         t_last = rounds[-1][1][k]
-        gemm = next((g for g in ours["records"] if g["op"] == "mlp" and g["implementation"] == "gemm-crate"
+        gemm = next((g for g in ours["records"] if g["op"] == r["op"] and g["implementation"].startswith("gemm-crate")
                      and g["shape"] == r["shape"] and g["threads"] == r["threads"]), None)
         rows.append({"op": r["op"], "shape": r["shape"], "threads": r["threads"], "metric": metric,
                      "hercules": statistics.median(a for a, _, _ in per), "torch": statistics.median(b for _, b, _ in per),
@@ -159,6 +175,7 @@ def main():
     for r in rows:
         s = r["shape"]
         shape = (f"D={s['dim']} L={s['lookups']} B={s['batch']} {s['table_mib']}MiB" if r["op"] == "embedding"
+                 else f"F={s['features']} D={s['dim']} B={s['batch']}" if r["op"] == "interaction"
                  else f"M={s['m']} K={s['k']} N={s['n']} {s['activation']}")
         scale = 1e6 if r["metric"] == "rows_per_s" else 1
         unit = "Mrows/s" if r["metric"] == "rows_per_s" else "GFLOP/s"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Peer comparison: runs `hercules kernels` and PyTorch (EmbeddingBag, nn.Linear+ReLU) on the same shapes and
+# Peer comparison: runs `hercules kernels` and PyTorch (EmbeddingBag, nn.Linear+ReLU, bmm for the dot interaction) on the same shapes and
 # thread counts in one run, and prints both with the ratio. Not part of CI: it needs PyTorch (~3 GB), which
 # it installs into a virtualenv of its own (HERCULES_PEERS_VENV, default ~/.cache/hercules/peers-venv).
 #   kernels/peers/run.sh [--quick] [--out results/peers] [extra `hercules kernels` flags...]

@@ -101,7 +101,7 @@ pub struct RooflineReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KernelRecord {
-    /// `embedding` or `mlp`.
+    /// `embedding`, `mlp` or `interaction`.
     pub op: String,
     /// Which implementation: `hercules`, `hercules-scalar`, `gemm-crate`, ...
     pub implementation: String,
@@ -110,7 +110,7 @@ pub struct KernelRecord {
     /// Worker threads.
     pub threads: usize,
     /// Shape parameters (embedding: rows, dim, lookups, batch, dtype, pooling, table_bytes;
-    /// mlp: m, k, n, activation), as a JSON object.
+    /// mlp: m, k, n, activation; interaction: features, dim, batch), as a JSON object.
     pub shape: serde_json::Value,
     /// Seconds per call, median over repeats.
     pub seconds_median: f64,
@@ -124,7 +124,7 @@ pub struct KernelRecord {
     pub rows_per_s: Option<f64>,
     /// Embedding: GB/s of row data gathered (stored row bytes, so int8 rows count their real size).
     pub gbs: Option<f64>,
-    /// MLP: GFLOP/s (2·M·K·N per call).
+    /// MLP: GFLOP/s (2·M·K·N per call); interaction: GFLOP/s of the pairs (2·pairs·dim per sample).
     pub gflops: Option<f64>,
     /// Throughput over the matching ceiling measured in the same run (gather GB/s for embeddings of
     /// tables beyond the LLC, FMA peak for MLP).

@@ -1,10 +1,9 @@
 //! Fused MLP layer benchmarks: ours (packed weights, fused epilogue) beside the `gemm` crate.
 
-use super::{record, Ctx, KernelsArgs};
+use super::{record, with_gflops, Ctx, KernelsArgs};
 use anyhow::{Context, Result};
 use hercules_kernels::mlp::{self, Linear};
-use hercules_kernels::pool::PinnedPool;
-use hercules_results::{Ceilings, KernelRecord};
+use hercules_results::KernelRecord;
 use rand::{Rng, SeedableRng};
 
 /// (K, N) of the default sweep: six layers of the zoo's MLPs, and the 256 → 1 logit layer that ends
@@ -65,9 +64,8 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
                 ("hercules", ctx.isa.to_string(), &ours),
                 ("gemm-crate", "runtime-dispatch".to_string(), &theirs),
             ] {
-                out.push(finish(
+                out.push(with_gflops(
                     ctx,
-                    pool,
                     record("mlp", name, &isa, pool.threads(), shape.clone(), t),
                     flops,
                 ));
@@ -77,12 +75,4 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
     }
     pb.finish_and_clear();
     Ok(out)
-}
-
-fn finish(ctx: &Ctx, pool: &PinnedPool, mut r: KernelRecord, flops: f64) -> KernelRecord {
-    let gf = flops / r.seconds_median / 1e9;
-    r.gflops = Some(gf);
-    r.fraction_of_ceiling = Ceilings::at(&ctx.ceilings.fma_gflops, pool.threads()).map(|c| gf / c.median);
-    r.ceiling = Some("fma_gflops (same run)".into());
-    r
 }

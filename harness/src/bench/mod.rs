@@ -1,8 +1,9 @@
 //! `hercules kernels`: kernel benchmarks against the ceilings measured in the same run and, for the
-//! MLP, against the `gemm` crate called side by side.
+//! MLP and the dot interaction, against the `gemm` crate called side by side.
 
 mod embedding;
 mod gpu;
+mod interaction;
 mod mlp;
 mod timing;
 
@@ -24,6 +25,8 @@ pub enum Op {
     Embedding,
     /// Fused MLP layer.
     Mlp,
+    /// DLRM's dot interaction (MLPerf DLRM v1's 27 features; --dim and --batch pick others).
+    Interaction,
 }
 
 /// `hercules kernels` arguments. Without shape flags it runs the default sweep.
@@ -45,13 +48,13 @@ pub struct KernelsArgs {
     /// Only this operator.
     #[arg(long, value_enum)]
     pub op: Option<Op>,
-    /// Embedding row width (elements); repeatable.
+    /// Embedding row width, and the interaction's feature width (elements); repeatable.
     #[arg(long)]
     pub dim: Vec<usize>,
     /// Lookups per bag; repeatable.
     #[arg(long)]
     pub lookups: Vec<usize>,
-    /// Bags per call.
+    /// Bags per embedding call, samples per interaction call.
     #[arg(long)]
     pub batch: Option<usize>,
     /// Table size in MiB (of fp32 rows: other dtypes keep the row count); repeatable. With --device cuda,
@@ -148,6 +151,15 @@ fn record(
     }
 }
 
+/// `r` with GFLOP/s filled in and its fraction of the FMA peak measured in this run at its threads.
+fn with_gflops(ctx: &Ctx, mut r: KernelRecord, flops: f64) -> KernelRecord {
+    let gf = flops / r.seconds_median / 1e9;
+    r.gflops = Some(gf);
+    r.fraction_of_ceiling = Ceilings::at(&ctx.ceilings.fma_gflops, r.threads).map(|c| gf / c.median);
+    r.ceiling = Some("fma_gflops (same run)".into());
+    r
+}
+
 /// Runs `hercules kernels`.
 pub fn run(args: KernelsArgs) -> Result<()> {
     if args.device == DeviceKind::Cuda {
@@ -186,11 +198,15 @@ pub fn run(args: KernelsArgs) -> Result<()> {
         llc_bytes: host::llc_bytes(&host),
     };
     let mut records = Vec::new();
-    if args.op != Some(Op::Mlp) {
+    let wanted = |op: Op| args.op.is_none_or(|o| o == op);
+    if wanted(Op::Embedding) {
         records.extend(embedding::run(&ctx, &args)?);
     }
-    if args.op != Some(Op::Embedding) {
+    if wanted(Op::Mlp) {
         records.extend(mlp::run(&ctx, &args)?);
+    }
+    if wanted(Op::Interaction) {
+        records.extend(interaction::run(&ctx, &args)?);
     }
     let table = table(&records);
     print!("{}", table.render());
@@ -218,6 +234,7 @@ fn shape_text(r: &KernelRecord) -> String {
         "embedding" => {
             format!("D={} L={} B={} {} {}MiB", g("dim"), g("lookups"), g("batch"), g("dtype"), g("table_mib"))
         }
+        "interaction" => format!("F={} D={} B={}", g("features"), g("dim"), g("batch")),
         _ => format!("M={} K={} N={} {}", g("m"), g("k"), g("n"), g("activation")),
     }
 }
