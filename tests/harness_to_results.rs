@@ -45,7 +45,8 @@ fn kernels_quick_writes_a_readable_report() {
     assert!(inter.iter().any(|r| r.implementation == "gemm-crate-gram"));
     for r in &inter {
         let s = &r.shape;
-        let (n, d, b) = (s["features"].as_f64().unwrap(), s["dim"].as_f64().unwrap(), s["batch"].as_f64().unwrap());
+        let (n, d, b) =
+            (s["features"].as_f64().unwrap(), s["dim"].as_f64().unwrap(), s["batch"].as_f64().unwrap());
         assert_eq!(d, 32.0);
         let flops = n * (n - 1.0) * d * b;
         assert!((r.gflops.unwrap() * 1e9 * r.seconds_median / flops - 1.0).abs() < 1e-9);

@@ -6,28 +6,21 @@ shapes, alternating R rounds; prints ours (best ISA), theirs and the median per-
 Not part of CI (it needs PyTorch): `~/.cache/hercules/peers-venv/bin/python kernels/peers/elementwise.py
 --probe target/release/examples/elementwise_probe [--rounds 3] [--out results/kernels/elementwise-peer]`
 """
-import argparse, os, platform, statistics, subprocess, sys, time
+import argparse, os, platform, statistics, subprocess, sys
 
 import torch
+
+from peers import time_calls  # same folder: the script's own directory is on sys.path
 
 WIDTH = 64
 
 
-def median_call(fn, repeats=21, min_repeat=0.02):
-    fn()
-    t = time.perf_counter(); fn(); one = max(time.perf_counter() - t, 1e-7)
-    calls = max(1, int(min_repeat / one + 0.999))
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        out.append((time.perf_counter() - t) / calls)
-    return statistics.median(out)
+def median_call(fn):
+    return time_calls(fn, 21, 0.02)[0]
 
 
 def probe(path):
-    """{(elements, op): ns/element} for the best ISA the probe printed (its last row per key)."""
+    """{(elements, op): (isa, ns/element)} for the best ISA the probe printed (its last row per key)."""
     rows = {}
     text = subprocess.run([path], check=True, capture_output=True, text=True).stdout
     for line in text.splitlines():
