@@ -81,6 +81,8 @@ fn bad_input_is_one_line_and_nonzero() {
         &["kernels", "--quick", "--dtype", "int4"],
         &["kernels", "--quick", "--isa", "sse9"],
         &["kernels", "--quick", "--k", "13"],
+        &["kernels", "--quick", "--op", "interaction", "--batch", "0"],
+        &["kernels", "--quick", "--op", "mlp", "--m", "16", "--m", "0"],
     ];
     for args in cases {
         let out = Command::new(workspace_bin("hercules")).args(*args).output().unwrap();

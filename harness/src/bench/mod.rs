@@ -175,6 +175,22 @@ pub fn run(args: KernelsArgs) -> Result<()> {
     if args.k.is_some() != args.n.is_some() {
         bail!("--k and --n go together");
     }
+    // A zero in a shape would time an empty call and report 0 GFLOP/s or rows/s as a measurement.
+    let sizes = [
+        ("--dim", &args.dim),
+        ("--lookups", &args.lookups),
+        ("--table-mib", &args.table_mib),
+        ("--m", &args.m),
+    ];
+    let singles = [("--batch", args.batch), ("--k", args.k), ("--n", args.n)];
+    if let Some(flag) = sizes
+        .iter()
+        .find(|(_, v)| v.contains(&0))
+        .map(|(f, _)| *f)
+        .or_else(|| singles.iter().find(|(_, v)| *v == Some(0)).map(|(f, _)| *f))
+    {
+        bail!("{flag} must be at least 1");
+    }
     let isa = match args.isa {
         Some(i) => i.require()?,
         None => Isa::best(),
