@@ -49,10 +49,7 @@ fn tanh(x: __m256) -> __m256 {
     for k in &TANH_Q[1..] {
         q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(*k));
     }
-    // p/q as p·(1/q): rcp (~2^-12) and one Newton step, as on AVX-512.
-    let y = _mm256_rcp_ps(q);
-    let y = _mm256_fmadd_ps(y, _mm256_fnmadd_ps(q, y, _mm256_set1_ps(1.0)), y);
-    let r = _mm256_mul_ps(_mm256_mul_ps(p, c), y);
+    let r = _mm256_div_ps(_mm256_mul_ps(p, c), q);
     let abs = _mm256_andnot_ps(_mm256_set1_ps(-0.0), c);
     let linear = _mm256_cmp_ps::<_CMP_LT_OQ>(abs, _mm256_set1_ps(TANH_LINEAR));
     _mm256_blendv_ps(r, c, linear)

@@ -49,11 +49,8 @@ fn tanh(x: __m512) -> __m512 {
     for k in &TANH_Q[1..] {
         q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(*k));
     }
-    // p/q as p·(1/q): rcp14 and one Newton step (~2^-28) instead of a division, which bounded
-    // the RNN step's throughput.
-    let y = _mm512_rcp14_ps(q);
-    let y = _mm512_fmadd_ps(y, _mm512_fnmadd_ps(q, y, _mm512_set1_ps(1.0)), y);
-    let r = _mm512_mul_ps(_mm512_mul_ps(p, c), y);
+    // A true division: rcp14 and a Newton step measured no faster here (the pass is bound by memory).
+    let r = _mm512_div_ps(_mm512_mul_ps(p, c), q);
     let abs = _mm512_abs_ps(c);
     let linear = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(abs, _mm512_set1_ps(TANH_LINEAR));
     _mm512_mask_blend_ps(linear, r, c)
