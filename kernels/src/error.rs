@@ -39,3 +39,12 @@ pub enum KernelError {
 
 /// Shorthand for results of this crate.
 pub type Result<T> = std::result::Result<T, KernelError>;
+
+/// ShapeMismatch unless `got == expected`.
+pub(crate) fn check_len(what: &'static str, expected: usize, got: usize) -> Result<()> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(KernelError::ShapeMismatch { what, expected, got })
+    }
+}

@@ -176,19 +176,16 @@ pub fn run(args: KernelsArgs) -> Result<()> {
         bail!("--k and --n go together");
     }
     // A zero in a shape would time an empty call and report 0 GFLOP/s or rows/s as a measurement.
-    let sizes = [
+    let sizes: [(&str, &[usize]); 7] = [
         ("--dim", &args.dim),
         ("--lookups", &args.lookups),
         ("--table-mib", &args.table_mib),
         ("--m", &args.m),
+        ("--batch", args.batch.as_slice()),
+        ("--k", args.k.as_slice()),
+        ("--n", args.n.as_slice()),
     ];
-    let singles = [("--batch", args.batch), ("--k", args.k), ("--n", args.n)];
-    if let Some(flag) = sizes
-        .iter()
-        .find(|(_, v)| v.contains(&0))
-        .map(|(f, _)| *f)
-        .or_else(|| singles.iter().find(|(_, v)| *v == Some(0)).map(|(f, _)| *f))
-    {
+    if let Some((flag, _)) = sizes.iter().find(|(_, v)| v.contains(&0)) {
         bail!("{flag} must be at least 1");
     }
     let isa = match args.isa {

@@ -1,7 +1,7 @@
 //! AVX2 element-wise functions: 8 lanes, `maskload` / `maskstore` for the tails.
 
 use super::{exp_poly, TANH_CLAMP, TANH_LINEAR, TANH_P, TANH_Q};
-use crate::simd::{hsum, lanes_below};
+use crate::simd::{hmax, hsum, lanes_below};
 use std::arch::x86_64::*;
 
 /// `x` clamped to `[lo, hi]`; NaN stays NaN (max/min return their second operand on NaN).
@@ -53,15 +53,6 @@ fn tanh(x: __m256) -> __m256 {
     let abs = _mm256_andnot_ps(_mm256_set1_ps(-0.0), c);
     let linear = _mm256_cmp_ps::<_CMP_LT_OQ>(abs, _mm256_set1_ps(TANH_LINEAR));
     _mm256_blendv_ps(r, c, linear)
-}
-
-/// The largest of the eight lanes of `v`.
-#[target_feature(enable = "avx")]
-#[inline]
-fn hmax(v: __m256) -> f32 {
-    let m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-    let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)))
 }
 
 /// `out[i] = tanh(a[i] + b[i])`.

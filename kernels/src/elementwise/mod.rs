@@ -7,7 +7,7 @@ pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
 
-use crate::error::{KernelError, Result};
+use crate::error::{check_len, KernelError, Result};
 use crate::isa::Isa;
 
 /// Element-wise functions for one ISA.
@@ -75,14 +75,6 @@ impl Elementwise {
             _ => rows.for_each(|(x, o)| add_softmax(x, o)),
         }
         Ok(())
-    }
-}
-
-fn check_len(what: &'static str, expected: usize, got: usize) -> Result<()> {
-    if expected == got {
-        Ok(())
-    } else {
-        Err(KernelError::ShapeMismatch { what, expected, got })
     }
 }
 

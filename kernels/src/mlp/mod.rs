@@ -26,7 +26,7 @@ pub use activation::Activation;
 pub use pack::PackedWeights;
 pub use reference::linear_reference;
 
-use crate::error::{KernelError, Result};
+use crate::error::{check_len, KernelError, Result};
 use crate::isa::Isa;
 use crate::pool::{split_range, PinnedPool};
 use driver::{KernelSpec, SharedOut};
@@ -81,15 +81,6 @@ fn spec(isa: Isa) -> &'static KernelSpec {
 /// `a · b`, or an InvalidShape error naming the product.
 fn checked_len(what: &str, a: usize, b: usize) -> Result<usize> {
     a.checked_mul(b).ok_or_else(|| KernelError::InvalidShape(format!("{what}: {a} x {b} overflows")))
-}
-
-/// ShapeMismatch unless `got == expected`.
-fn check_len(what: &'static str, expected: usize, got: usize) -> Result<()> {
-    if got == expected {
-        Ok(())
-    } else {
-        Err(KernelError::ShapeMismatch { what, expected, got })
-    }
 }
 
 /// NonFinite at the first NaN or infinity of `v`.
