@@ -8,6 +8,13 @@
 //! `row_ceiling emb TABLE_MIB REPEATS DTYPE DIM..`: the embedding-bag kernel (B = 2048, L = 80,
 //! uniform random indices, sum) on the same size of table, in the same units, for side-by-side
 //! runs of two builds. `PF=rows` overrides the prefetch distance.
+//!
+//! `row_ceiling stream SETS TABLES ROWS BAGS LOOKUPS ROW_BYTES [REPEATS]`: the touch loop replaying a
+//! model's lookup stream rather than a uniform one: `SETS` input sets, each with `BAGS` bags of
+//! `LOOKUPS` uniform rows in every one of `TABLES` tables of `ROWS` rows, in the order a model's
+//! forward pass gathers them (set by set, table by table), cycled. It keeps the reuse a model gets from
+//! queries drawing on a few pre-generated sets (rmc2 at `--rows-scale 0.25`: `stream 8 32 125000 64
+//! 120 256`). Rows/s count every lookup of the cycle.
 
 use hercules_kernels::ceiling::{row_touch, RowTouchTable, TouchHint};
 use hercules_kernels::pool::PinnedPool;
@@ -16,6 +23,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("emb") {
         return emb(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("stream") {
+        return stream(&args[1..]);
     }
     let mib: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(2048);
     let repeats: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
@@ -30,6 +40,16 @@ fn main() {
     } else {
         vec![(40, 64), (72, 72), (136, 136), (128, 128), (256, 256), (512, 512)]
     };
+    let lookups = 2048 * 80 * 4;
+    for (bytes, stride) in rows {
+        let t = RowTouchTable::new(mib << 20, stride, lookups, 42).expect("table");
+        sweep(&t, bytes, repeats);
+    }
+}
+
+/// The touch loop on `t` (rows of `bytes`) at 1 and 2 threads, for every hint of `HINTS` and distance
+/// of `DISTS`: one JSON line each, the median, min and max Mrows/s of `repeats` runs after a warm-up.
+fn sweep(t: &RowTouchTable, bytes: usize, repeats: usize) {
     let dists: Vec<usize> = std::env::var("DISTS")
         .ok()
         .map(|s| s.split(',').map(|d| d.parse().unwrap()).collect())
@@ -39,34 +59,58 @@ fn main() {
         .map(|s| s.split(',').map(|h| h.parse().unwrap()).collect())
         .unwrap_or_else(|| vec![TouchHint::None, TouchHint::T0, TouchHint::T1, TouchHint::Nta]);
     let pools: Vec<PinnedPool> = [1, 2].iter().filter_map(|&t| PinnedPool::with_threads(t).ok()).collect();
-    let lookups = 2048 * 80 * 4;
-    for (bytes, stride) in rows {
-        let t = RowTouchTable::new(mib << 20, stride, lookups, 42).expect("table");
-        eprintln!(
-            "row {bytes} B stride {stride} B, {} MiB, huge pages {:?}, {:?} MiB huge now",
-            t.bytes() >> 20,
-            t.huge_pages(),
-            t.huge_bytes_now().map(|b| b >> 20)
-        );
-        for pool in &pools {
-            for &hint in &hints {
-                let ds: &[usize] = if hint == TouchHint::None { &[0] } else { &dists };
-                for &d in ds {
-                    let _ = row_touch(pool, &t, bytes, d, hint); // warm-up
-                    let mut v: Vec<f64> = (0..repeats).map(|_| row_touch(pool, &t, bytes, d, hint)).collect();
-                    v.sort_by(|a, b| a.total_cmp(b));
-                    println!(
-                        "{{\"row_bytes\":{bytes},\"stride\":{stride},\"threads\":{},\"hint\":\"{hint:?}\",\"dist\":{d},\"mrows_median\":{:.2},\"min\":{:.2},\"max\":{:.2},\"huge_pages\":\"{:?}\"}}",
-                        pool.threads(),
-                        v[v.len() / 2],
-                        v[0],
-                        v[v.len() - 1],
-                        t.huge_pages()
-                    );
-                }
+    let stride = t.stride();
+    eprintln!(
+        "row {bytes} B stride {stride} B, {} MiB, {} lookups, huge pages {:?}, {:?} MiB huge now",
+        t.bytes() >> 20,
+        t.lookups(),
+        t.huge_pages(),
+        t.huge_bytes_now().map(|b| b >> 20)
+    );
+    for pool in &pools {
+        for &hint in &hints {
+            let ds: &[usize] = if hint == TouchHint::None { &[0] } else { &dists };
+            for &d in ds {
+                let _ = row_touch(pool, t, bytes, d, hint); // warm-up
+                let mut v: Vec<f64> = (0..repeats).map(|_| row_touch(pool, t, bytes, d, hint)).collect();
+                v.sort_by(|a, b| a.total_cmp(b));
+                println!(
+                    "{{\"row_bytes\":{bytes},\"stride\":{stride},\"threads\":{},\"hint\":\"{hint:?}\",\"dist\":{d},\"mrows_median\":{:.2},\"min\":{:.2},\"max\":{:.2},\"huge_pages\":\"{:?}\"}}",
+                    pool.threads(),
+                    v[v.len() / 2],
+                    v[0],
+                    v[v.len() - 1],
+                    t.huge_pages()
+                );
             }
         }
     }
+}
+
+/// The touch loop over a model-like lookup stream (see the module doc).
+fn stream(args: &[String]) {
+    use rand::{Rng, SeedableRng};
+    let n: Vec<usize> = args.iter().filter_map(|s| s.parse().ok()).collect();
+    let [sets, tables, rows, bags, lookups, row_bytes, ..] = n[..] else {
+        eprintln!("usage: row_ceiling stream SETS TABLES ROWS BAGS LOOKUPS ROW_BYTES [REPEATS]");
+        std::process::exit(2);
+    };
+    if tables * rows > u32::MAX as usize {
+        eprintln!("row_ceiling stream: {tables} tables of {rows} rows exceed u32 row indices");
+        std::process::exit(2);
+    }
+    let repeats = n.get(6).copied().unwrap_or(5);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let mut idx = Vec::with_capacity(sets * tables * bags * lookups);
+    for _ in 0..sets {
+        for t in 0..tables {
+            for _ in 0..bags * lookups {
+                idx.push((t * rows + rng.gen_range(0..rows)) as u32);
+            }
+        }
+    }
+    let t = RowTouchTable::with_indices(tables * rows, row_bytes, idx).expect("table");
+    sweep(&t, row_bytes, repeats);
 }
 
 /// Embedding-bag rate (Mrows/s) of this build's kernel at 1 and 2 threads.

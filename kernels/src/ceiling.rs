@@ -5,7 +5,7 @@
 //! aggregate rate; the caller repeats and summarises. Memory loops are compiled per ISA (the same
 //! Rust body under `#[target_feature]`) so they run at full vector width without `target-cpu=native`.
 
-use crate::error::Result;
+use crate::error::{KernelError, Result};
 use crate::isa::Isa;
 use crate::mem::HugeBuf;
 use crate::pool::{split_range, PinnedPool};
@@ -346,7 +346,7 @@ pub enum TouchHint {
 }
 
 impl std::str::FromStr for TouchHint {
-    type Err = crate::error::KernelError;
+    type Err = KernelError;
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "none" => Ok(Self::None),
@@ -355,7 +355,7 @@ impl std::str::FromStr for TouchHint {
             "nta" => Ok(Self::Nta),
             "t1t0" => Ok(Self::T1T0),
             "t1rev" => Ok(Self::T1Rev),
-            o => Err(crate::error::KernelError::UnknownName(format!("unknown prefetch hint '{o}'"))),
+            o => Err(KernelError::UnknownName(format!("unknown prefetch hint '{o}'"))),
         }
     }
 }
@@ -373,12 +373,27 @@ pub struct RowTouchTable {
 impl RowTouchTable {
     /// `bytes` of table (choose ≥ 4× the LLC), a row every `stride` bytes, `lookups` seeded random rows.
     pub fn new(bytes: usize, stride: usize, lookups: usize, seed: u64) -> Result<Self> {
-        let stride = stride.max(1);
-        let rows = (bytes / stride).clamp(1, u32::MAX as usize);
-        let mut data = HugeBuf::<u8>::zeroed("row-touch table", rows * stride)?;
-        data.iter_mut().enumerate().for_each(|(i, x)| *x = i as u8);
+        let rows = (bytes / stride.max(1)).clamp(1, u32::MAX as usize);
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let idx = (0..lookups).map(|_| rng.gen_range(0..rows as u32)).collect();
+        Self::with_indices(rows, stride, (0..lookups).map(|_| rng.gen_range(0..rows as u32)).collect())
+    }
+
+    /// `rows` rows every `stride` bytes, touched at `idx` in order: a replay of a model's lookup
+    /// stream, whose reuse across queries a uniform stream does not have. An index that is not a
+    /// row is an error (the touch loop reads without bounds checks).
+    pub fn with_indices(rows: usize, stride: usize, idx: Vec<u32>) -> Result<Self> {
+        let stride = stride.max(1);
+        if let Some(pos) = idx.iter().position(|&i| i as usize >= rows) {
+            let i = idx[pos];
+            return Err(KernelError::InvalidShape(format!(
+                "row-touch index {i} at position {pos}: the table has {rows} rows"
+            )));
+        }
+        let bytes = rows.checked_mul(stride).ok_or_else(|| {
+            KernelError::InvalidShape(format!("row-touch table of {rows} rows of {stride} bytes overflows"))
+        })?;
+        let mut data = HugeBuf::<u8>::zeroed("row-touch table", bytes)?;
+        data.iter_mut().enumerate().for_each(|(i, x)| *x = i as u8);
         Ok(Self { data, stride, rows, idx })
     }
 
@@ -562,6 +577,16 @@ mod tests {
             let t = RowTouchTable::new(1 << 20, 72, 10_000, 1).unwrap();
             assert!(row_touch(&pool, &t, 72, 16, hint) > 0.01);
         }
+    }
+
+    #[test]
+    fn replayed_indices_are_checked_and_touched() {
+        let pool = PinnedPool::with_threads(1).unwrap();
+        let t = RowTouchTable::with_indices(100, 256, vec![0, 99, 5, 5]).unwrap();
+        assert_eq!((t.rows(), t.bytes(), t.lookups()), (100, 25_600, 4));
+        assert!(row_touch(&pool, &t, 256, 2, TouchHint::T1) > 0.0);
+        let err = RowTouchTable::with_indices(100, 256, vec![3, 100]).err().unwrap().to_string();
+        assert_eq!(err, "invalid shape: row-touch index 100 at position 1: the table has 100 rows");
     }
 
     #[test]
