@@ -41,15 +41,21 @@ fn main() {
         vec![(40, 64), (72, 72), (136, 136), (128, 128), (256, 256), (512, 512)]
     };
     let lookups = 2048 * 80 * 4;
+    let pools = pools();
     for (bytes, stride) in rows {
         let t = RowTouchTable::new(mib << 20, stride, lookups, 42).expect("table");
-        sweep(&t, bytes, repeats);
+        sweep(&pools, &t, bytes, repeats);
     }
 }
 
-/// The touch loop on `t` (rows of `bytes`) at 1 and 2 threads, for every hint of `HINTS` and distance
+/// Pinned pools of 1 and 2 threads (as many of them as this machine has cores for).
+fn pools() -> Vec<PinnedPool> {
+    [1, 2].iter().filter_map(|&t| PinnedPool::with_threads(t).ok()).collect()
+}
+
+/// The touch loop on `t` (rows of `bytes`) on each of `pools`, for every hint of `HINTS` and distance
 /// of `DISTS`: one JSON line each, the median, min and max Mrows/s of `repeats` runs after a warm-up.
-fn sweep(t: &RowTouchTable, bytes: usize, repeats: usize) {
+fn sweep(pools: &[PinnedPool], t: &RowTouchTable, bytes: usize, repeats: usize) {
     let dists: Vec<usize> = std::env::var("DISTS")
         .ok()
         .map(|s| s.split(',').map(|d| d.parse().unwrap()).collect())
@@ -58,7 +64,6 @@ fn sweep(t: &RowTouchTable, bytes: usize, repeats: usize) {
         .ok()
         .map(|s| s.split(',').map(|h| h.parse().unwrap()).collect())
         .unwrap_or_else(|| vec![TouchHint::None, TouchHint::T0, TouchHint::T1, TouchHint::Nta]);
-    let pools: Vec<PinnedPool> = [1, 2].iter().filter_map(|&t| PinnedPool::with_threads(t).ok()).collect();
     let stride = t.stride();
     eprintln!(
         "row {bytes} B stride {stride} B, {} MiB, {} lookups, huge pages {:?}, {:?} MiB huge now",
@@ -67,7 +72,7 @@ fn sweep(t: &RowTouchTable, bytes: usize, repeats: usize) {
         t.huge_pages(),
         t.huge_bytes_now().map(|b| b >> 20)
     );
-    for pool in &pools {
+    for pool in pools {
         for &hint in &hints {
             let ds: &[usize] = if hint == TouchHint::None { &[0] } else { &dists };
             for &d in ds {
@@ -95,10 +100,10 @@ fn stream(args: &[String]) {
         eprintln!("usage: row_ceiling stream SETS TABLES ROWS BAGS LOOKUPS ROW_BYTES [REPEATS]");
         std::process::exit(2);
     };
-    if tables * rows > u32::MAX as usize {
+    let Some(total_rows) = tables.checked_mul(rows).filter(|&n| n <= u32::MAX as usize) else {
         eprintln!("row_ceiling stream: {tables} tables of {rows} rows exceed u32 row indices");
         std::process::exit(2);
-    }
+    };
     let repeats = n.get(6).copied().unwrap_or(5);
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let mut idx = Vec::with_capacity(sets * tables * bags * lookups);
@@ -109,8 +114,8 @@ fn stream(args: &[String]) {
             }
         }
     }
-    let t = RowTouchTable::with_indices(tables * rows, row_bytes, idx).expect("table");
-    sweep(&t, row_bytes, repeats);
+    let t = RowTouchTable::with_indices(total_rows, row_bytes, idx).expect("table");
+    sweep(&pools(), &t, row_bytes, repeats);
 }
 
 /// Embedding-bag rate (Mrows/s) of this build's kernel at 1 and 2 threads.
@@ -121,7 +126,7 @@ fn emb(args: &[String]) {
     let dtype: DType = args.get(2).map(|s| s.parse().expect("dtype")).unwrap_or(DType::F32);
     let dims: Vec<usize> =
         args.get(3..).map(|d| d.iter().map(|x| x.parse().unwrap()).collect()).unwrap_or_default();
-    let pools: Vec<PinnedPool> = [1, 2].iter().filter_map(|&t| PinnedPool::with_threads(t).ok()).collect();
+    let pools = pools();
     let (batch, lookups) = (2048, 80);
     for dim in dims {
         let rows = (mib << 20) / (4 * dim);
