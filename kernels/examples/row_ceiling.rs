@@ -14,7 +14,10 @@
 //! `LOOKUPS` uniform rows in every one of `TABLES` tables of `ROWS` rows, in the order a model's
 //! forward pass gathers them (set by set, table by table), cycled. It keeps the reuse a model gets from
 //! queries drawing on a few pre-generated sets (rmc2 at `--rows-scale 0.25`: `stream 8 32 125000 64
-//! 120 256`). Rows/s count every lookup of the cycle.
+//! 120 256`). Rows/s count every lookup of the cycle. The 2-thread run splits the stream in halves,
+//! so by default each thread replays half the sets; `SPLIT=tables` orders it so that each thread
+//! replays every set's even or odd tables at the same time, as a model's forward pass splits it (halves
+//! of equal length for an even `TABLES`).
 
 use hercules_kernels::ceiling::{row_touch, RowTouchTable, TouchHint};
 use hercules_kernels::pool::PinnedPool;
@@ -113,6 +116,13 @@ fn stream(args: &[String]) {
                 idx.push((t * rows + rng.gen_range(0..rows)) as u32);
             }
         }
+    }
+    if std::env::var("SPLIT").is_ok_and(|s| s == "tables") {
+        // Even tables of every set, then odd ones: the two halves the 2-thread run gives its threads.
+        let chunk = (bags * lookups).max(1);
+        let (even, odd): (Vec<_>, Vec<_>) =
+            idx.chunks(chunk).enumerate().partition(|(i, _)| i % tables % 2 == 0);
+        idx = even.into_iter().chain(odd).flat_map(|(_, c)| c.iter().copied()).collect();
     }
     let t = RowTouchTable::with_indices(total_rows, row_bytes, idx).expect("table");
     sweep(&pools(), &t, row_bytes, repeats);
