@@ -8,6 +8,9 @@
 
 mod activation;
 #[cfg(target_arch = "x86_64")]
+#[macro_use]
+mod k_loop;
+#[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
