@@ -26,19 +26,8 @@ pub(crate) const SPEC: KernelSpec = KernelSpec { mr: MR, nr: NR, kc_max: 384, mc
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn run_block(b: &Block) {
     let mut r = 0;
-    // As in the AVX-512 kernel: the first full tiles each prefetch a slice of the next panel block
-    // (two lines per four K steps, one 64-byte line per K row), so it streams in while this one is
-    // reused.
-    let lines_per_tile = 2 * (b.kc / 4);
-    let mut pf_line = 0;
     while r + MR <= b.rows {
-        let pf = if b.next.is_null() || pf_line >= b.kc {
-            b.b // already cached: the prefetches cost an issue slot, no traffic
-        } else {
-            // Wrapping: only ever prefetched, which cannot fault (see the AVX-512 kernel).
-            b.next.wrapping_add(NR * pf_line)
-        };
-        pf_line += lines_per_tile;
+        let pf = b.tile_prefetch(r / MR, NR);
         // SAFETY: rows r..r+MR are inside the block; features enabled on this fn.
         unsafe { tile::<MR>(b, r, pf) };
         r += MR;
@@ -207,19 +196,12 @@ unsafe fn k_loop_6x16<const R: usize>(
     acc1: &mut [__m256; R],
 ) {
     debug_assert!(R == MR && kc > 0);
-    let l = lda * 4;
     // SAFETY: the caller guarantees the 6 rows, the panel block and kc ≥ 1; the asm reads only
     // [p0 + {0,l,2l,3l}], [p1 + {0,l}] for kc steps of 4 bytes and kc × 64 bytes of b.
     unsafe {
-        std::arch::asm!(
-            k_loop_asm!(step_6x16, "64", "64", "128", "192", "256"),
-            bp = inout(reg) b => _,
-            p0 = inout(reg) a => _,
-            p1 = inout(reg) a.add(4 * lda) => _,
-            n = inout(reg) kc => _,
-            pf = inout(reg) pf => _,
-            l = in(reg) l,
-            l3 = in(reg) 3 * l,
+        k_loop_asm!(
+            step_6x16, ["64", "64", "128", "192", "256"],
+            a = a, lda = lda, b = b, kc = kc, pf = pf,
             out("ymm12") _,
             out("ymm13") _,
             out("ymm14") _,
@@ -236,7 +218,6 @@ unsafe fn k_loop_6x16<const R: usize>(
             inout("ymm9") acc1[4],
             inout("ymm10") acc0[5],
             inout("ymm11") acc1[5],
-            options(nostack, readonly),
         );
     }
 }

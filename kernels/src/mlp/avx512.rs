@@ -35,19 +35,10 @@ pub(crate) const SPEC: KernelSpec = KernelSpec { mr: MR, nr: NR, kc_max: 1024, m
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
 pub(crate) unsafe fn run_block(b: &Block) {
     let mut r = 0;
-    // The first full tiles each prefetch a slice of the next panel block (two lines per four K
-    // steps), so that block streams in from L3 while this one is reused from L2.
-    let lines_per_tile = 2 * (b.kc / 4);
-    let mut pf_line = 0;
+    // The first full tiles each prefetch a slice of the next panel block, so that block streams in
+    // from L3 while this one is reused from L2.
     while r + MR <= b.rows {
-        let pf = if b.next.is_null() || pf_line >= 4 * b.kc {
-            b.b // already cached: the prefetches cost an issue slot, no traffic
-        } else {
-            // Wrapping: the next block may be a few rows shorter than this one (the last K block),
-            // so the address can pass its end; it is only ever prefetched, which cannot fault.
-            b.next.wrapping_add(16 * pf_line)
-        };
-        pf_line += lines_per_tile;
+        let pf = b.tile_prefetch(r / MR, NR);
         // SAFETY: rows r..r+MR are inside the block; features enabled on this fn.
         unsafe { tile::<MR>(b, r, pf) };
         r += MR;
@@ -247,19 +238,12 @@ unsafe fn k_loop_6x64<const R: usize>(
     acc: &mut [[__m512; V]; R],
 ) {
     debug_assert!(R == 6 && kc > 0);
-    let l = lda * 4;
     // SAFETY: the caller guarantees the 6 rows, the panel block and kc ≥ 1; the asm reads only
     // [p0 + {0,l,2l,3l}], [p1 + {0,l}] for kc steps of 4 bytes and kc × 256 bytes of b.
     unsafe {
-        std::arch::asm!(
-            k_loop_asm!(step_6x64, "256", "256", "512", "768", "1024"),
-            bp = inout(reg) b => _,
-            p0 = inout(reg) a => _,
-            p1 = inout(reg) a.add(4 * lda) => _,
-            n = inout(reg) kc => _,
-            pf = inout(reg) pf => _,
-            l = in(reg) l,
-            l3 = in(reg) 3 * l,
+        k_loop_asm!(
+            step_6x64, ["256", "256", "512", "768", "1024"],
+            a = a, lda = lda, b = b, kc = kc, pf = pf,
             out("zmm24") _,
             out("zmm25") _,
             out("zmm26") _,
@@ -290,7 +274,6 @@ unsafe fn k_loop_6x64<const R: usize>(
             inout("zmm21") acc[5][1],
             inout("zmm22") acc[5][2],
             inout("zmm23") acc[5][3],
-            options(nostack, readonly),
         );
     }
 }
