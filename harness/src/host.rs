@@ -1,10 +1,33 @@
 //! The host fingerprint, read from procfs and sysfs (Linux); fields the OS does not expose read as
-//! `unknown` or 0 rather than failing.
+//! `unknown` or 0 rather than failing; the cores this process may use and the device kinds.
 
+use anyhow::{bail, Result};
+use clap::ValueEnum;
 use hercules_kernels::{pool, Isa};
 use hercules_results::{CacheInfo, GpuInfo, HostFingerprint};
 use std::fs;
 use std::sync::OnceLock;
+
+/// Which processor a measurement runs on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum DeviceKind {
+    /// This host's CPU cores.
+    #[default]
+    Cpu,
+    /// CUDA device 0 (the command fails with "no CUDA device: ..." where there is none).
+    Cuda,
+}
+
+/// Validates a thread count against the cores this process may use.
+pub fn max_threads(asked: Option<usize>) -> Result<usize> {
+    let usable = pool::allowed_cores().len();
+    match asked {
+        None => Ok(usable),
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(t) if t > usable => bail!("--threads {t} exceeds the {usable} cores this process may use"),
+        Some(t) => Ok(t),
+    }
+}
 
 fn read(path: &str) -> Option<String> {
     fs::read_to_string(path).ok().map(|s| s.trim().to_string())

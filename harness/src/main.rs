@@ -1,21 +1,19 @@
 //! `hercules`: measures recommendation-model inference on this machine.
 
-mod bench;
-mod capacity;
+mod args;
+mod ceilings;
 mod cli;
+mod cmd;
 mod counters;
 mod engine;
 mod host;
-mod infer;
 mod latency;
 mod load;
-mod models_cmd;
 mod noise;
 mod output;
 mod power;
-mod profile;
-mod roofline;
-mod serve_cmd;
+mod search;
+mod serve;
 mod topology;
 
 use anyhow::Result;
@@ -32,12 +30,12 @@ fn main() {
 fn run() -> Result<()> {
     let cli = cli::Cli::parse();
     match cli.command {
-        cli::Command::Roofline(args) => cli::roofline(args),
-        cli::Command::Kernels(args) => bench::run(args),
-        cli::Command::Models(args) => models_cmd::run(args),
-        cli::Command::Infer(args) => infer::run(args),
-        cli::Command::Run(args) => serve_cmd::run(args),
-        cli::Command::Capacity(args) => serve_cmd::capacity(args),
-        cli::Command::Profile(args) => profile::run(args),
+        cli::Command::Roofline(args) => cmd::roofline::run(args),
+        cli::Command::Kernels(args) => cmd::kernels::run(args),
+        cli::Command::Models(args) => cmd::models::run(args),
+        cli::Command::Infer(args) => cmd::infer::run(args),
+        cli::Command::Run(args) => cmd::run::run(args),
+        cli::Command::Capacity(args) => cmd::capacity::run(args),
+        cli::Command::Profile(args) => cmd::profile::run(args),
     }
 }

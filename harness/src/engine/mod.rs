@@ -2,11 +2,10 @@
 //! shared queue (SPEC §4–§5).
 //!
 //! `schedule` parses and places schedules, `queue` holds the queue item and per-trial state,
-//! `worker` runs one instance, `trial` drives one load point and measures it.
+//! `worker` runs one instance; `serve::trial` drives one load point and measures it.
 
 pub mod queue;
 pub mod schedule;
-pub mod trial;
 pub mod worker;
 pub mod zoo;
 
@@ -357,28 +356,6 @@ mod tests {
         assert!(builtin("sleep:250").unwrap().is_ok());
         assert!(builtin("sleep:x").unwrap().err().unwrap().contains("sleep:x"));
         assert!(builtin("dlrm-rmc1").is_none());
-    }
-
-    #[test]
-    fn a_failing_or_panicking_model_ends_the_trial_with_its_error() {
-        use std::sync::atomic::AtomicBool;
-        for panic in [false, true] {
-            let mut s: Schedule = "instances=1,threads=1".parse().unwrap();
-            let allowed = hercules_kernels::pool::allowed_cores();
-            s.place(&allowed, &allowed).unwrap();
-            let e = Engine::start(Arc::new(Broken { panic }), None, &s).unwrap();
-            let spec = trial::TrialSpec {
-                load: trial::Load::Open { qps: 200.0 },
-                warmup: Duration::ZERO,
-                duration: Duration::from_millis(300),
-                ..trial::TrialSpec::default()
-            };
-            let t = Instant::now();
-            let err = trial::run(&e, &spec, &AtomicBool::new(false)).unwrap_err().to_string();
-            let want = if panic { "panicked: index out of bounds" } else { "weights missing" };
-            assert!(err.contains(want) && err.contains("instance 0"), "{err}");
-            assert!(t.elapsed() < Duration::from_secs(5));
-        }
     }
 
     #[test]

@@ -1,10 +1,38 @@
-//! What the harness shows people and writes to disk: tables (terminal / CSV), atomic files, progress.
+//! What the harness shows people and writes to disk: the shared `--json`/`--csv` options, tables
+//! (terminal / CSV), atomic files, progress.
 
 pub mod progress;
 pub mod table;
 
 use anyhow::{Context, Result};
-use std::path::Path;
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+/// Where results go besides the terminal.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Write the full JSON document here (atomically).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write the table as CSV here (atomically).
+    #[arg(long, value_name = "PATH")]
+    pub csv: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    /// Checks both paths before any long measurement starts.
+    pub fn check(&self) -> Result<()> {
+        for p in self.json.iter().chain(&self.csv) {
+            check_writable(p)?;
+        }
+        Ok(())
+    }
+}
+
+/// Now as RFC 3339 UTC.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
 
 /// Writes `bytes` to `path` atomically (the results crate's writer: temp file, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -52,7 +80,7 @@ mod tests {
 
     #[test]
     fn serde_names_match_the_json() {
-        assert_eq!(serde_name(&crate::capacity::SearchStatus::OutOfTrials), "out-of-trials");
+        assert_eq!(serde_name(&crate::serve::rate_search::SearchStatus::OutOfTrials), "out-of-trials");
         assert_eq!(serde_name(&3), "");
     }
 

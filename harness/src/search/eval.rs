@@ -2,10 +2,11 @@
 //! once per profile and kept in a checkpoint beside the table, so an interrupted profile resumes
 //! where it stopped and no schedule is measured twice.
 
-use super::search::Objective;
 use super::space::{Point, Space};
+use super::strategy::Objective;
 use crate::output;
-use crate::serve_cmd::{self, Bench, CapacityParams, CapacityRun, ServeArgs};
+use crate::serve::capacity::{self, CapacityParams, CapacityRun};
+use crate::serve::fixture::{Fixture, ServeArgs};
 use anyhow::{bail, Context, Result};
 use hercules_results::table::{Counter, CurvePoint, Power};
 use hercules_results::Schedule;
@@ -213,15 +214,15 @@ impl Evaluator {
         self.evals.get(&unplaced(schedule)).cloned()
     }
 
-    /// The objective over `space`, measuring on `bench`.
+    /// The objective over `space`, measuring on `fixture`.
     pub fn objective<'a>(
         &'a mut self,
-        bench: &'a mut Bench,
+        fixture: &'a mut Fixture,
         space: &'a Space,
         params: &'a CapacityParams,
         bar: &'a ProgressBar,
     ) -> Measure<'a> {
-        Measure { ev: self, bench, space, params, bar }
+        Measure { ev: self, fixture, space, params, bar }
     }
 
     fn save(&self) -> Result<()> {
@@ -243,7 +244,7 @@ fn unplaced(s: &Schedule) -> String {
 /// [`Objective`] backed by measurements.
 pub struct Measure<'a> {
     ev: &'a mut Evaluator,
-    bench: &'a mut Bench,
+    fixture: &'a mut Fixture,
     space: &'a Space,
     params: &'a CapacityParams,
     bar: &'a ProgressBar,
@@ -266,18 +267,18 @@ impl Objective for Measure<'_> {
         }
         self.bar.set_message(format!("measuring {key}"));
         let t0 = Instant::now();
-        let placed = self.bench.start(schedule)?;
-        let run = serve_cmd::measure_capacity(
-            self.bench,
+        let placed = self.fixture.start(schedule)?;
+        let run = capacity::measure_capacity(
+            self.fixture,
             &placed,
             self.params,
-            serve_cmd::interrupt_flag(),
+            crate::serve::interrupt_flag(),
             |_| Ok(()),
             None,
         )?;
         let placed_schedule = placed.schedule.clone();
         drop(placed);
-        if run.outcome.is_some_and(|o| o.status == crate::capacity::SearchStatus::Interrupted) {
+        if run.outcome.is_some_and(|o| o.status == crate::serve::rate_search::SearchStatus::Interrupted) {
             self.ev.interrupted = true;
             return Ok(None);
         }

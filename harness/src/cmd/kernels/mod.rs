@@ -7,9 +7,10 @@ mod interaction;
 mod mlp;
 mod timing;
 
-use crate::cli::{max_threads, now_rfc3339, DeviceKind, OutputArgs};
+use crate::host::{max_threads, DeviceKind};
 use crate::output::table::{num, Table};
-use crate::{host, output, roofline};
+use crate::output::{now_rfc3339, OutputArgs};
+use crate::{ceilings, host, output};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use hercules_kernels::embedding::{DType, Pooling};
@@ -194,14 +195,14 @@ pub fn run(args: KernelsArgs) -> Result<()> {
     };
     args.out.check()?;
     let host = host::fingerprint();
-    let ropts = roofline::RooflineOpts {
-        threads: roofline::thread_counts(max),
+    let ropts = ceilings::RooflineOpts {
+        threads: ceilings::thread_counts(max),
         repeats: if args.quick { 3 } else { 5 },
         quick: args.quick,
     };
     eprintln!("measuring the machine's ceilings first ({})", if args.quick { "quick" } else { "full" });
-    let pools = roofline::pools(&ropts)?;
-    let ceilings = roofline::measure(&ropts, &host, &pools)?;
+    let pools = ceilings::pools(&ropts)?;
+    let ceilings = ceilings::measure(&ropts, &host, &pools)?;
     let ctx = Ctx {
         ceilings,
         pools,

@@ -1,32 +1,28 @@
 //! `hercules profile`: the offline stage (SPEC §5–§6). For each model, search the schedule space of
 //! this machine (or of the cores it is restricted to), each evaluation a latency-bounded-throughput
 //! measurement, and write one efficiency table per model.
-//!
-//! `space` holds the grid of knob values, `search` the three searches, `eval` the measured (and
-//! checkpointed) objective they share.
+//! The searches themselves live in `crate::search`.
 
-pub mod eval;
-pub mod search;
-pub mod space;
-
-use crate::cli::{now_rfc3339, OutputArgs};
+use crate::args::parse_duration;
 use crate::engine::schedule::parse_core_list;
 use crate::latency::Sla;
 use crate::output::table::Table;
+use crate::output::{now_rfc3339, OutputArgs};
 use crate::power::estimated;
-use crate::serve_cmd::{Bench, CapacityParams, ServeArgs};
-use crate::{output, roofline};
+use crate::search::eval::{self, Evaluation, Evaluator};
+use crate::search::space::{self, Space};
+use crate::search::strategy::{self, Tracked};
+use crate::serve::capacity::CapacityParams;
+use crate::serve::fixture::{Fixture, ServeArgs};
+use crate::{ceilings, output};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use eval::{Evaluation, Evaluator};
 use hercules_results::table::{
     EfficiencyTable, ModelInfo, Power, PowerSource, ScheduleResult, Search as SearchRecord, SearchPoint,
     ServerType, TABLE_KIND, TABLE_SCHEMA_VERSION,
 };
 use hercules_results::{all_exporters, Ceilings, RooflineReport};
-use search::Tracked;
 use serde::Serialize;
-use space::Space;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -45,10 +41,6 @@ pub fn default_sla(model: &str) -> Option<&'static str> {
         "mlperf-dlrm-v1" | "mlperf-dlrm-v2" => "p99:60ms",
         _ => return None,
     })
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration such as 10m or 90s: {e}"))
 }
 
 /// `hercules profile` arguments.
@@ -264,12 +256,12 @@ fn ceilings(a: &ProfileArgs, host: &hercules_results::HostFingerprint) -> Result
         return Ok(Some(r.ceilings));
     }
     eprintln!("profile: measuring the machine's ceilings (skip with --no-ceilings or reuse with --roofline)");
-    let opts = roofline::RooflineOpts {
-        threads: roofline::thread_counts(crate::cli::max_threads(None)?),
+    let opts = ceilings::RooflineOpts {
+        threads: ceilings::thread_counts(crate::host::max_threads(None)?),
         repeats: 3,
         quick: false,
     };
-    Ok(Some(roofline::measure(&opts, host, &roofline::pools(&opts)?)?))
+    Ok(Some(ceilings::measure(&opts, host, &ceilings::pools(&opts)?)?))
 }
 
 /// Runs `hercules profile`.
@@ -278,7 +270,7 @@ pub fn run(a: ProfileArgs) -> Result<()> {
         if a.all { DEEPRECSYS.iter().map(|s| s.to_string()).collect() } else { a.model.clone() };
     let searches: Vec<&str> = match a.search.as_str() {
         "all" => vec!["gradient", "deeprecsched", "exhaustive"],
-        s if search::by_name(s).is_some() => vec![s],
+        s if strategy::by_name(s).is_some() => vec![s],
         s => bail!("--search `{s}` is unknown (gradient, deeprecsched, exhaustive, all)"),
     };
     if a.budget == Some(0) {
@@ -410,10 +402,10 @@ fn profile_model(
     gpu: &GpuPlan,
 ) -> Result<Profiled> {
     let started = Instant::now();
-    let mut bench = Bench::new(serve, restrict)?;
-    let space = Space::new(bench.cores.len(), &a.sub_batches, &gpu.thresholds, &gpu.streams);
+    let mut fixture = Fixture::new(serve, restrict)?;
+    let space = Space::new(fixture.cores.len(), &a.sub_batches, &gpu.thresholds, &gpu.streams);
     let server = a.server_type.clone().unwrap_or_else(|| {
-        let cpu = server_type_name(&bench.host.cpu_model, bench.cores.len());
+        let cpu = server_type_name(&fixture.host.cpu_model, fixture.cores.len());
         gpu.gpu_name.as_ref().map_or(cpu.clone(), |g| format!("{cpu}-{g}"))
     });
     let dir = a.out.join(&server);
@@ -426,7 +418,7 @@ fn profile_model(
         .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
         .collect();
     let checkpoint = dir.join(format!("{stem}.checkpoint.json"));
-    let key = eval::Key::new(serve, params, &bench.cores, &bench.host);
+    let key = eval::Key::new(serve, params, &fixture.cores, &fixture.host);
     let mut evaluator = Evaluator::open(&checkpoint, key, a.fresh, a.time_budget)?;
     let budget = a.budget.unwrap_or(usize::MAX);
     let grid = space.all().len();
@@ -435,8 +427,8 @@ fn profile_model(
     eprintln!(
         "profile {} on {server} ({} cores: {:?}) under {}: {} schedules in the grid, search {}",
         serve.model,
-        bench.cores.len(),
-        bench.cores,
+        fixture.cores.len(),
+        fixture.cores,
         params.sla,
         grid,
         searches.join(" + ")
@@ -444,10 +436,10 @@ fn profile_model(
 
     let mut results = Vec::new();
     for name in searches {
-        let s = search::by_name(name).expect("checked names");
+        let s = strategy::by_name(name).expect("checked names");
         let measured_before = evaluator.measured();
         let (trace, best) = {
-            let mut objective = evaluator.objective(&mut bench, &space, params, &bar);
+            let mut objective = evaluator.objective(&mut fixture, &space, params, &bar);
             let mut t = Tracked::new(&mut objective, budget);
             s.run(&space, &mut t)?;
             (t.trace().to_vec(), t.best())
@@ -465,7 +457,7 @@ fn profile_model(
     // The default schedule is the baseline every table reports, searched or not.
     let default = space.default_point();
     let default_eval = {
-        search::Objective::eval(&mut evaluator.objective(&mut bench, &space, params, &bar), &default)?;
+        strategy::Objective::eval(&mut evaluator.objective(&mut fixture, &space, params, &bar), &default)?;
         evaluator.get(&space.schedule(&default))
     };
     bar.finish_and_clear();
@@ -524,9 +516,9 @@ fn profile_model(
     let stats = model_info(&serve.model, serve.rows_scale)?;
     let mut notes = vec![format!(
         "{} cores ({:?}); the load generator {}",
-        bench.cores.len(),
-        bench.cores,
-        if bench.cores.len() >= bench.host.usable_cpus.len() {
+        fixture.cores.len(),
+        fixture.cores,
+        if fixture.cores.len() >= fixture.host.usable_cpus.len() {
             "shares a core with the instances when every core is scheduled"
         } else {
             "runs on a core outside the restricted set"
@@ -547,13 +539,13 @@ fn profile_model(
     let table = EfficiencyTable {
         schema_version: TABLE_SCHEMA_VERSION,
         kind: TABLE_KIND.into(),
-        host: bench.host.clone(),
+        host: fixture.host.clone(),
         server_type: ServerType {
             name: server.clone(),
             idle_watts: a.idle_watts,
             peak_watts: a.peak_watts,
             price: a.price,
-            restricted_cores: restrict.map(|_| bench.cores.clone()),
+            restricted_cores: restrict.map(|_| fixture.cores.clone()),
         },
         ceilings,
         model: stats,
@@ -561,7 +553,7 @@ fn profile_model(
             percentile: params.sla.percentile,
             target_ms: params.sla.target.as_secs_f64() * 1e3,
         },
-        query_sizes: bench.sizes.to_schema(),
+        query_sizes: fixture.sizes.to_schema(),
         search: SearchRecord {
             algorithm: algo.clone(),
             evaluations: trace.len(),

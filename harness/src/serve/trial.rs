@@ -8,12 +8,13 @@
 //! after the minimum time and count, the 99% Wilson upper bound is below half the allowance and
 //! the backlog is small (so a slowly growing queue cannot pass early).
 
-use super::queue::{TrialState, NOT_DONE};
-use super::{Engine, EngineError};
+use crate::engine::queue::{TrialState, NOT_DONE};
+use crate::engine::{Engine, EngineError};
 use crate::latency::{Histogram, Percentiles, Sla};
 use crate::load::closed::ClosedLoop;
 use crate::load::open::OpenLoop;
 use crate::load::{arrivals, sizes::SizeDist};
+use hercules_results::table::CurvePoint;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -159,6 +160,20 @@ pub struct TrialResult {
     /// The latency histogram (ns).
     #[serde(skip)]
     pub histogram: Histogram,
+}
+
+impl TrialResult {
+    /// The curve point of an open-loop trial (closed-loop trials have no offered rate).
+    pub fn curve_point(&self) -> Option<CurvePoint> {
+        let Load::Open { qps } = self.load else { return None };
+        Some(CurvePoint {
+            offered_qps: qps,
+            achieved_qps: self.achieved_qps,
+            p50_ms: self.latency_ms.p50,
+            p95_ms: self.latency_ms.p95,
+            p99_ms: self.latency_ms.p99,
+        })
+    }
 }
 
 /// Wilson score interval bounds for `k` successes in `n` trials at `z` standard deviations.
@@ -411,6 +426,28 @@ mod tests {
         let allowed = pool::allowed_cores();
         s.place(&allowed, &allowed).unwrap();
         Engine::start(model, None, &s).unwrap()
+    }
+
+    #[test]
+    fn a_failing_or_panicking_model_ends_the_trial_with_its_error() {
+        use std::sync::atomic::AtomicBool;
+        for panic in [false, true] {
+            let mut s: Schedule = "instances=1,threads=1".parse().unwrap();
+            let allowed = hercules_kernels::pool::allowed_cores();
+            s.place(&allowed, &allowed).unwrap();
+            let e = Engine::start(Arc::new(crate::engine::Broken { panic }), None, &s).unwrap();
+            let spec = TrialSpec {
+                load: Load::Open { qps: 200.0 },
+                warmup: Duration::ZERO,
+                duration: Duration::from_millis(300),
+                ..TrialSpec::default()
+            };
+            let t = Instant::now();
+            let err = run(&e, &spec, &AtomicBool::new(false)).unwrap_err().to_string();
+            let want = if panic { "panicked: index out of bounds" } else { "weights missing" };
+            assert!(err.contains(want) && err.contains("instance 0"), "{err}");
+            assert!(t.elapsed() < Duration::from_secs(5));
+        }
     }
 
     #[test]

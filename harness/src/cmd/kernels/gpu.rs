@@ -3,7 +3,7 @@
 //! does the measuring; this file picks the shapes and writes the records).
 
 use super::{record, table, KernelsArgs, Op};
-use crate::{host, output, roofline};
+use crate::{ceilings, host, output};
 use anyhow::{bail, Context, Result};
 use hercules_gpu::bench::{self, CeilingOpts, EmbeddingShape};
 use hercules_gpu::Device;
@@ -20,7 +20,7 @@ const DEFAULT_TABLES: usize = 8;
 pub struct GpuKernelReport {
     /// Host, device, when, and the ceilings measured first in the same run (`kind` "kernels-cuda").
     #[serde(flatten)]
-    pub run: roofline::GpuRooflineReport,
+    pub run: ceilings::GpuRooflineReport,
     /// One record per (operator, shape); `threads` is 0 (no CPU worker threads).
     pub records: Vec<KernelRecord>,
 }
@@ -137,11 +137,11 @@ pub fn run(args: &KernelsArgs) -> Result<()> {
     let max_dim = shapes.iter().map(|s| s.dim).max().unwrap_or(128);
     let copts = CeilingOpts::standard(
         args.quick,
-        roofline::gpu_gather_table_bytes(&info, args.quick),
+        ceilings::gpu_gather_table_bytes(&info, args.quick),
         max_dim,
         if args.quick { 3 } else { 5 },
     );
-    eprintln!("measuring the ceilings of {} first", roofline::device_line(&info));
+    eprintln!("measuring the ceilings of {} first", ceilings::device_line(&info));
     let ceilings = bench::ceilings(&dev, &copts).context("measuring the device's ceilings")?;
     let copy = &ceilings.copy;
     let fp32 = ceilings.gemm("gemm_fp32").map(|c| c.median * 1e3);
@@ -190,15 +190,15 @@ pub fn run(args: &KernelsArgs) -> Result<()> {
         }
     }
 
-    println!("kernels on {}{}", roofline::device_line(&info), if args.quick { " [quick]" } else { "" });
-    print!("{}", roofline::gpu_table(&ceilings).render());
+    println!("kernels on {}{}", ceilings::device_line(&info), if args.quick { " [quick]" } else { "" });
+    print!("{}", ceilings::gpu_table(&ceilings).render());
     let table = table(&records);
     print!("{}", table.render());
     if let Some(p) = &args.out.csv {
         output::write_atomic(p, table.to_csv().as_bytes())?;
     }
     if let Some(p) = &args.out.json {
-        let run = roofline::GpuRooflineReport::new("kernels-cuda", host, info, ceilings);
+        let run = ceilings::GpuRooflineReport::new("kernels-cuda", host, info, ceilings);
         let report = GpuKernelReport { run, records };
         output::write_json(p, &report)?;
     }

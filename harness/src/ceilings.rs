@@ -1,8 +1,9 @@
-//! `hercules roofline`: the machine's ceilings per thread count, each a median over repeats.
+//! The machine's ceilings per thread count (FMA peak, stream, sequential read, random gather), each
+//! a median over repeats, and a CUDA device's; measured by `roofline`, `kernels` and `profile`.
 
 use crate::output::progress;
-use anyhow::{bail, Context, Result};
-use hercules_gpu::bench::{CeilingOpts, GpuCeilings};
+use anyhow::{Context, Result};
+use hercules_gpu::bench::GpuCeilings;
 use hercules_gpu::DeviceInfo;
 use hercules_kernels::ceiling::{self, GatherTable, StreamArrays};
 use hercules_kernels::PinnedPool;
@@ -164,7 +165,7 @@ impl GpuRooflineReport {
             kind: kind.into(),
             host,
             device,
-            measured_at: crate::cli::now_rfc3339(),
+            measured_at: crate::output::now_rfc3339(),
             ceilings,
         }
     }
@@ -207,39 +208,6 @@ pub fn gpu_table(c: &GpuCeilings) -> crate::output::table::Table {
         ]);
     }
     t
-}
-
-/// Runs `hercules roofline --device cuda` on device 0. Where there is no CUDA device the error is
-/// hercules-gpu's one line, "no CUDA device: ...", with nothing added.
-pub fn run_cuda(args: &crate::cli::RooflineArgs) -> Result<()> {
-    if args.threads.is_some() {
-        bail!("--threads applies to --device cpu");
-    }
-    if args.repeats == 0 {
-        bail!("--repeats must be at least 1");
-    }
-    args.out.check()?;
-    let dev = hercules_gpu::Device::open(0)?;
-    let info = dev.info().clone();
-    let host = crate::host::fingerprint();
-    let opts =
-        CeilingOpts::standard(args.quick, gpu_gather_table_bytes(&info, args.quick), 128, args.repeats);
-    eprintln!("measuring the ceilings of {}", device_line(&info));
-    let ceilings = hercules_gpu::bench::ceilings(&dev, &opts)?;
-    let table = gpu_table(&ceilings);
-    println!("roofline on {}{}", device_line(&info), if args.quick { " [quick: not a ceiling]" } else { "" });
-    print!("{}", table.render());
-    for e in &ceilings.gemm_errors {
-        println!("not measured: {e}");
-    }
-    if let Some(p) = &args.out.csv {
-        crate::output::write_atomic(p, table.to_csv().as_bytes())?;
-    }
-    if let Some(p) = &args.out.json {
-        let report = GpuRooflineReport::new("roofline-cuda", host, info, ceilings);
-        crate::output::write_json(p, &report)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,111 @@
+//! `hercules roofline`: the machine's ceilings (FMA peak, stream, sequential read, random gather),
+//! or a CUDA device's.
+
+use crate::ceilings;
+use crate::host::{self, max_threads, DeviceKind};
+use crate::output::{self, now_rfc3339, OutputArgs};
+use anyhow::{bail, Result};
+use clap::Args;
+use hercules_results::{RooflineReport, BENCH_SCHEMA_VERSION};
+
+/// `hercules roofline` arguments.
+#[derive(Debug, Args)]
+pub struct RooflineArgs {
+    /// Measure the CPU's ceilings, or CUDA device 0's (copy and random-gather bandwidth, cuBLAS
+    /// FP32/TF32/BF16 GEMM peaks).
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+    /// Largest thread count (measured at 1, 2, 4, ... and this); default: every usable core.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Repeats per figure (median reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Small arrays, short runs: a smoke test, not a ceiling.
+    #[arg(long)]
+    pub quick: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// Runs `hercules roofline`.
+pub fn run(args: RooflineArgs) -> Result<()> {
+    if args.device == DeviceKind::Cuda {
+        return run_cuda(&args);
+    }
+    let max = max_threads(args.threads)?;
+    if args.repeats == 0 {
+        bail!("--repeats must be at least 1");
+    }
+    args.out.check()?;
+    let host = host::fingerprint();
+    let opts = ceilings::RooflineOpts {
+        threads: ceilings::thread_counts(max),
+        repeats: args.repeats,
+        quick: args.quick,
+    };
+    let ceilings = ceilings::measure(&opts, &host, &ceilings::pools(&opts)?)?;
+    let table = ceilings::table(&ceilings);
+    println!(
+        "roofline on {} ({} usable cores){}",
+        host.cpu_model,
+        host.usable_cpus.len(),
+        if args.quick { " [quick: not a ceiling]" } else { "" }
+    );
+    print!("{}", table.render());
+    if let Some(p) = &args.out.csv {
+        output::write_atomic(p, table.to_csv().as_bytes())?;
+    }
+    if let Some(p) = &args.out.json {
+        let report = RooflineReport {
+            schema_version: BENCH_SCHEMA_VERSION,
+            kind: "roofline".into(),
+            host,
+            measured_at: now_rfc3339(),
+            ceilings,
+        };
+        output::write_json(p, &report)?;
+    }
+    Ok(())
+}
+
+/// Runs `hercules roofline --device cuda` on device 0. Where there is no CUDA device the error is
+/// hercules-gpu's one line, "no CUDA device: ...", with nothing added.
+fn run_cuda(args: &RooflineArgs) -> Result<()> {
+    if args.threads.is_some() {
+        bail!("--threads applies to --device cpu");
+    }
+    if args.repeats == 0 {
+        bail!("--repeats must be at least 1");
+    }
+    args.out.check()?;
+    let dev = hercules_gpu::Device::open(0)?;
+    let info = dev.info().clone();
+    let host = host::fingerprint();
+    let opts = hercules_gpu::bench::CeilingOpts::standard(
+        args.quick,
+        ceilings::gpu_gather_table_bytes(&info, args.quick),
+        128,
+        args.repeats,
+    );
+    eprintln!("measuring the ceilings of {}", ceilings::device_line(&info));
+    let ceilings = hercules_gpu::bench::ceilings(&dev, &opts)?;
+    let table = ceilings::gpu_table(&ceilings);
+    println!(
+        "roofline on {}{}",
+        ceilings::device_line(&info),
+        if args.quick { " [quick: not a ceiling]" } else { "" }
+    );
+    print!("{}", table.render());
+    for e in &ceilings.gemm_errors {
+        println!("not measured: {e}");
+    }
+    if let Some(p) = &args.out.csv {
+        output::write_atomic(p, table.to_csv().as_bytes())?;
+    }
+    if let Some(p) = &args.out.json {
+        let report = ceilings::GpuRooflineReport::new("roofline-cuda", host, info, ceilings);
+        output::write_json(p, &report)?;
+    }
+    Ok(())
+}

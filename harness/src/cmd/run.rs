@@ -1,0 +1,106 @@
+//! `hercules run`: one load point (open or closed loop) with latency, power and counters.
+
+use crate::args::parse_duration;
+use crate::engine::schedule::Schedule;
+use crate::latency::Sla;
+use crate::output;
+use crate::serve::fixture::{Fixture, ServeArgs};
+use crate::serve::interrupt_flag;
+use crate::serve::report::{power_line, trial_row, trial_table, warn_noise, RunReport, ServeHeader};
+use crate::serve::trial::{Load, StopReason, TrialSpec};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::time::Duration;
+
+/// `hercules run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: ServeArgs,
+    /// Offered load, queries per second (open loop, Poisson arrivals).
+    #[arg(long, required_unless_present = "closed", conflicts_with = "closed")]
+    pub qps: Option<f64>,
+    /// Closed loop with this many queries in flight instead (saturation throughput).
+    #[arg(long)]
+    pub closed: Option<usize>,
+    /// Measured time after the warm-up.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Judge the run against this SLA, e.g. `p95:100ms` (no early stopping in `run`).
+    #[arg(long)]
+    pub sla: Option<String>,
+}
+
+/// Runs `hercules run`.
+pub fn run(a: RunArgs) -> Result<()> {
+    let sla = a.sla.as_deref().map(Sla::parse).transpose()?;
+    let load = match (a.qps, a.closed) {
+        (Some(q), None) if q > 0.0 && q.is_finite() => Load::Open { qps: q },
+        (Some(q), None) => bail!("--qps {q} must be above zero"),
+        (None, Some(0)) => bail!("--closed must be at least 1"),
+        (None, Some(c)) => Load::Closed { concurrency: c },
+        _ => bail!("give exactly one of --qps and --closed"),
+    };
+    if a.duration.is_zero() {
+        bail!("--duration must be above zero");
+    }
+    let schedule: Schedule =
+        a.common.schedule.parse().with_context(|| format!("--schedule {}", a.common.schedule))?;
+    let mut fixture = Fixture::new(&a.common, None)?;
+    let placed = fixture.start(schedule).context("--schedule")?;
+    let interrupt = interrupt_flag();
+    let spec = TrialSpec {
+        load,
+        warmup: a.common.warmup,
+        duration: a.duration,
+        sla,
+        early_stop: false,
+        ..fixture.trial_spec(&placed, a.common.seed)
+    };
+    eprintln!(
+        "run: {} on {} ({}), {:?} for {:.1} s after {:.1} s warm-up",
+        a.common.model,
+        placed.schedule,
+        if placed.generator.shares_core_with_instances {
+            "generator shares a core"
+        } else {
+            "generator on its own core"
+        },
+        load,
+        a.duration.as_secs_f64(),
+        a.common.warmup.as_secs_f64()
+    );
+    if let Some(lane) = &placed.gpu_lane {
+        eprintln!("gpu lane: {lane}");
+    }
+    let rec = fixture.measured(&placed, &spec, interrupt)?;
+    if placed.gpu_lane.is_some() {
+        eprintln!(
+            "{} of {} queries went to the GPU lane",
+            rec.trial.gpu_queries,
+            rec.trial.measured_queries + rec.trial.warmup_queries
+        );
+    }
+    let interrupted = rec.trial.stopped == StopReason::Interrupted;
+    let mut table = trial_table();
+    trial_row(&mut table, &rec);
+    print!("{}", table.render());
+    println!("{}", power_line(&rec.power, &rec.counters));
+    warn_noise(std::slice::from_ref(&rec));
+    let mut header = ServeHeader::new("serve-run", &fixture, &placed, sla, a.common.seed);
+    header.status = if interrupted { "interrupted" } else { "complete" }.into();
+    let report = RunReport { header, curve: rec.trial.curve_point().into_iter().collect(), result: rec };
+    if let Some(p) = &a.common.out.csv {
+        output::write_atomic(p, table.to_csv().as_bytes())?;
+    }
+    if let Some(p) = &a.common.out.json {
+        output::write_json(p, &report)?;
+    }
+    if interrupted {
+        bail!(
+            "interrupted (Ctrl-C): the partial trial was {}",
+            if a.common.out.json.is_some() { "written" } else { "printed" }
+        );
+    }
+    Ok(())
+}
