@@ -26,9 +26,13 @@ pub enum ModelError {
     /// An input set that does not fit the model (wrong batch, table count, index range).
     #[error("{model}: input: {msg}")]
     Input { model: String, msg: String },
-    /// A trace file that cannot be read or parsed; names the file and line.
-    #[error("trace {path}:{line}: {msg}")]
+    /// A trace file that cannot be read, parsed or replayed on a model; names the file and line (0: the
+    /// file as a whole, and then no line is shown).
+    #[error("trace {path}{}: {msg}", line_suffix(*.line))]
     Trace { path: String, line: usize, msg: String },
+    /// A safetensors checkpoint that is truncated, malformed or inconsistent; names the file.
+    #[error("checkpoint {path}: {msg}")]
+    Checkpoint { path: String, msg: String },
     /// A kernel failed; `what` says which operator of which model.
     #[error("{what}: {source}")]
     Kernel {
@@ -43,6 +47,14 @@ pub enum ModelError {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn line_suffix(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(":{line}")
+    }
 }
 
 /// Shorthand for results of this crate.

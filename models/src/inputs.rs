@@ -3,7 +3,10 @@
 //! is never timed.
 
 use crate::error::{ModelError, Result};
-use crate::spec::ModelSpec;
+use crate::limits::{
+    MAX_BATCH, MAX_INPUT_POOL_BYTES, MAX_INPUT_SETS, MAX_LOOKUPS, MAX_TABLES, MAX_TRACE_BYTES,
+};
+use crate::spec::{one_line, ModelSpec};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 use std::path::Path;
@@ -73,7 +76,7 @@ impl InputSet {
     /// sub-batch of any size out of pre-generated sets without allocating. `dense_width` is the
     /// model's dense features per sample.
     pub fn window_into(&self, start: usize, len: usize, dense_width: usize, dst: &mut InputSet) {
-        let end = (start + len).min(self.batch);
+        let end = start.saturating_add(len).min(self.batch);
         let start = start.min(end);
         dst.batch = end - start;
         dst.dense.clear();
@@ -161,56 +164,139 @@ pub enum IndexDist {
         /// The exponent s (> 0; 1.0 ≈ typical web popularity).
         exponent: f64,
     },
-    /// Bags replayed from a trace file.
+    /// Bags replayed from a trace file (see [`Trace`] for how indices past a table's rows are treated).
     Trace(Arc<Trace>),
 }
 
+/// One bag of a trace and the line it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceBag {
+    /// 1-based line number in the trace file.
+    pub line: usize,
+    /// The indices, in file order.
+    pub indices: Vec<u64>,
+}
+
 /// Bags read from a trace file: one bag per line, `TABLE IDX IDX ...`; `#` starts a comment. Bags of a
-/// table are replayed in file order, cycling; indices are taken modulo the table's rows so a full-size
-/// trace also drives a scaled model.
+/// table are replayed in file order, cycling.
+///
+/// Table numbers are global table indices and must be below the model's table count (and below
+/// [`MAX_TABLES`] when parsing, before any model is known); a bag holds at most [`MAX_LOOKUPS`]
+/// indices. An index at or past its table's rows is an error naming the line, unless `wrap` is set:
+/// then indices are taken modulo the rows, so a trace recorded on a full-size model also drives a
+/// model scaled with `--rows-scale` / `--max-rows` (at the cost of folding distinct rows together).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
     /// Bags per global table index.
-    pub bags: Vec<Vec<Vec<u64>>>,
+    pub bags: Vec<Vec<TraceBag>>,
     /// Where it came from.
     pub path: String,
+    /// Take indices modulo the table's rows instead of refusing those past it (off by default).
+    pub wrap: bool,
 }
 
 impl Trace {
-    /// Reads a trace file.
+    /// Reads a trace file of at most [`MAX_TRACE_BYTES`].
     pub fn read(path: &Path) -> Result<Self> {
         let p = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: p.clone(), source })?;
+        let bytes = crate::limits::read_bounded(path, MAX_TRACE_BYTES, "a trace file")?;
+        let text = String::from_utf8(bytes).map_err(|e| ModelError::Trace {
+            path: one_line(&p),
+            line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count(),
+            msg: "not UTF-8 text".into(),
+        })?;
         Self::parse(&text, &p)
     }
 
-    /// Parses trace text (`path` only names it in errors).
+    /// The same trace with index wrapping on or off (see the type's doc).
+    pub fn with_wrap(mut self, wrap: bool) -> Self {
+        self.wrap = wrap;
+        self
+    }
+
+    /// Parses trace text (`path` only names it in errors); wrapping starts off.
     pub fn parse(text: &str, path: &str) -> Result<Self> {
-        let mut bags: Vec<Vec<Vec<u64>>> = Vec::new();
+        let path = one_line(path);
+        let mut bags: Vec<Vec<TraceBag>> = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
                 continue;
             }
-            let err = |msg: String| ModelError::Trace { path: path.into(), line: n + 1, msg };
+            let err = |msg: String| ModelError::Trace { path: path.clone(), line: n + 1, msg };
+            let quote = |w: &str| one_line(&format!("{:?}", w.chars().take(40).collect::<String>()));
             let mut words = line.split_whitespace();
-            let t: usize = words
-                .next()
-                .and_then(|w| w.parse().ok())
-                .ok_or_else(|| err("a line starts with the table number".into()))?;
-            let bag = words
-                .map(|w| w.parse::<u64>().map_err(|_| err(format!("{w:?} is not an index"))))
-                .collect::<Result<Vec<u64>>>()?;
-            if bag.is_empty() {
+            let first = words.next().unwrap_or("");
+            let t: usize =
+                first.parse().map_err(|_| err(format!("{} is not a table number", quote(first))))?;
+            // Checked before the table list grows to `t`: a huge number must not allocate.
+            if t >= MAX_TABLES {
+                return Err(err(format!("table {t} is past the {MAX_TABLES} tables any model may have")));
+            }
+            let mut indices = Vec::new();
+            for w in words {
+                if indices.len() == MAX_LOOKUPS {
+                    return Err(err(format!("bag of table {t} has more than {MAX_LOOKUPS} indices")));
+                }
+                indices.push(w.parse::<u64>().map_err(|_| err(format!("{} is not an index", quote(w))))?);
+            }
+            if indices.is_empty() {
                 return Err(err(format!("bag of table {t} has no indices")));
             }
             if t >= bags.len() {
-                bags.resize(t + 1, Vec::new());
+                bags.resize_with(t + 1, Vec::new);
             }
-            bags[t].push(bag);
+            bags[t].push(TraceBag { line: n + 1, indices });
         }
-        Ok(Self { bags, path: path.into() })
+        Ok(Self { bags, path, wrap: false })
+    }
+
+    /// Checks the trace against `spec`: no table past the model's, bags for every table, and (unless
+    /// wrapping) every index below its table's rows. The error names the file and line.
+    pub fn check(&self, spec: &ModelSpec) -> Result<()> {
+        let groups = spec.table_groups();
+        self.check_tables(spec, groups.len())?;
+        for (t, bags) in self.bags.iter().enumerate() {
+            for bag in bags {
+                self.check_bag(spec, t, spec.tables[groups[t]].rows, bag)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The table-count part of [`Trace::check`] (cheap: no index is looked at).
+    fn check_tables(&self, spec: &ModelSpec, tables: usize) -> Result<()> {
+        let err = |line: usize, msg: String| ModelError::Trace { path: self.path.clone(), line, msg };
+        for (t, bags) in self.bags.iter().enumerate().skip(tables) {
+            if let Some(bag) = bags.first() {
+                let msg =
+                    format!("table {t} does not exist: {} has {tables} tables (0..{tables})", spec.name);
+                return Err(err(bag.line, msg));
+            }
+        }
+        if let Some(t) = (0..tables).find(|&t| self.bags.get(t).is_none_or(Vec::is_empty)) {
+            let msg = format!("no bags for table {t} of {} (every table needs at least one line)", spec.name);
+            return Err(err(0, msg));
+        }
+        Ok(())
+    }
+
+    fn check_bag(&self, spec: &ModelSpec, t: usize, rows: u64, bag: &TraceBag) -> Result<()> {
+        if self.wrap {
+            return Ok(());
+        }
+        match bag.indices.iter().find(|&&i| i >= rows) {
+            Some(i) => Err(ModelError::Trace {
+                path: self.path.clone(),
+                line: bag.line,
+                msg: format!(
+                    "index {i} is past table {t} of {}, which has {rows} rows (with --rows-scale or \
+                     --max-rows, a full-size trace needs index wrapping turned on)",
+                    spec.name
+                ),
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -232,10 +318,20 @@ impl InputGen {
         Self { dist, rng: StdRng::seed_from_u64(seed), cursor: Vec::new() }
     }
 
-    /// One input set of `batch` samples for `spec`.
+    /// One input set of `batch` samples (1..=[`MAX_BATCH`]) for `spec`. A trace's bags are checked as
+    /// they are replayed (use [`Trace::check`] to check them all up front).
     pub fn generate(&mut self, spec: &ModelSpec, batch: usize) -> Result<InputSet> {
-        let dense: Vec<f32> = (0..batch * spec.dense_features).map(|_| self.rng.gen::<f32>()).collect();
+        if batch == 0 || batch > MAX_BATCH {
+            return Err(ModelError::Input {
+                model: spec.name.clone(),
+                msg: format!("batch {batch} is outside 1..={MAX_BATCH}"),
+            });
+        }
         let groups = spec.table_groups();
+        if let IndexDist::Trace(trace) = &self.dist {
+            trace.check_tables(spec, groups.len())?;
+        }
+        let dense: Vec<f32> = (0..batch * spec.dense_features).map(|_| self.rng.gen::<f32>()).collect();
         self.cursor.resize(groups.len(), 0);
         let mut tables = Vec::with_capacity(groups.len());
         for (t, &g) in groups.iter().enumerate() {
@@ -288,14 +384,12 @@ impl InputGen {
                 }
             }
             IndexDist::Trace(trace) => {
-                let bags = trace.bags.get(t).filter(|b| !b.is_empty()).ok_or_else(|| ModelError::Trace {
-                    path: trace.path.clone(),
-                    line: 0,
-                    msg: format!("no bags for table {t} of {}", spec.name),
-                })?;
+                // `generate` checked that every table has bags.
+                let bags = &trace.bags[t];
                 let bag = &bags[self.cursor[t] % bags.len()];
-                self.cursor[t] += 1;
-                out.extend(bag.iter().map(|&i| i % rows));
+                self.cursor[t] = (self.cursor[t] + 1) % bags.len();
+                trace.check_bag(spec, t, rows, bag)?;
+                out.extend(bag.indices.iter().map(|&i| i % rows));
             }
         }
         Ok(())
@@ -308,6 +402,26 @@ fn uniform_unique(rng: &mut StdRng, rows: u64, k: usize, out: &mut Vec<u64>) {
     out.extend(rand::seq::index::sample(rng, rows as usize, k).into_iter().map(|i| i as u64));
 }
 
+/// Bytes of `count` input sets of `batch` samples: dense features, then per table the indices (the
+/// longest trace bag stands for every bag of a traced table), offsets and lengths. Saturates.
+fn pool_bytes(spec: &ModelSpec, batch: usize, count: usize, dist: &IndexDist) -> u64 {
+    let u = |v: usize| v as u64;
+    let mut per_sample = u(spec.dense_features) * 4;
+    for (t, g) in spec.table_groups().into_iter().enumerate() {
+        let grp = &spec.tables[g];
+        let idx_bytes = if grp.rows <= 1 << 32 { 4 } else { 8 };
+        let bag = match dist {
+            IndexDist::Trace(trace) => {
+                trace.bags.get(t).and_then(|b| b.iter().map(|b| b.indices.len()).max()).unwrap_or(grp.lookups)
+            }
+            _ => grp.lookups,
+        };
+        // Offsets (usize) and lengths (u32) per sample.
+        per_sample = per_sample.saturating_add(u(bag).saturating_mul(idx_bytes)).saturating_add(12);
+    }
+    per_sample.saturating_mul(u(batch)).saturating_mul(u(count))
+}
+
 /// Pre-generated input sets that queries draw from in turn.
 #[derive(Debug)]
 pub struct InputPool {
@@ -316,8 +430,34 @@ pub struct InputPool {
 }
 
 impl InputPool {
-    /// `count` sets of `batch` samples each.
+    /// `count` sets (1..=[`MAX_INPUT_SETS`]; 0 means 1) of `batch` samples (1..=[`MAX_BATCH`]) each.
+    /// The pool's size is checked against [`MAX_INPUT_POOL_BYTES`] and the available memory, and a trace
+    /// against the model, before any set is generated.
     pub fn new(spec: &ModelSpec, batch: usize, count: usize, dist: IndexDist, seed: u64) -> Result<Self> {
+        let err = |msg: String| ModelError::Input { model: spec.name.clone(), msg };
+        if batch == 0 || batch > MAX_BATCH {
+            return Err(err(format!("batch {batch} is outside 1..={MAX_BATCH}")));
+        }
+        if count > MAX_INPUT_SETS {
+            return Err(err(format!("{count} input sets exceed {MAX_INPUT_SETS}")));
+        }
+        if let IndexDist::Trace(trace) = &dist {
+            trace.check(spec)?;
+        }
+        let need = pool_bytes(spec, batch, count.max(1), &dist);
+        let free = hercules_kernels::mem::available_memory().map_or(u64::MAX, |b| b as u64);
+        if need > MAX_INPUT_POOL_BYTES.min(free) {
+            let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+            let limit =
+                if free < MAX_INPUT_POOL_BYTES { "the available memory" } else { "the input-pool limit" };
+            return Err(err(format!(
+                "{} input sets of batch {batch} need {:.2} GiB but {limit} is {:.2} GiB; use fewer input sets \
+                 or a smaller batch",
+                count.max(1),
+                gib(need),
+                gib(MAX_INPUT_POOL_BYTES.min(free)),
+            )));
+        }
         let mut gen = InputGen::new(dist, seed);
         let sets = (0..count.max(1)).map(|_| gen.generate(spec, batch)).collect::<Result<Vec<_>>>()?;
         Ok(Self { sets, next: 0 })
@@ -373,6 +513,131 @@ mod tests {
                     let want: Vec<u64> =
                         (a.offsets[start + s]..a.offsets[start + s + 1]).map(|i| a.indices.get(i)).collect();
                     assert_eq!(got, want);
+                }
+            }
+        }
+    }
+
+    fn ncf() -> ModelSpec {
+        crate::zoo::builtin("ncf")
+            .unwrap()
+            .unwrap()
+            .scaled(Scale { rows_scale: 0.001, max_rows: None })
+            .unwrap()
+    }
+
+    fn trace_err(text: &str) -> String {
+        let e = Trace::parse(text, "t.txt").unwrap_err().to_string();
+        assert!(!e.contains('\n'), "{e:?}");
+        e
+    }
+
+    fn replay_err(trace: Trace, spec: &ModelSpec) -> String {
+        let trace = Arc::new(trace);
+        let pool = InputPool::new(spec, 2, 1, IndexDist::Trace(trace.clone()), 0).unwrap_err().to_string();
+        let gen = InputGen::new(IndexDist::Trace(trace), 0).generate(spec, 2).unwrap_err().to_string();
+        assert_eq!(pool, gen, "the up-front check and the replay agree");
+        pool
+    }
+
+    #[test]
+    fn trace_lines_are_bounded_before_allocating() {
+        assert_eq!(
+            trace_err("0 1\n99999999999999 1 2 3\n"),
+            "trace t.txt:2: table 99999999999999 is past the 16384 tables any model may have"
+        );
+        assert_eq!(
+            trace_err("18446744073709551616 1\n"),
+            "trace t.txt:1: \"18446744073709551616\" is not a table number"
+        );
+        assert_eq!(trace_err("-1 1\n"), "trace t.txt:1: \"-1\" is not a table number");
+        assert_eq!(trace_err("0 1 -2\n"), "trace t.txt:1: \"-2\" is not an index");
+        assert_eq!(trace_err("# c\n\n3\n"), "trace t.txt:3: bag of table 3 has no indices");
+        let long = format!("0{}\n", " 1".repeat(MAX_LOOKUPS + 1));
+        assert_eq!(trace_err(&long), "trace t.txt:1: bag of table 0 has more than 16384 indices");
+        assert!(trace_err("0 1\u{b}\n2 x\ny").starts_with("trace t.txt:2: \"x\""));
+    }
+
+    #[test]
+    fn traces_must_fit_the_model() {
+        let spec = ncf();
+        let rows = spec.tables[0].rows;
+        // ncf has 4 tables (0..4): table 4 used to be ignored.
+        let t = Trace::parse("0 1\n1 1\n2 1\n3 1\n4 1\n", "t.txt").unwrap();
+        assert_eq!(replay_err(t, &spec), "trace t.txt:5: table 4 does not exist: ncf has 4 tables (0..4)");
+        let t = Trace::parse("0 1\n2 1\n3 1\n", "t.txt").unwrap();
+        assert_eq!(
+            replay_err(t, &spec),
+            "trace t.txt: no bags for table 1 of ncf (every table needs at least one line)"
+        );
+        // An index past the scaled table used to be wrapped silently.
+        let text = format!("0 1\n1 1\n2 1\n3 1\n0 2 {rows}\n");
+        let t = Trace::parse(&text, "t.txt").unwrap();
+        assert_eq!(
+            replay_err(t.clone(), &spec),
+            format!(
+                "trace t.txt:5: index {rows} is past table 0 of ncf, which has {rows} rows (with --rows-scale or \
+                 --max-rows, a full-size trace needs index wrapping turned on)"
+            )
+        );
+        // Opted in: taken modulo the rows.
+        let mut pool = InputPool::new(&spec, 2, 1, IndexDist::Trace(Arc::new(t.with_wrap(true))), 0).unwrap();
+        let set = pool.next();
+        assert_eq!((0..3).map(|i| set.tables[0].indices.get(i)).collect::<Vec<_>>(), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn trace_files_are_read_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.txt");
+        std::fs::write(&p, b"0 1\n1 2\n\xff\n").unwrap();
+        let e = Trace::read(&p).unwrap_err().to_string();
+        assert!(e.starts_with("trace ") && e.ends_with("t.txt:3: not UTF-8 text"), "{e}");
+        let e = Trace::read(&dir.path().join("none.txt")).unwrap_err().to_string();
+        assert!(e.contains("none.txt: ") && !e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn input_pools_are_bounded() {
+        let spec = ncf();
+        let e =
+            |batch, sets| InputPool::new(&spec, batch, sets, IndexDist::Uniform, 0).unwrap_err().to_string();
+        assert_eq!(e(0, 1), "ncf: input: batch 0 is outside 1..=65536");
+        assert_eq!(e(MAX_BATCH + 1, 1), "ncf: input: batch 65537 is outside 1..=65536");
+        assert_eq!(e(1, MAX_INPUT_SETS + 1), "ncf: input: 4097 input sets exceed 4096");
+        let big: ModelSpec = ModelSpec::parse(
+            r#"{"name": "big", "tables": [{"name": "a", "count": 64, "rows": 16384, "dim": 1, "lookups": 16384}],
+                "interaction": {"kind": "cat"}, "top_mlp": {"widths": [64, 1]}}"#,
+            "big.json",
+        )
+        .unwrap();
+        let e =
+            InputPool::new(&big, MAX_BATCH, MAX_INPUT_SETS, IndexDist::Uniform, 0).unwrap_err().to_string();
+        assert!(
+            e.starts_with("big: input: 4096 input sets of batch 65536 need 1048768.00 GiB but ")
+                && e.contains("use fewer"),
+            "{e}"
+        );
+        let e = InputGen::new(IndexDist::Uniform, 0).generate(&spec, 0).unwrap_err().to_string();
+        assert_eq!(e, "ncf: input: batch 0 is outside 1..=65536");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Any text as a trace, then replayed on a small model with and without wrapping: never a panic,
+        /// errors are one line.
+        #[test]
+        fn trace_parser_survives_any_text(
+            text in "\\PC{0,120}|([0-9]{1,3}( [0-9]{1,6}){0,4}\n){0,12}|([0-9# \n-]|18446744073709551615){0,40}",
+            wrap in proptest::bool::ANY,
+        ) {
+            match Trace::parse(&text, "p.txt") {
+                Err(e) => proptest::prop_assert!(!e.to_string().contains('\n'), "{}", e),
+                Ok(t) => {
+                    let dist = IndexDist::Trace(Arc::new(t.with_wrap(wrap)));
+                    if let Err(e) = InputPool::new(&ncf(), 3, 2, dist, 0) {
+                        proptest::prop_assert!(!e.to_string().contains('\n'), "{}", e);
+                    }
                 }
             }
         }

@@ -9,6 +9,7 @@ mod blocks;
 pub mod error;
 pub mod forward;
 pub mod inputs;
+pub mod limits;
 pub mod model;
 pub mod ops;
 pub mod runner;

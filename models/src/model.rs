@@ -95,8 +95,9 @@ pub struct Model {
 /// is allocated. Building also holds one table's f32 copy at a time, which is counted.
 pub fn check_memory(spec: &ModelSpec) -> Result<()> {
     let st = stats(spec);
-    let largest = spec.tables.iter().map(|g| g.rows * g.dim as u64 * 4).max().unwrap_or(0);
-    let need = st.table_bytes + st.dense_weight_bytes * 2 + largest;
+    let largest = spec.tables.iter().map(|g| g.rows.saturating_mul(g.dim as u64 * 4)).max().unwrap_or(0);
+    // Saturating: a sum that wraps around would pass the check.
+    let need = st.table_bytes.saturating_add(st.dense_weight_bytes.saturating_mul(2)).saturating_add(largest);
     if let Some(free) = hercules_kernels::mem::available_memory() {
         if need > free as u64 {
             let gib = |b: u64| b as f64 / (1u64 << 30) as f64;

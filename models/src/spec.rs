@@ -7,16 +7,11 @@
 //! where its anchor group stands) → interaction (cat, dot, DCNv2 cross) → top MLP → optional task heads.
 
 use crate::error::{ModelError, Result};
+use crate::limits::{
+    MAX_CROSS_LAYERS, MAX_DENSE_PARAMS, MAX_LAYERS, MAX_LOOKUPS, MAX_SPEC_BYTES, MAX_TABLES, MAX_TABLE_ELEMS,
+    MAX_TASKS, MAX_WIDTH,
+};
 use serde::{Deserialize, Serialize};
-
-/// Largest table a spec may ask for (rows × dim elements); beyond it the spec is surely a typo.
-const MAX_TABLE_ELEMS: u64 = 1 << 40;
-/// Largest layer width, embedding dim, lookups, table count: bounds that catch typos, not limits of
-/// the kernels.
-const MAX_WIDTH: usize = 1 << 16;
-const MAX_LOOKUPS: usize = 1 << 14;
-const MAX_TABLES: usize = 1 << 14;
-const MAX_TASKS: usize = 64;
 
 /// A model: its tables, dense input, MLPs, interaction and special blocks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -260,28 +255,36 @@ impl Default for Scale {
 impl ModelSpec {
     /// Parses JSON (or TOML when `source_name` ends in `.toml`) and validates.
     pub fn parse(text: &str, source_name: &str) -> Result<Self> {
+        // Both parsers bound their nesting depth, so deeply nested input is an error, not a stack overflow.
+        let parse_err = |msg: &str| ModelError::Parse {
+            source_name: one_line(source_name),
+            msg: one_line(&msg.replace('\n', " ")),
+        };
         let spec: ModelSpec = if source_name.ends_with(".toml") {
-            toml::from_str(text).map_err(|e| ModelError::Parse {
-                source_name: source_name.into(),
-                msg: e.message().replace('\n', " "),
+            toml::from_str(text).map_err(|e| {
+                let at = e.span().map_or(String::new(), |r| format!(" at byte {}", r.start));
+                parse_err(&format!("{}{at}", e.message()))
             })?
         } else {
-            serde_json::from_str(text)
-                .map_err(|e| ModelError::Parse { source_name: source_name.into(), msg: e.to_string() })?
+            serde_json::from_str(text).map_err(|e| parse_err(&e.to_string()))?
         };
         spec.validate()?;
         Ok(spec)
     }
 
-    /// Reads and parses a spec file.
+    /// Reads and parses a spec file of at most [`MAX_SPEC_BYTES`].
     pub fn from_file(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ModelError::Io { path: path.display().to_string(), source })?;
-        Self::parse(&text, &path.display().to_string())
+        let bytes = crate::limits::read_bounded(path, MAX_SPEC_BYTES, "a spec file")?;
+        let name = path.display().to_string();
+        let text = String::from_utf8(bytes).map_err(|e| ModelError::Parse {
+            source_name: name.clone(),
+            msg: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        })?;
+        Self::parse(&text, &name)
     }
 
     fn invalid(&self, field: impl Into<String>, msg: impl Into<String>) -> ModelError {
-        ModelError::Invalid { model: self.name.clone(), field: field.into(), msg: msg.into() }
+        ModelError::Invalid { model: one_line(&self.name), field: field.into(), msg: msg.into() }
     }
 
     /// Total number of tables.
@@ -292,6 +295,18 @@ impl ModelSpec {
     /// Group index of every global table, in order.
     pub fn table_groups(&self) -> Vec<usize> {
         self.tables.iter().enumerate().flat_map(|(g, grp)| std::iter::repeat_n(g, grp.count)).collect()
+    }
+
+    /// Group of global table `t` (`None` past the last table), without building the whole list.
+    pub fn table_group(&self, t: usize) -> Option<usize> {
+        let mut start = 0usize;
+        for (g, grp) in self.tables.iter().enumerate() {
+            start = start.saturating_add(grp.count);
+            if t < start {
+                return Some(g);
+            }
+        }
+        None
     }
 
     /// First global table index of group `g`.
@@ -354,10 +369,9 @@ impl ModelSpec {
 
     /// Width of each feature.
     pub fn feature_width(&self, f: Feature) -> usize {
-        let groups = self.table_groups();
         match f {
             Feature::Dense => self.dense_out(),
-            Feature::Table(t) => self.tables[groups[t]].dim,
+            Feature::Table(t) => self.table_group(t).map_or(0, |g| self.tables[g].dim),
             Feature::Block(b) => self.block_out(b),
         }
     }
@@ -405,6 +419,9 @@ impl ModelSpec {
                 self.invalid("dense_features", format!("{} exceeds {MAX_WIDTH}", self.dense_features))
             );
         }
+        if self.tables.len() > MAX_TABLES {
+            return Err(self.invalid("tables", format!("{} groups exceed {MAX_TABLES}", self.tables.len())));
+        }
         let mut total = 0usize;
         for (i, g) in self.tables.iter().enumerate() {
             let f = |k: &str| format!("tables[{i}].{k}");
@@ -421,9 +438,10 @@ impl ModelSpec {
                 return Err(self.invalid(f("rows"), "must be at least 1"));
             }
             if g.rows.saturating_mul(g.dim as u64) > MAX_TABLE_ELEMS {
-                return Err(
-                    self.invalid(f("rows"), format!("{} rows × dim {} is absurdly large", g.rows, g.dim))
-                );
+                return Err(self.invalid(
+                    f("rows"),
+                    format!("{} rows × dim {} exceed {MAX_TABLE_ELEMS} elements", g.rows, g.dim),
+                ));
             }
             if (g.lookups as u64) > g.rows {
                 return Err(self.invalid(
@@ -468,7 +486,7 @@ impl ModelSpec {
                 }
             }
             Interaction::Cross { layers, low_rank } => {
-                range(self, "interaction.layers", layers, 1, 64)?;
+                range(self, "interaction.layers", layers, 1, MAX_CROSS_LAYERS)?;
                 range(self, "interaction.low_rank", low_rank, 1, MAX_WIDTH)?;
             }
         }
@@ -477,7 +495,66 @@ impl ModelSpec {
             range(self, "heads.tasks", h.tasks, 1, MAX_TASKS)?;
             self.check_mlp("heads.mlp", &h.mlp, self.top_mlp.out(), "the top_mlp output")?;
         }
-        Ok(())
+        match self.dense_params() {
+            Some(n) if n <= MAX_DENSE_PARAMS => Ok(()),
+            n => Err(self.invalid(
+                "top_mlp",
+                format!(
+                    "the dense layers hold {} parameters in all, more than {MAX_DENSE_PARAMS}",
+                    n.map_or("over 2^64".to_string(), |n| n.to_string())
+                ),
+            )),
+        }
+    }
+
+    /// Elements of all dense parameters (everything but the tables), as [`crate::weights::params`]
+    /// lists them; `None` on u64 overflow (only possible for specs that fail validation).
+    pub fn dense_params(&self) -> Option<u64> {
+        let u = |v: usize| v as u64;
+        let mlp = |m: &Mlp| {
+            m.widths
+                .windows(2)
+                .try_fold(0u64, |acc, w| u(w[0]).checked_mul(u(w[1]))?.checked_add(u(w[1]))?.checked_add(acc))
+        };
+        let mut n = mlp(&self.top_mlp)?;
+        if let Some(b) = &self.bottom_mlp {
+            n = n.checked_add(mlp(b)?)?;
+        }
+        if let Some(h) = &self.heads {
+            n = n.checked_add(u(h.tasks).checked_mul(mlp(&h.mlp)?)?)?;
+        }
+        if let Interaction::Cross { layers, low_rank } = self.interaction {
+            // U [rank, x0] without bias, V [x0, rank] with bias.
+            let x0 = u(self.features_width());
+            let per = x0.checked_mul(u(low_rank))?.checked_mul(2)?.checked_add(x0)?;
+            n = n.checked_add(u(layers).checked_mul(per)?)?;
+        }
+        for block in &self.blocks {
+            let b = match block {
+                Block::Attention { behaviour, mlp: m, .. } => {
+                    u(self.group(behaviour).map_or(0, |g| self.tables[g].count)).checked_mul(mlp(m)?)?
+                }
+                Block::Rnn { sequence, hidden } => {
+                    let mut input = u(self.group(sequence).map_or(0, |g| self.tables[g].dim));
+                    let mut b = 0u64;
+                    for (l, &h) in hidden.iter().enumerate() {
+                        let h = u(h);
+                        // weight_ih, weight_hh, two biases, then the FC to the next layer.
+                        let mut p =
+                            h.checked_mul(input)?.checked_add(h.checked_mul(h)?)?.checked_add(2 * h)?;
+                        if l + 1 < hidden.len() {
+                            p = p.checked_add(h.checked_mul(h)?.checked_add(h)?)?;
+                        }
+                        b = b.checked_add(p)?;
+                        input = h;
+                    }
+                    b
+                }
+                Block::Ncf { mlp: m, .. } => mlp(m)?,
+            };
+            n = n.checked_add(b)?;
+        }
+        Some(n)
     }
 
     fn check_mlp(&self, field: &str, m: &Mlp, input: usize, input_what: &str) -> Result<()> {
@@ -485,6 +562,12 @@ impl ModelSpec {
             return Err(
                 self.invalid(format!("{field}.widths"), "needs an input width and at least one layer")
             );
+        }
+        if m.widths.len() > MAX_LAYERS + 1 {
+            return Err(self.invalid(
+                format!("{field}.widths"),
+                format!("{} layers exceed {MAX_LAYERS}", m.widths.len() - 1),
+            ));
         }
         for (i, &w) in m.widths.iter().enumerate() {
             range(self, &format!("{field}.widths[{i}]"), w, 1, MAX_WIDTH)?;
@@ -536,6 +619,12 @@ impl ModelSpec {
                 if hidden.is_empty() {
                     return Err(self.invalid(format!("blocks[{b}].hidden"), "needs at least one layer"));
                 }
+                if hidden.len() > MAX_LAYERS {
+                    return Err(self.invalid(
+                        format!("blocks[{b}].hidden"),
+                        format!("{} layers exceed {MAX_LAYERS}", hidden.len()),
+                    ));
+                }
                 for (i, &h) in hidden.iter().enumerate() {
                     range(self, &format!("blocks[{b}].hidden[{i}]"), h, 1, MAX_WIDTH)?;
                 }
@@ -580,9 +669,163 @@ impl ModelSpec {
     }
 }
 
+/// `s` with control characters (newlines above all) escaped, so an error quoting user text stays one
+/// line.
+pub(crate) fn one_line(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
+}
+
 fn range(spec: &ModelSpec, field: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
     if v < lo || v > hi {
         return Err(spec.invalid(field, format!("{v} is outside {lo}..={hi}")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A small valid spec: cat of an 8-wide bottom output and one 8-dim table.
+    const BASE: &str = r#"{"name": "t", "dense_features": 4,
+        "tables": [{"name": "a", "rows": 100, "dim": 8, "lookups": 2}],
+        "bottom_mlp": {"widths": [4, 8]}, "interaction": {"kind": "cat"},
+        "top_mlp": {"widths": [16, 1], "last": "sigmoid"}}"#;
+
+    fn err(text: &str, source: &str) -> String {
+        let e = ModelSpec::parse(text, source).unwrap_err().to_string();
+        assert!(!e.contains('\n') && !e.contains('\r'), "multi-line error: {e:?}");
+        e
+    }
+
+    #[test]
+    fn hostile_specs_fail_in_one_line() {
+        ModelSpec::parse(BASE, "t.json").unwrap();
+        let cases: Vec<(String, &str)> = vec![
+            (BASE.replace("\"rows\": 100", "\"rows\": 1e12"), "invalid type: floating point"),
+            (
+                BASE.replace("\"rows\": 100", "\"rows\": 1000000000000"),
+                "tables[0].rows: 1000000000000 rows × dim 8",
+            ),
+            (BASE.replace("\"rows\": 100", "\"rows\": 18446744073709551615"), "tables[0].rows"),
+            (BASE.replace("\"rows\": 100", "\"rows\": 18446744073709551616"), "spec t.json:"),
+            (BASE.replace("\"rows\": 100", "\"rows\": -1"), "invalid value: integer `-1`"),
+            (
+                BASE.replace("\"dim\": 8", "\"dim\": 4000000000"),
+                "tables[0].dim: 4000000000 is outside 1..=65536",
+            ),
+            (BASE.replace("\"dim\": 8", "\"dim\": 0"), "tables[0].dim: 0 is outside"),
+            (BASE.replace("[4, 8]", "[4, 0]"), "bottom_mlp.widths[1]: 0 is outside"),
+            (BASE.replace("[4, 8]", "[4]"), "needs an input width and at least one layer"),
+            (BASE.replace("\"lookups\": 2", "\"lookups\": NaN"), "spec t.json: expected value"),
+            (BASE.replace("\"t\"", "\"a\\nb\""), "a\\nb: name: \"a\\nb\" must be"),
+            (
+                BASE.replace("[16, 1]", &format!("[16{}]", ", 1".repeat(70))),
+                "top_mlp.widths: 70 layers exceed 64",
+            ),
+            (
+                BASE.replace("[16, 1]", "[16, 65536, 65536, 65536, 65536, 65536, 1]"),
+                "dense layers hold 17181311017 parameters in all, more than 17179869184",
+            ),
+            (
+                BASE.replace("\"kind\": \"cat\"", "\"kind\": \"cross\", \"layers\": 65, \"low_rank\": 4"),
+                "65 is outside 1..=64",
+            ),
+            (
+                format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+                "spec t.json: invalid type: sequence",
+            ),
+            (BASE.replace("\"tables\": [", &format!("\"tables\": {}[", "[".repeat(5000))), "spec t.json:"),
+            ("\u{0}\u{7f}\u{ffff}".to_string(), "spec t.json:"),
+        ];
+        for (text, want) in cases {
+            let e = err(&text, "t.json");
+            assert!(e.contains(want), "wanted {want:?} in: {e}");
+        }
+    }
+
+    #[test]
+    fn hostile_toml_specs_fail_in_one_line() {
+        let base = toml::to_string(&ModelSpec::parse(BASE, "t.json").unwrap()).unwrap();
+        ModelSpec::parse(&base, "t.toml").unwrap();
+        let cases: Vec<(String, &str)> = vec![
+            (base.replace("rows = 100", "rows = nan"), "invalid type: floating point"),
+            (base.replace("rows = 100", "rows = -1"), "invalid value"),
+            (base.replace("rows = 100", "rows = 1e12"), "invalid type: floating point"),
+            (base.replace("dim = 8", "dim = 4000000000"), "tables[0].dim: 4000000000 is outside"),
+            (base.replace("rows = 100", "rows = 99999999999999999999"), "spec t.toml:"),
+            (format!("x = {}{}", "[".repeat(100_000), "]".repeat(100_000)), "spec t.toml:"),
+            (format!("x = {}1{}", "{a = ".repeat(10_000), "}".repeat(10_000)), "spec t.toml:"),
+            ("name = \"t\"\nname = \"u\"\n".to_string(), "spec t.toml:"),
+        ];
+        for (text, want) in cases {
+            let e = err(&text, "t.toml");
+            assert!(e.contains(want), "wanted {want:?} in: {e}");
+        }
+    }
+
+    #[test]
+    fn spec_files_are_read_with_a_bound() {
+        let e = ModelSpec::from_file(std::path::Path::new("/dev/zero")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!("/dev/zero: larger than {MAX_SPEC_BYTES} bytes, the most a spec file may hold")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bin.json");
+        std::fs::write(&p, b"{\"name\": \"\xff\"}").unwrap();
+        let e = ModelSpec::from_file(&p).unwrap_err().to_string();
+        assert!(e.ends_with("bin.json: not UTF-8 text (byte 10)"), "{e}");
+    }
+
+    #[test]
+    fn dense_params_count_what_params_lists() {
+        for (name, _) in crate::zoo::ZOO {
+            let spec = crate::zoo::builtin(name).unwrap().unwrap();
+            let listed: u64 = crate::weights::params(&spec)
+                .iter()
+                .filter(|p| !p.name.starts_with("emb."))
+                .map(|p| p.numel() as u64)
+                .sum();
+            assert_eq!(spec.dense_params(), Some(listed), "{name}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Random text as JSON and as TOML: never a panic, errors are one line.
+        #[test]
+        fn spec_parser_survives_any_text(text in "\\PC{0,200}") {
+            for source in ["p.json", "p.toml"] {
+                if let Err(e) = ModelSpec::parse(&text, source) {
+                    prop_assert!(!e.to_string().contains('\n'), "{}", e);
+                }
+            }
+        }
+
+        /// The base spec with one number replaced by any u64: never a panic, errors are one line.
+        #[test]
+        fn spec_validation_survives_any_number(field in 0usize..7, v in any::<u64>()) {
+            let keys = ["\"rows\": 100", "\"dim\": 8", "\"lookups\": 2", "\"dense_features\": 4",
+                "[4, 8]", "[16, 1]", "\"count\": 1"];
+            let new = match field {
+                4 => format!("[4, {v}]"),
+                5 => format!("[16, {v}]"),
+                6 => format!("\"count\": {v}"),
+                _ => format!("{}{v}", &keys[field][..keys[field].find(':').unwrap() + 2]),
+            };
+            let text = if field == 6 {
+                BASE.replace("\"rows\": 100", &format!("\"rows\": 100, {new}"))
+            } else {
+                BASE.replace(keys[field], &new)
+            };
+            if let Err(e) = ModelSpec::parse(&text, "p.json") {
+                prop_assert!(!e.to_string().contains('\n'), "{}", e);
+            }
+        }
+    }
 }

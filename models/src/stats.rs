@@ -23,8 +23,8 @@ pub fn stats(spec: &ModelSpec) -> ModelStats {
     let mut table_bytes = 0u64;
     let mut gathered = 0u64;
     for g in &spec.tables {
-        let row = (g.dim * g.dtype.bytes()) as u64;
-        table_bytes += g.count as u64 * g.rows * row;
+        let row = (g.dim as u64).saturating_mul(g.dtype.bytes() as u64);
+        table_bytes = table_bytes.saturating_add((g.count as u64).saturating_mul(g.rows).saturating_mul(row));
         gathered += (g.count * g.lookups) as u64 * row;
     }
     let mut macs = spec.top_mlp.macs();
@@ -64,11 +64,8 @@ pub fn stats(spec: &ModelSpec) -> ModelStats {
             Block::Ncf { mlp, .. } => mlp.macs(),
         };
     }
-    let dense_weight_bytes = 4 * crate::weights::params(spec)
-        .iter()
-        .filter(|p| !p.name.starts_with("emb."))
-        .map(|p| p.numel() as u64)
-        .sum::<u64>();
+    // Counted without listing the parameters; saturates for specs that validation would refuse.
+    let dense_weight_bytes = spec.dense_params().map_or(u64::MAX, |n| n.saturating_mul(4));
     ModelStats {
         tables: spec.num_tables(),
         table_bytes,

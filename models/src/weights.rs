@@ -339,18 +339,35 @@ pub struct TensorFile {
 }
 
 impl TensorFile {
-    /// Reads and parses `path`.
+    /// Reads and parses `path`; a file larger than the memory the OS says is available is refused
+    /// before it is read.
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .map_err(|source| ModelError::Io { path: path.display().to_string(), source })?;
+        let max = hercules_kernels::mem::available_memory().map_or(u64::MAX, |b| b as u64);
+        let bytes = crate::limits::read_bounded(path, max, "a checkpoint (the available memory)")?;
         Self::from_bytes(path.display().to_string(), bytes)
     }
 
-    /// Parses an in-memory file.
+    /// Parses an in-memory file. Every failure is a one-line [`ModelError::Checkpoint`]; the layout
+    /// (header length, JSON, tensor extents) is checked before the safetensors crate sees the bytes.
     pub fn from_bytes(path: String, bytes: Vec<u8>) -> Result<Self> {
-        let (n, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| ModelError::Io {
-            path: path.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not safetensors: {e:?}")),
+        let err = |msg: String| ModelError::Checkpoint { path: crate::spec::one_line(&path), msg };
+        check_layout(&bytes).map_err(err)?;
+        let (n, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
+            use safetensors::SafeTensorError as E;
+            err(match e {
+                E::InvalidOffset(t) => {
+                    format!("tensor {t:?}: data offsets do not follow the previous tensor")
+                }
+                E::TensorInvalidInfo => "a tensor's data offsets do not match its shape and dtype".into(),
+                E::MetadataIncompleteBuffer => {
+                    "the tensors do not cover the data exactly (truncated or padded file)".into()
+                }
+                E::ValidationOverflow => "a tensor's shape overflows when multiplied out".into(),
+                E::InvalidHeaderDeserialization => {
+                    "the header's entries are not all {dtype, shape, data_offsets} with a known dtype".into()
+                }
+                other => format!("not a safetensors file ({other:?})"),
+            })
         })?;
         let infos = meta.tensors().into_iter().map(|(k, v)| (k, v.clone())).collect();
         Ok(Self { path, bytes, data_start: 8 + n, infos })
@@ -417,6 +434,45 @@ impl TensorFile {
     }
 }
 
+/// The safetensors crate's bound on the JSON header.
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// Checks what the safetensors crate would otherwise report without detail (or, for offsets near
+/// `usize::MAX`, overflow on): the header length, the header's JSON, and that no tensor ends past the
+/// data.
+fn check_layout(bytes: &[u8]) -> std::result::Result<(), String> {
+    let Some(len) = bytes.get(..8) else {
+        return Err(format!(
+            "only {} bytes; a safetensors file starts with an 8-byte header length",
+            bytes.len()
+        ));
+    };
+    let n = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+    let rest = (bytes.len() - 8) as u64;
+    if n > MAX_HEADER_BYTES {
+        return Err(format!("header length {n} exceeds the {MAX_HEADER_BYTES} bytes safetensors allows"));
+    }
+    if n > rest {
+        return Err(format!("truncated: the header claims {n} bytes but only {rest} follow"));
+    }
+    let data = rest - n;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + n as usize]).map_err(|e| format!("header: {e}"))?;
+    for (name, info) in &header {
+        if name == "__metadata__" {
+            continue;
+        }
+        let end = info.get("data_offsets").and_then(|o| o.get(1)).and_then(serde_json::Value::as_u64);
+        if let Some(end) = end.filter(|&e| e > data) {
+            return Err(format!(
+                "truncated: tensor {:?} ends at data byte {end} but the file holds {data}",
+                crate::spec::one_line(name)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A named tensor in memory: (name, shape, row-major values).
 pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 
@@ -446,4 +502,123 @@ pub fn materialize(spec: &ModelSpec, source: &WeightSource) -> Result<Vec<NamedT
             Ok((p.name, p.shape, d))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A file of raw bytes behind a JSON header.
+    fn file(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut b = (header.len() as u64).to_le_bytes().to_vec();
+        b.extend_from_slice(header.as_bytes());
+        b.extend_from_slice(data);
+        b
+    }
+
+    fn open_err(bytes: Vec<u8>) -> String {
+        let e = TensorFile::from_bytes("w.safetensors".into(), bytes).unwrap_err().to_string();
+        assert!(!e.contains('\n'), "{e:?}");
+        e
+    }
+
+    #[test]
+    fn broken_checkpoints_fail_in_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        save(&path, &[("a".into(), vec![2, 3], vec![1.0; 6])]).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        TensorFile::from_bytes("w.safetensors".into(), good.clone()).unwrap();
+        let e = |bytes: Vec<u8>, want: &str| {
+            let got = open_err(bytes);
+            assert_eq!(got, format!("checkpoint w.safetensors: {want}"));
+        };
+        e(Vec::new(), "only 0 bytes; a safetensors file starts with an 8-byte header length");
+        e(
+            good[..good.len() - 1].to_vec(),
+            "truncated: tensor \"a\" ends at data byte 24 but the file holds 23",
+        );
+        e(
+            good[..20].to_vec(),
+            &format!("truncated: the header claims {} bytes but only 12 follow", good.len() - 32),
+        );
+        let mut huge = good.clone();
+        huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        e(huge, "header length 18446744073709551615 exceeds the 100000000 bytes safetensors allows");
+        e(file("[1, 2]", b""), "header: invalid type: sequence, expected a map at line 1 column 0");
+        e(file("{\"a\": 1", b""), "header: EOF while parsing an object at line 1 column 7");
+        // Offsets near usize::MAX would overflow inside the safetensors crate.
+        let max = u64::MAX;
+        e(
+            file(
+                &format!(r#"{{"a": {{"dtype": "U8", "shape": [{max}], "data_offsets": [0, {max}]}}}}"#),
+                b"",
+            ),
+            &format!("truncated: tensor \"a\" ends at data byte {max} but the file holds 0"),
+        );
+        e(
+            file(
+                r#"{"a": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 4]}}"#,
+                &[0; 4],
+            ),
+            "a tensor's shape overflows when multiplied out",
+        );
+        e(
+            file(r#"{"a": {"dtype": "F32", "shape": [1000000, 1000000], "data_offsets": [0, 4]}}"#, &[0; 4]),
+            "a tensor's data offsets do not match its shape and dtype",
+        );
+        e(
+            file(r#"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}"#, &[0; 8]),
+            "the tensors do not cover the data exactly (truncated or padded file)",
+        );
+        e(
+            file(r#"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}"#, &[0; 8]),
+            "tensor \"a\": data offsets do not follow the previous tensor",
+        );
+        e(
+            file(r#"{"a": {"dtype": "F33", "shape": [1], "data_offsets": [0, 4]}}"#, &[0; 4]),
+            "the header's entries are not all {dtype, shape, data_offsets} with a known dtype",
+        );
+    }
+
+    #[test]
+    fn wrong_dtype_or_shape_names_the_tensor() {
+        let f = TensorFile::from_bytes(
+            "w.safetensors".into(),
+            file(r#"{"a": {"dtype": "I32", "shape": [2], "data_offsets": [0, 8]}}"#, &[0; 8]),
+        )
+        .unwrap();
+        let src = WeightSource::File(f);
+        let p = |shape: Vec<usize>| Param { name: "a".into(), shape, kind: ParamKind::Bias { fan_out: 2 } };
+        let e = src.tensor("m", &p(vec![2])).unwrap_err().to_string();
+        assert_eq!(e, "m: tensor a: dtype I32 in w.safetensors; expected F32 or F64");
+        let e = src.tensor("m", &p(vec![3])).unwrap_err().to_string();
+        assert_eq!(e, "m: tensor a: shape [2] in w.safetensors but the spec needs [3]");
+        let e = src.tensor("m", &Param { name: "b".into(), ..p(vec![2]) }).unwrap_err().to_string();
+        assert_eq!(e, "m: tensor b: missing from w.safetensors");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        /// Random bytes, and random headers behind a consistent length prefix: never a panic, errors
+        /// are one line.
+        #[test]
+        fn header_reader_survives_any_bytes(
+            raw in proptest::collection::vec(any::<u8>(), 0..64),
+            header in r#"\{("[a-z]{1,2}": \{"dtype": "(F32|F64|U8|I64|BOOL|X)", "shape": \[([0-9]{1,20}(, )?){0,3}\], "data_offsets": \[[0-9]{1,20}, [0-9]{1,20}\]\}(, )?){0,3}\}|\PC{0,40}"#,
+            data in proptest::collection::vec(any::<u8>(), 0..32),
+        ) {
+            for bytes in [raw, file(&header, &data)] {
+                match TensorFile::from_bytes("p".into(), bytes) {
+                    Err(e) => prop_assert!(!e.to_string().contains('\n'), "{}", e),
+                    Ok(f) => {
+                        for name in f.names() {
+                            let _ = (f.f32(name), f.f64(name), f.i64(name));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -218,7 +218,14 @@ fn inputs_are_unique_in_bags_and_traces_replay() {
     let small =
         zoo::builtin("ncf").unwrap().unwrap().scaled(Scale { rows_scale: 0.001, max_rows: None }).unwrap();
     let trace = Trace::parse("# t idx...\n0 1 2\n1 3\n2 4 5 6\n3 7\n0 100000\n", "t.txt").unwrap();
-    let set = InputGen::new(IndexDist::Trace(Arc::new(trace)), 0).generate(&small, 2).unwrap();
+    // 100000 is past the scaled table: an error naming the line, unless wrapping is asked for.
+    let e = InputGen::new(IndexDist::Trace(Arc::new(trace.clone())), 0)
+        .generate(&small, 2)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("trace t.txt:6: index 100000 is past table 0 of ncf"), "{e}");
+    let set =
+        InputGen::new(IndexDist::Trace(Arc::new(trace.with_wrap(true))), 0).generate(&small, 2).unwrap();
     assert_eq!(set.tables[0].offsets, vec![0, 2, 3]);
     assert_eq!(set.tables[0].indices.get(2), 100000 % small.tables[0].rows);
     let e = Trace::parse("0 1 x\n", "t.txt").unwrap_err().to_string();

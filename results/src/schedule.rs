@@ -9,7 +9,7 @@ use thiserror::Error;
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ScheduleError {
     /// A `key=value` pair whose key is not a schedule knob.
-    #[error("schedule key `{0}` is unknown (known: instances, threads, inter-op, sub-batch, gpu-threshold, gpu-streams, cores)")]
+    #[error("schedule key `{}` is unknown (known: instances, threads, inter-op, sub-batch, gpu-threshold, gpu-streams, cores)", .0.escape_debug())]
     UnknownKey(String),
     /// A knob whose value does not parse or is out of range.
     #[error("schedule key `{key}`: {why}")]
@@ -20,10 +20,10 @@ pub enum ScheduleError {
         why: String,
     },
     /// A part of the string that is not `key=value`.
-    #[error("schedule part `{0}` is not key=value")]
+    #[error("schedule part `{}` is not key=value", .0.escape_debug())]
     NotKeyValue(String),
     /// The same knob twice.
-    #[error("schedule key `{0}` given twice")]
+    #[error("schedule key `{}` given twice", .0.escape_debug())]
     Duplicate(String),
     /// The schedule wants more cores than this process may use, or cores it may not use.
     #[error("schedule does not fit the cores: {0}")]
@@ -92,29 +92,51 @@ fn positive(key: &str, v: &str) -> Result<usize, ScheduleError> {
     match v.parse::<usize>() {
         Ok(0) => Err(bad(key, "must be at least 1")),
         Ok(n) => Ok(n),
-        Err(_) => Err(bad(key, format!("`{v}` is not a positive integer"))),
+        Err(_) => Err(bad(key, format!("`{}` is not a positive integer", v.escape_debug()))),
     }
 }
 
-/// Parses a core list: ranges and single cores joined by `+`, e.g. `0-3+8+10-11`.
+/// Highest core number a schedule may name, and so also the most instances, threads per instance and
+/// cores in one list: far above any host, low enough that a range is cheap to expand.
+pub const MAX_CORE: usize = 4096;
+
+/// Parses a core list: ranges and single cores joined by `+`, e.g. `0-3+8+10-11`. Every core number
+/// must be at most [`MAX_CORE`], checked before a range is expanded, and the list may hold at most
+/// `MAX_CORE + 1` cores (a longer one repeats a core).
 pub fn parse_core_list(v: &str) -> Result<Vec<usize>, ScheduleError> {
     let mut out = Vec::new();
     for part in v.split('+') {
-        let num = |s: &str| {
-            s.trim().parse::<usize>().map_err(|_| bad("cores", format!("`{s}` is not a core number")))
+        let num = |s: &str| match s.trim().parse::<usize>() {
+            Ok(n) if n <= MAX_CORE => Ok(n),
+            Ok(n) => Err(bad("cores", format!("core {n} is past the highest core number {MAX_CORE}"))),
+            Err(_) => Err(bad("cores", format!("`{}` is not a core number", s.escape_debug()))),
         };
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (num(a)?, num(b)?);
-                if b < a {
-                    return Err(bad("cores", format!("range `{part}` runs backwards")));
-                }
-                out.extend(a..=b);
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => {
+                let n = num(part)?;
+                (n, n)
             }
-            None => out.push(num(part)?),
+        };
+        if b < a {
+            return Err(bad("cores", format!("range `{}` runs backwards", part.escape_debug())));
         }
+        // Both ends are at most MAX_CORE, so this neither overflows nor grows the list far past it.
+        if out.len() + (b - a) + 1 > MAX_CORE + 1 {
+            return Err(bad("cores", format!("lists more than {} cores", MAX_CORE + 1)));
+        }
+        out.extend(a..=b);
     }
     Ok(out)
+}
+
+/// A positive count of cores (instances or threads per instance), at most [`MAX_CORE`].
+fn core_count(key: &str, v: &str) -> Result<usize, ScheduleError> {
+    let n = positive(key, v)?;
+    if n > MAX_CORE {
+        return Err(bad(key, format!("{n} exceeds {MAX_CORE}, the most cores a schedule may use")));
+    }
+    Ok(n)
 }
 
 impl std::str::FromStr for Schedule {
@@ -136,13 +158,13 @@ impl std::str::FromStr for Schedule {
             }
             seen.push(k.clone());
             match k.as_str() {
-                "instances" => sched.instances = positive(&k, v)?,
-                "threads" => sched.threads_per_instance = positive(&k, v)?,
+                "instances" => sched.instances = core_count(&k, v)?,
+                "threads" => sched.threads_per_instance = core_count(&k, v)?,
                 "inter-op" => {
                     sched.inter_op = match v.to_ascii_lowercase().as_str() {
                         "on" | "true" | "yes" | "1" => true,
                         "off" | "false" | "no" | "0" => false,
-                        _ => return Err(bad(&k, format!("`{v}` is not on/off"))),
+                        _ => return Err(bad(&k, format!("`{}` is not on/off", v.escape_debug()))),
                     }
                 }
                 "sub-batch" => {
@@ -188,9 +210,10 @@ impl fmt::Display for Schedule {
 }
 
 impl Schedule {
-    /// Cores the schedule needs: instances × threads per instance.
+    /// Cores the schedule needs: instances × threads per instance (saturating: a schedule read from a
+    /// file is not bounded by the parser).
     pub fn cores_needed(&self) -> usize {
-        self.instances * self.threads_per_instance
+        self.instances.saturating_mul(self.threads_per_instance)
     }
 
     /// Checks the schedule against the cores this process may use (`allowed`) and fills `cores`
@@ -279,6 +302,68 @@ mod tests {
         assert!(e("colour=red").contains("`colour`"));
         assert!(e("threads").contains("not key=value"));
         assert!(e("threads=1,threads=2").contains("twice"));
+    }
+
+    #[test]
+    fn core_ranges_are_bounded_before_they_expand() {
+        let e = |s: &str| s.parse::<Schedule>().unwrap_err().to_string();
+        // Would overflow `a..=b`'s length, or expand to billions of cores, before the host check.
+        assert_eq!(
+            e("instances=1,threads=1,cores=0-18446744073709551615"),
+            "schedule key `cores`: core 18446744073709551615 is past the highest core number 4096"
+        );
+        assert_eq!(
+            e("instances=1,threads=1,cores=0-4000000000"),
+            "schedule key `cores`: core 4000000000 is past the highest core number 4096"
+        );
+        assert_eq!(parse_core_list("0-4096").unwrap().len(), MAX_CORE + 1);
+        assert_eq!(
+            parse_core_list("0-4096+0").unwrap_err().to_string(),
+            "schedule key `cores`: lists more than 4097 cores"
+        );
+        assert_eq!(parse_core_list("4096").unwrap(), vec![4096]);
+        assert_eq!(
+            e("instances=4097"),
+            "schedule key `instances`: 4097 exceeds 4096, the most cores a schedule may use"
+        );
+        assert!(e("threads=18446744073709551615").contains("exceeds 4096"));
+        // A schedule read from JSON is not bounded by the parser: the product saturates.
+        let s = Schedule { instances: usize::MAX, threads_per_instance: 2, ..Schedule::default() };
+        assert_eq!(s.cores_needed(), usize::MAX);
+        assert!(s.clone().place(&[0], &[0]).is_err());
+    }
+
+    #[test]
+    fn user_text_in_errors_stays_on_one_line() {
+        for s in ["a\nb", "colour\n=red", "threads=1,threads\r=2", "cores=1+\nx", "inter-op=\n"] {
+            let e = s.parse::<Schedule>().unwrap_err().to_string();
+            assert!(!e.contains('\n') && !e.contains('\r'), "{e:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        /// Any text: the schedule parser never panics and its errors are one line.
+        #[test]
+        fn schedule_parser_survives_any_text(s in "\\PC{0,60}|([a-z=0-9,+\n-]|18446744073709551615){0,20}") {
+            if let Err(e) = s.parse::<Schedule>() {
+                let m = e.to_string();
+                proptest::prop_assert!(!m.contains('\n') && !m.contains('\r'), "{:?}", m);
+            }
+            if let Err(e) = parse_core_list(&s) {
+                proptest::prop_assert!(!e.to_string().contains('\n'));
+            }
+        }
+
+        /// Random ranges: a parsed list is never longer than MAX_CORE + 1 and never names a core past it.
+        #[test]
+        fn core_lists_stay_bounded(parts in proptest::collection::vec((0usize..10_000, 0usize..10_000), 1..6)) {
+            let s: Vec<String> = parts.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+            if let Ok(list) = parse_core_list(&s.join("+")) {
+                proptest::prop_assert!(list.len() <= MAX_CORE + 1);
+                proptest::prop_assert!(list.iter().all(|&c| c <= MAX_CORE));
+            }
+        }
     }
 
     #[test]
