@@ -1,6 +1,7 @@
 //! The cluster inventory (TOML) and the fleet it resolves to once matched with efficiency tables.
 
-use hercules_results::{read_table, CurvePoint, EfficiencyTable, SchemaError, TABLE_KIND};
+use crate::limits::{self, MAX_SERVERS_PER_TYPE, MAX_SERVER_QPS};
+use hercules_results::{parse_table, read_table, CurvePoint, EfficiencyTable, SchemaError, TABLE_KIND};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -9,12 +10,13 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     /// The inventory file could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error. Not named `source`: the message already quotes it, and a `source()` would
+        /// make `{:#}` (anyhow's chain) print it a second time.
+        cause: std::io::Error,
     },
     /// The inventory is not valid TOML of the expected shape.
     #[error("{}: {}", path.display(), message.replace('\n', " "))]
@@ -35,6 +37,14 @@ pub enum ClusterError {
     /// A table could not be read.
     #[error(transparent)]
     Table(#[from] SchemaError),
+    /// A table is valid but beyond what the analysis handles.
+    #[error("{}: {message}", path.display())]
+    TableBound {
+        /// The table.
+        path: PathBuf,
+        /// Which bound, and the value.
+        message: String,
+    },
     /// Tables and inventory do not fit together.
     #[error("{0}")]
     Match(String),
@@ -91,13 +101,14 @@ impl OneOrMany {
 /// Reads and checks `cluster.toml`.
 pub fn read_cluster(path: &Path) -> Result<ClusterFile, ClusterError> {
     let text =
-        std::fs::read_to_string(path).map_err(|source| ClusterError::Io { path: path.into(), source })?;
+        std::fs::read_to_string(path).map_err(|cause| ClusterError::Io { path: path.into(), cause })?;
     let file: ClusterFile = toml::from_str(&text)
         .map_err(|e| ClusterError::Toml { path: path.into(), message: e.to_string() })?;
     let invalid = |message: String| ClusterError::Invalid { path: path.into(), message };
     if file.server.is_empty() {
         return Err(invalid("no [[server]] entries".into()));
     }
+    limits::TYPES.check_count("[[server]] entries", file.server.len()).map_err(|e| invalid(e.to_string()))?;
     let mut seen = BTreeSet::new();
     for s in &file.server {
         if s.name.trim().is_empty() {
@@ -105,6 +116,12 @@ pub fn read_cluster(path: &Path) -> Result<ClusterFile, ClusterError> {
         }
         if !seen.insert(s.name.as_str()) {
             return Err(invalid(format!("server type `{}` is listed twice", s.name)));
+        }
+        if s.count > MAX_SERVERS_PER_TYPE {
+            return Err(invalid(format!(
+                "server type `{}`: count {} exceeds the bound of {MAX_SERVERS_PER_TYPE} (MAX_SERVERS_PER_TYPE)",
+                s.name, s.count
+            )));
         }
         let ok = |x: f64| x.is_finite() && x >= 0.0;
         if !ok(s.idle_watts) || !ok(s.peak_watts) || s.idle_watts > s.peak_watts {
@@ -168,34 +185,81 @@ pub struct Fleet {
     pub synthetic: bool,
 }
 
-/// Loads every efficiency table named: files as given, directories searched recursively for `*.json`
-/// whose `kind` is `efficiency_table` (other documents, such as roofline reports, are skipped).
-pub fn load_tables(inputs: &[PathBuf]) -> Result<Vec<(PathBuf, EfficiencyTable)>, ClusterError> {
+/// Tables read, each with its file.
+pub type TablePool = Vec<(PathBuf, EfficiencyTable)>;
+
+/// What [`load_tables`] does with a file in a directory that is not a usable table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableLoad {
+    /// It is an error naming the file.
+    Strict,
+    /// It is skipped, and listed in the answer (`--skip-invalid`).
+    SkipInvalid,
+}
+
+/// Loads every efficiency table named: files as given, directories searched recursively for `*.json`.
+/// In a directory, well-formed JSON documents of another `kind` or none (roofline reports,
+/// checkpoints, peer comparisons) are skipped silently; a file that is not valid JSON (truncated, `NaN`), or a table that fails its checks,
+/// is an error naming the file, or with [`TableLoad::SkipInvalid`] is skipped and returned, one line
+/// each, as the second element. Files named explicitly are always read as tables.
+pub fn load_tables(inputs: &[PathBuf], policy: TableLoad) -> Result<(TablePool, Vec<String>), ClusterError> {
     let mut files = Vec::new();
     for p in inputs {
         if p.is_dir() {
-            walk(p, &mut files).map_err(|source| ClusterError::Io { path: p.clone(), source })?;
+            walk(p, &mut files).map_err(|cause| ClusterError::Io { path: p.clone(), cause })?;
         } else {
             files.push((p.clone(), true));
         }
     }
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     for (f, explicit) in files {
-        if !explicit && !is_table(&f) {
-            continue;
+        let got = if explicit { read_checked(&f).map(Some) } else { read_if_table(&f) };
+        match got {
+            Ok(Some(t)) => out.push((f, t)),
+            Ok(None) => {}
+            Err(e) if !explicit && policy == TableLoad::SkipInvalid => skipped.push(e.to_string()),
+            Err(e) => return Err(e),
         }
-        let t = read_table(&f)?;
-        out.push((f, t));
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
-fn is_table(f: &Path) -> bool {
-    // Cheap check of the kind, so a directory of mixed results only contributes its tables.
-    std::fs::read_to_string(f)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .is_some_and(|v| v.get("kind").and_then(|k| k.as_str()) == Some(TABLE_KIND))
+/// A directory entry: `None` for a well-formed document that is not a table, else the checked table.
+fn read_if_table(f: &Path) -> Result<Option<EfficiencyTable>, ClusterError> {
+    let text = std::fs::read_to_string(f).map_err(|cause| ClusterError::Io { path: f.into(), cause })?;
+    // Only a document that parses and names another kind is known not to be a table: anything else
+    // (truncated, NaN) might be one, and skipping it unannounced would silently change the plan.
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+        if v.get("kind").and_then(|k| k.as_str()) != Some(TABLE_KIND) {
+            return Ok(None);
+        }
+    }
+    let t = parse_table(&text, f)?;
+    check_bounds(f, &t)?;
+    Ok(Some(t))
+}
+
+/// Reads a table and checks it against the analysis's bounds.
+fn read_checked(f: &Path) -> Result<EfficiencyTable, ClusterError> {
+    let t = read_table(f)?;
+    check_bounds(f, &t)?;
+    Ok(t)
+}
+
+fn check_bounds(f: &Path, t: &EfficiencyTable) -> Result<(), ClusterError> {
+    let q = t.best.latency_bounded_qps;
+    if q > MAX_SERVER_QPS {
+        return Err(ClusterError::TableBound {
+            path: f.into(),
+            message: format!(
+                "best.latency_bounded_qps {} exceeds the bound of {} QPS per server (MAX_SERVER_QPS)",
+                limits::num(q),
+                limits::num(MAX_SERVER_QPS)
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn walk(dir: &Path, out: &mut Vec<(PathBuf, bool)>) -> std::io::Result<()> {
@@ -270,7 +334,7 @@ pub fn build_fleet(
                 let mut files = Vec::new();
                 for pat in list.items() {
                     let found = expand(base, &pat)
-                        .map_err(|source| ClusterError::Io { path: base.join(&pat), source })?;
+                        .map_err(|cause| ClusterError::Io { path: base.join(&pat), cause })?;
                     if found.is_empty() {
                         return Err(ClusterError::Match(format!(
                             "server type `{}`: `{pat}` matches no file (relative to {})",
@@ -280,7 +344,8 @@ pub fn build_fleet(
                     }
                     files.extend(found);
                 }
-                own = files.into_iter().map(|f| read_table(&f).map(|t| (f, t))).collect::<Result<_, _>>()?;
+                own =
+                    files.into_iter().map(|f| read_checked(&f).map(|t| (f, t))).collect::<Result<_, _>>()?;
                 own.iter().collect()
             }
             None => {
@@ -338,4 +403,81 @@ pub fn build_fleet(
         })
         .collect();
     Ok(Fleet { types, models: models.to_vec(), tables, synthetic })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hercules_results::{synthetic_table, write_json_atomic, SyntheticSpec};
+
+    fn table(qps: f64) -> EfficiencyTable {
+        synthetic_table(&SyntheticSpec {
+            server_type: "t".into(),
+            idle_watts: 50.0,
+            peak_watts: 100.0,
+            price: None,
+            model: "m".into(),
+            percentile: 95.0,
+            target_ms: 10.0,
+            qps,
+            default_qps: 1.0,
+            cores: 4,
+        })
+    }
+
+    #[test]
+    fn broken_tables_in_a_directory_are_errors_or_listed_skips() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_json_atomic(d.join("a.json"), &table(100.0)).unwrap();
+        std::fs::write(d.join("b.json"), "{\"kind\": \"efficiency_ta").unwrap();
+        std::fs::write(d.join("c.json"), "{\"kind\": \"roofline_report\"}").unwrap();
+        std::fs::write(d.join("e.json"), "[1, 2]").unwrap();
+        write_json_atomic(d.join("d.json"), &table(1e15)).unwrap();
+        let inputs = [d.to_path_buf()];
+        let e = load_tables(&inputs, TableLoad::Strict).unwrap_err().to_string();
+        assert!(e.contains("b.json") && !e.contains('\n'), "{e}");
+        let (tables, skipped) = load_tables(&inputs, TableLoad::SkipInvalid).unwrap();
+        assert_eq!(tables.len(), 1, "only a.json; c.json is another kind, silently");
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert!(skipped[0].contains("b.json"));
+        assert!(skipped[1].contains("d.json") && skipped[1].contains("MAX_SERVER_QPS"), "{skipped:?}");
+        // A file named explicitly is always a table, and always an error when it is not one.
+        let e = load_tables(&[d.join("c.json")], TableLoad::SkipInvalid).unwrap_err().to_string();
+        assert!(e.contains("c.json"), "{e}");
+    }
+
+    #[test]
+    fn inventory_bounds_are_checked_at_parse_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[[server]]\nname = \"a\"\ncount = 4000000000\nidle_watts = 1\npeak_watts = 2\n")
+            .unwrap();
+        let e = read_cluster(&p).unwrap_err().to_string();
+        assert!(e.contains("count 4000000000 exceeds the bound of 1000000 (MAX_SERVERS_PER_TYPE)"), "{e}");
+        let many: String = (0..=limits::MAX_TYPES)
+            .map(|i| format!("[[server]]\nname = \"t{i}\"\ncount = 1\nidle_watts = 1\npeak_watts = 2\n"))
+            .collect();
+        std::fs::write(&p, many).unwrap();
+        let e = read_cluster(&p).unwrap_err().to_string();
+        assert!(e.contains("[[server]] entries must be in [1, 100] (MAX_TYPES), got 101"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_file_quotes_the_os_error_once() {
+        let e = read_cluster(Path::new("/nonexistent/c.toml")).unwrap_err();
+        let chain = anyhow_like(&e);
+        assert_eq!(chain.matches("No such file").count(), 1, "{chain}");
+    }
+
+    /// What anyhow's `{:#}` prints: the message, then each source's.
+    fn anyhow_like(e: &dyn std::error::Error) -> String {
+        let mut s = e.to_string();
+        let mut cur = e.source();
+        while let Some(c) = cur {
+            s.push_str(&format!(": {c}"));
+            cur = c.source();
+        }
+        s
+    }
 }

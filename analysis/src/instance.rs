@@ -41,7 +41,7 @@ impl Instance {
         (0..self.models())
             .map(|m| {
                 let short = self.demand[m] - self.capacity(n, m);
-                if short > 1e-9 * self.demand[m].max(1.0) {
+                if short > cover_tolerance(self.demand[m]) {
                     short
                 } else {
                     0.0
@@ -63,5 +63,40 @@ impl Instance {
     /// An all-zero plan.
     pub fn zero_plan(&self) -> Vec<Vec<u32>> {
         vec![vec![0; self.types()]; self.models()]
+    }
+}
+
+/// Load left uncovered below which a demand counts as covered: float noise in the solvers' sums, never
+/// a real shortfall.
+pub fn cover_tolerance(demand: f64) -> f64 {
+    1e-9 * demand.max(1.0)
+}
+
+/// Whole servers of `qps` each that cover `need` QPS: at least one whenever `need` is positive (however
+/// small against `qps`, so a search that asks always makes progress), and no extra server for float
+/// noise just above a whole multiple. Saturates instead of overflowing.
+pub fn servers_to_cover(need: f64, qps: f64) -> u64 {
+    if !(need > 0.0 && qps > 0.0) {
+        return 0;
+    }
+    // `as` saturates: an infinite or huge ratio becomes u64::MAX, which callers cap by a count.
+    (need / qps - 1e-9).ceil().max(1.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tiny_need_still_takes_one_server() {
+        // need/qps far below the noise margin used to round to zero servers, and the top-up loop
+        // then never progressed.
+        assert_eq!(servers_to_cover(1e-6, 1000.0), 1);
+        assert_eq!(servers_to_cover(1e4, 1e15), 1);
+        assert_eq!(servers_to_cover(3000.0 + 1e-7, 1000.0), 3);
+        assert_eq!(servers_to_cover(3001.0, 1000.0), 4);
+        assert_eq!(servers_to_cover(0.0, 1000.0), 0);
+        assert_eq!(servers_to_cover(f64::NAN, 1000.0), 0);
+        assert_eq!(servers_to_cover(1e300, 1e-300), u64::MAX);
     }
 }

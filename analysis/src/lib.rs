@@ -3,10 +3,11 @@
 //! `cluster` reads the inventory and matches it with tables, `load` makes the load per slot,
 //! `policy` holds the greedy baselines and the MILP optimum, `provision` runs them over the day,
 //! `replay` checks each plan against the measured latency curves, `report` writes the outputs, and
-//! `synth` makes synthetic fleets for scale tests.
+//! `synth` makes synthetic fleets for scale tests. `limits` holds every resource bound and numeric range.
 
 pub mod cluster;
 pub mod instance;
+pub mod limits;
 pub mod load;
 pub mod policy;
 pub mod provision;

@@ -2,11 +2,12 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use hercules_analysis::cluster::{build_fleet, load_tables, read_cluster};
+use hercules_analysis::cluster::{build_fleet, load_tables, read_cluster, TableLoad};
+use hercules_analysis::limits;
 use hercules_analysis::load::{read_load_toml, read_trace};
 use hercules_analysis::policy::Backend;
 use hercules_analysis::provision::{provision, Objective, PolicyKind, ProvisionOptions};
-use hercules_analysis::report::{all_reports, summary_table, totals_csv};
+use hercules_analysis::report::{all_reports, pct_or_na, summary_table, totals_csv};
 use hercules_analysis::synth::{synth, SynthOptions};
 use hercules_results::{
     read_table, write_bytes_atomic, CsvExporter, Exporter, JsonExporter, MarkdownExporter,
@@ -68,21 +69,26 @@ struct ProvisionArgs {
     /// What the optimum minimises.
     #[arg(long, value_enum, default_value = "servers")]
     objective: ObjectiveArg,
-    /// Capacity margin over the load.
-    #[arg(long, default_value_t = 0.1)]
+    /// Capacity margin over the load (fraction, 0 to 100).
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     headroom: f64,
-    /// Time budget of the optimal policy over all slots, seconds.
-    #[arg(long, default_value_t = 50.0)]
+    /// Time budget of the optimal policy over all slots, seconds (at most a day). Slots it leaves
+    /// unsolved get the best greedy plan, marked as such.
+    #[arg(long, default_value_t = 50.0, allow_negative_numbers = true)]
     time_limit: f64,
     /// MILP solver (HiGHS needs a build with `--features highs`).
     #[arg(long, value_enum, default_value = "microlp")]
     solver: SolverArg,
     /// Slot length of a CSV trace, minutes.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
     slot_minutes: f64,
     /// Worker threads for the optimal policy (default: all CPUs).
     #[arg(long)]
     threads: Option<usize>,
+    /// Skip unreadable or invalid tables found in --tables directories, with one warning line each on
+    /// stderr (default: such a table is an error).
+    #[arg(long)]
+    skip_invalid: bool,
     /// Write provision.json, plan/totals/savings CSV, report.md and SVG plots here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -109,7 +115,7 @@ struct SynthArgs {
     #[arg(long, default_value_t = 24)]
     slots: usize,
     /// Spare capacity over the peak need (fraction).
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
     spare: f64,
     /// Seed.
     #[arg(long, default_value_t = 1)]
@@ -129,20 +135,33 @@ struct ShowArgs {
 }
 
 fn main() {
-    if let Err(e) = run() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // clap's errors end with usage and a hint over several lines; keep the first, which says
+            // what is wrong, so every error of this binary is one line.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            eprintln!("error: {first} (see --help)");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(cli) {
         // One line: the chain of causes joined by ": ".
         eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
         std::process::exit(1);
     }
 }
 
-fn run() -> Result<()> {
-    match Cli::parse().command {
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
         Command::Provision(a) => provision_cmd(a),
         Command::Synth(a) => {
-            if a.models == 0 || a.types == 0 || a.slots == 0 {
-                bail!("--models, --types and --slots must be at least 1");
-            }
+            limits::MODELS.check_count("--models", a.models)?;
+            limits::TYPES.check_count("--types", a.types)?;
+            limits::SLOTS.check_count("--slots", a.slots)?;
+            limits::SPARE.check("--spare", a.spare)?;
             let n = synth(
                 &a.out,
                 &SynthOptions {
@@ -178,19 +197,24 @@ fn run() -> Result<()> {
 }
 
 fn provision_cmd(a: ProvisionArgs) -> Result<()> {
-    if !(a.headroom.is_finite() && a.headroom >= 0.0) {
-        bail!("--headroom must be a finite non-negative number, got {}", a.headroom);
-    }
-    if !(a.time_limit.is_finite() && a.time_limit > 0.0) {
-        bail!("--time-limit must be positive, got {}", a.time_limit);
-    }
+    limits::HEADROOM.check("--headroom", a.headroom)?;
+    limits::TIME_LIMIT.check("--time-limit", a.time_limit)?;
+    limits::SLOT_MINUTES.check("--slot-minutes", a.slot_minutes)?;
+    let threads = match a.threads {
+        Some(n) => limits::THREADS.check_count("--threads", n)?,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()).min(limits::MAX_THREADS),
+    };
     let cluster = read_cluster(&a.cluster)?;
     let load = if a.load.extension().is_some_and(|e| e == "csv") {
         read_trace(&a.load, a.slot_minutes)?
     } else {
         read_load_toml(&a.load)?
     };
-    let pool = load_tables(&a.tables)?;
+    let policy = if a.skip_invalid { TableLoad::SkipInvalid } else { TableLoad::Strict };
+    let (pool, skipped) = load_tables(&a.tables, policy)?;
+    for s in &skipped {
+        eprintln!("warning: skipped {s}");
+    }
     let fleet = build_fleet(&cluster, &a.cluster, &pool, &load.models)?;
     let policies = match a.policy {
         PolicyArg::GreedyQps => vec![PolicyKind::GreedyQps],
@@ -216,7 +240,7 @@ fn provision_cmd(a: ProvisionArgs) -> Result<()> {
         headroom: a.headroom,
         time_limit: Duration::from_secs_f64(a.time_limit),
         backend,
-        threads: a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        threads,
     };
     let slots = load.qps.len() as u64;
     // The bar hides itself when stderr is not a terminal; it matters on runs of many slots.
@@ -251,12 +275,15 @@ fn provision_cmd(a: ProvisionArgs) -> Result<()> {
         print!("{}", summary_table(&report));
         for s in &report.savings {
             if s.policy == PolicyKind::Optimal {
-                println!(
-                    "optimal vs {}: {:.1}% fewer peak servers, {:.1}% less peak provisioned power",
-                    s.baseline.name(),
-                    100.0 * s.peak_servers,
-                    100.0 * s.peak_provisioned_power
-                );
+                match &s.not_comparable {
+                    Some(why) => println!("optimal vs {}: n/a ({why})", s.baseline.name()),
+                    None => println!(
+                        "optimal vs {}: {} fewer peak servers, {} less peak provisioned power",
+                        s.baseline.name(),
+                        pct_or_na(s.peak_servers),
+                        pct_or_na(s.peak_provisioned_power)
+                    ),
+                }
             }
         }
         if let Some(out) = &a.out {

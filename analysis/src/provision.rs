@@ -90,7 +90,7 @@ pub struct Assignment {
 /// The optimal policy's solver report for one slot.
 #[derive(Debug, Clone, Serialize)]
 pub struct SolverInfo {
-    /// Optimal, time-limit or infeasible.
+    /// Optimal, time-limit, infeasible, or unsolved (the run's budget was spent before it).
     pub status: Status,
     /// Step that produced the plan.
     pub method: &'static str,
@@ -100,8 +100,9 @@ pub struct SolverInfo {
     pub lp_bound: Option<f64>,
     /// Best proven lower bound.
     pub bound: f64,
-    /// Relative gap.
-    pub gap: f64,
+    /// Relative gap; `None` where it means nothing: an infeasible slot (no plan covers the load) or
+    /// one left unsolved.
+    pub gap: Option<f64>,
     /// Seconds.
     pub seconds: f64,
 }
@@ -154,10 +155,15 @@ pub struct DayTotals {
     pub slots_short: usize,
     /// Slots with an assignment at risk.
     pub slots_at_risk: usize,
-    /// Largest optimality gap over the slots (optimal policy only).
+    /// Largest optimality gap over the slots that have one (optimal policy only; `None` there when no
+    /// slot has one, e.g. all are infeasible).
     pub worst_gap: Option<f64>,
     /// Slots proven optimal (optimal policy only).
     pub slots_proven_optimal: Option<usize>,
+    /// Slots the solver found infeasible: not enough servers (optimal policy only).
+    pub slots_infeasible: Option<usize>,
+    /// Slots left to the greedy fallback because the time budget was spent (optimal policy only).
+    pub slots_unsolved: Option<usize>,
     /// Total solve time, seconds.
     pub solve_seconds: f64,
 }
@@ -173,7 +179,9 @@ pub struct PolicyResult {
     pub totals: DayTotals,
 }
 
-/// Savings of one policy against a baseline, as fractions of the baseline (positive = saves).
+/// Savings of one policy against a baseline, as fractions of the baseline (positive = saves). Every
+/// figure is `None` when either plan leaves load uncovered (`not_comparable` says why): a plan that
+/// does not carry the load is not cheaper, just short.
 #[derive(Debug, Clone, Serialize)]
 pub struct Savings {
     /// The policy.
@@ -181,15 +189,17 @@ pub struct Savings {
     /// The baseline.
     pub baseline: PolicyKind,
     /// Peak servers.
-    pub peak_servers: f64,
+    pub peak_servers: Option<f64>,
     /// Server-hours.
-    pub server_hours: f64,
+    pub server_hours: Option<f64>,
     /// Peak provisioned power.
-    pub peak_provisioned_power: f64,
+    pub peak_provisioned_power: Option<f64>,
     /// Provisioned energy.
-    pub provisioned_energy: f64,
+    pub provisioned_energy: Option<f64>,
     /// Estimated energy.
-    pub estimated_energy: f64,
+    pub estimated_energy: Option<f64>,
+    /// Why the figures are missing, e.g. `infeasible: greedy-qps leaves 24 of 24 slots short`.
+    pub not_comparable: Option<String>,
 }
 
 /// Everything a provisioning run produced.
@@ -263,7 +273,7 @@ pub fn provision(
             PolicyKind::GreedyEff => {
                 insts.iter().map(|i| (greedy(i, &watts, Rank::QpsPerWatt), None)).collect()
             }
-            PolicyKind::Optimal => solve_all(&insts, opts, progress),
+            PolicyKind::Optimal => solve_all(&insts, &watts, opts, progress),
         };
         let seconds = started.elapsed().as_secs_f64();
         let results: Vec<SlotResult> = plans
@@ -312,8 +322,11 @@ type PlanAndInfo = (Vec<Vec<u32>>, Option<SolverInfo>);
 
 /// The optimal policy over all slots, on `opts.threads` workers sharing one time budget: each slot
 /// gets the time left divided by the slots left (per worker), so early slots cannot starve late ones.
+/// Once the budget is spent, the slots left get the cheaper greedy plan (marked [`Status::Unsolved`]),
+/// so the limit holds however many slots there are.
 fn solve_all(
     insts: &[Instance],
+    watts: &[f64],
     opts: &ProvisionOptions,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Vec<PlanAndInfo> {
@@ -329,28 +342,55 @@ fn solve_all(
                 if t >= insts.len() {
                     break;
                 }
-                let left_slots = (insts.len() - t).div_ceil(workers).max(1) as u32;
-                let per_slot = end.saturating_duration_since(Instant::now()) / left_slots;
-                let o = OptimalOptions {
-                    time_limit: per_slot.max(Duration::from_millis(10)),
-                    backend: opts.backend,
+                let left = end.saturating_duration_since(Instant::now());
+                let answer = if left.is_zero() {
+                    fallback(&insts[t], watts)
+                } else {
+                    let left_slots = (insts.len() - t).div_ceil(workers).max(1) as u32;
+                    let o = OptimalOptions {
+                        time_limit: (left / left_slots).max(Duration::from_millis(10)),
+                        backend: opts.backend,
+                    };
+                    let s = solve_slot(&insts[t], &o);
+                    let info = SolverInfo {
+                        status: s.status,
+                        method: s.method,
+                        objective: s.objective,
+                        lp_bound: s.lp_bound,
+                        bound: s.bound,
+                        gap: (s.status != Status::Infeasible).then_some(s.gap),
+                        seconds: s.seconds,
+                    };
+                    (s.n, Some(info))
                 };
-                let s = solve_slot(&insts[t], &o);
-                let info = SolverInfo {
-                    status: s.status,
-                    method: s.method,
-                    objective: s.objective,
-                    lp_bound: s.lp_bound,
-                    bound: s.bound,
-                    gap: s.gap,
-                    seconds: s.seconds,
-                };
-                out.lock().expect("no worker panics while holding the lock")[t] = Some((s.n, Some(info)));
+                out.lock().expect("no worker panics while holding the lock")[t] = Some(answer);
                 progress(done.fetch_add(1, Ordering::SeqCst) + 1);
             });
         }
     });
     out.into_inner().expect("workers joined").into_iter().map(|x| x.expect("every slot solved")).collect()
+}
+
+/// The slot's plan once the budget is spent: the cheaper of the two greedy plans (the one with less
+/// shortfall first), in time linear in the instance.
+fn fallback(inst: &Instance, watts: &[f64]) -> PlanAndInfo {
+    let started = Instant::now();
+    let short = |n: &[Vec<u32>]| inst.shortfall(n).iter().sum::<f64>();
+    let n = [Rank::QpsPerServer, Rank::QpsPerWatt]
+        .into_iter()
+        .map(|r| greedy(inst, watts, r))
+        .min_by(|a, b| short(a).total_cmp(&short(b)).then(inst.cost_of(a).total_cmp(&inst.cost_of(b))))
+        .expect("two plans");
+    let info = SolverInfo {
+        status: Status::Unsolved,
+        method: "greedy (time limit spent)",
+        objective: inst.cost_of(&n),
+        lp_bound: None,
+        bound: f64::NAN,
+        gap: None,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    (n, Some(info))
 }
 
 fn slot_result(
@@ -413,8 +453,10 @@ fn slot_result(
 
 fn totals(slots: &[SlotResult], slot_minutes: f64, seconds: f64) -> DayTotals {
     let h = slot_minutes / 60.0;
-    let gaps: Vec<f64> = slots.iter().filter_map(|s| s.solver.as_ref()).map(|i| i.gap).collect();
+    let gaps: Vec<f64> = slots.iter().filter_map(|s| s.solver.as_ref()?.gap).collect();
     let solver = slots.iter().any(|s| s.solver.is_some());
+    let with_status =
+        |st: Status| slots.iter().filter(|s| s.solver.as_ref().is_some_and(|i| i.status == st)).count();
     DayTotals {
         peak_servers: slots.iter().map(|s| s.servers).max().unwrap_or(0),
         mean_servers: slots.iter().map(|s| f64::from(s.servers)).sum::<f64>() / slots.len().max(1) as f64,
@@ -424,30 +466,129 @@ fn totals(slots: &[SlotResult], slot_minutes: f64, seconds: f64) -> DayTotals {
         estimated_energy_kwh: slots.iter().map(|s| s.estimated_watts * h).sum::<f64>() / 1000.0,
         slots_short: slots.iter().filter(|s| s.shortfall.iter().any(|&x| x > 0.0)).count(),
         slots_at_risk: slots.iter().filter(|s| s.at_risk).count(),
-        worst_gap: solver.then(|| gaps.iter().copied().fold(0.0, f64::max)),
-        slots_proven_optimal: solver.then(|| {
-            slots.iter().filter(|s| s.solver.as_ref().is_some_and(|i| i.status == Status::Optimal)).count()
-        }),
+        worst_gap: (solver && !gaps.is_empty()).then(|| gaps.iter().copied().fold(0.0, f64::max)),
+        slots_proven_optimal: solver.then(|| with_status(Status::Optimal)),
+        slots_infeasible: solver.then(|| with_status(Status::Infeasible)),
+        slots_unsolved: solver.then(|| with_status(Status::Unsolved)),
         solve_seconds: seconds,
     }
 }
 
 fn savings(policies: &[PolicyResult]) -> Vec<Savings> {
-    let frac = |base: f64, x: f64| if base > 0.0 { (base - x) / base } else { 0.0 };
+    // A zero baseline saves nothing against an equal plan and is undefined against any other.
+    let frac = |base: f64, x: f64| {
+        if base > 0.0 {
+            Some((base - x) / base)
+        } else {
+            (x == base).then_some(0.0)
+        }
+    };
     let mut out = Vec::new();
     for b in policies.iter().filter(|p| p.policy != PolicyKind::Optimal) {
         for p in policies.iter().filter(|p| p.policy != b.policy) {
             let (bt, pt) = (&b.totals, &p.totals);
+            let short: Vec<String> = [p, b]
+                .iter()
+                .filter(|x| x.totals.slots_short > 0)
+                .map(|x| {
+                    format!(
+                        "{} leaves {} of {} slots short",
+                        x.policy.name(),
+                        x.totals.slots_short,
+                        x.slots.len()
+                    )
+                })
+                .collect();
+            let ok = short.is_empty();
+            let f = |base: f64, x: f64| if ok { frac(base, x) } else { None };
             out.push(Savings {
                 policy: p.policy,
                 baseline: b.policy,
-                peak_servers: frac(f64::from(bt.peak_servers), f64::from(pt.peak_servers)),
-                server_hours: frac(bt.server_hours, pt.server_hours),
-                peak_provisioned_power: frac(bt.peak_provisioned_watts, pt.peak_provisioned_watts),
-                provisioned_energy: frac(bt.provisioned_energy_kwh, pt.provisioned_energy_kwh),
-                estimated_energy: frac(bt.estimated_energy_kwh, pt.estimated_energy_kwh),
+                peak_servers: f(f64::from(bt.peak_servers), f64::from(pt.peak_servers)),
+                server_hours: f(bt.server_hours, pt.server_hours),
+                peak_provisioned_power: f(bt.peak_provisioned_watts, pt.peak_provisioned_watts),
+                provisioned_energy: f(bt.provisioned_energy_kwh, pt.provisioned_energy_kwh),
+                estimated_energy: f(bt.estimated_energy_kwh, pt.estimated_energy_kwh),
+                not_comparable: (!ok).then(|| format!("infeasible: {}", short.join(", "))),
             });
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{TableRef, TypeSpec};
+
+    /// One model, one type of `count` servers of 100 QPS each, and `load` QPS in each of two slots.
+    fn case(count: u32, load: f64) -> (Fleet, Load) {
+        let table = TableRef {
+            path: "t.json".into(),
+            qps: 100.0,
+            schedule: "1x1".into(),
+            percentile: 95.0,
+            target_ms: 10.0,
+            curve: Vec::new(),
+            synthetic: true,
+        };
+        let fleet = Fleet {
+            types: vec![TypeSpec {
+                name: "t".into(),
+                count,
+                idle_watts: 50.0,
+                peak_watts: 100.0,
+                price: None,
+            }],
+            models: vec!["m".into()],
+            tables: vec![vec![Some(table)]],
+            synthetic: true,
+        };
+        let load = Load {
+            models: vec!["m".into()],
+            slot_minutes: 60.0,
+            qps: vec![vec![load]; 2],
+            source: "test".into(),
+        };
+        (fleet, load)
+    }
+
+    fn opts(time_limit: Duration) -> ProvisionOptions {
+        ProvisionOptions {
+            policies: vec![PolicyKind::GreedyQps, PolicyKind::GreedyEff, PolicyKind::Optimal],
+            objective: Objective::Servers,
+            headroom: 0.0,
+            time_limit,
+            backend: Backend::Microlp,
+            threads: 1,
+        }
+    }
+
+    #[test]
+    fn an_infeasible_day_has_no_savings_and_no_gap() {
+        let (fleet, load) = case(2, 1000.0);
+        let r = provision(&fleet, &load, &opts(Duration::from_secs(5)), &|_| {});
+        let t = &r.policies[2].totals;
+        assert_eq!((t.slots_short, t.slots_infeasible, t.worst_gap), (2, Some(2), None));
+        assert!(r.policies[2].slots.iter().all(|s| s.solver.as_ref().unwrap().gap.is_none()));
+        for s in &r.savings {
+            assert_eq!(s.peak_servers, None);
+            assert!(s.not_comparable.as_deref().unwrap().starts_with("infeasible: "), "{s:?}");
+        }
+        // Feasible: figures, and no reason.
+        let (fleet, load) = case(20, 1000.0);
+        let r = provision(&fleet, &load, &opts(Duration::from_secs(5)), &|_| {});
+        assert_eq!(r.policies[2].totals.worst_gap, Some(0.0));
+        assert!(r.savings.iter().all(|s| s.peak_servers == Some(0.0) && s.not_comparable.is_none()));
+    }
+
+    #[test]
+    fn slots_past_the_budget_get_the_greedy_plan_marked_unsolved() {
+        let (fleet, load) = case(20, 1000.0);
+        let r = provision(&fleet, &load, &opts(Duration::ZERO), &|_| {});
+        let p = &r.policies[2];
+        assert_eq!(p.totals.slots_unsolved, Some(2));
+        assert_eq!((p.totals.slots_short, p.totals.worst_gap, p.slots[0].servers), (0, None, 10));
+        assert_eq!(p.slots[0].solver.as_ref().unwrap().status, Status::Unsolved);
+    }
 }

@@ -29,7 +29,7 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<usize, SchemaError> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(o.seed);
     let tables_dir = dir.join("tables");
     std::fs::create_dir_all(&tables_dir)
-        .map_err(|source| SchemaError::Io { path: tables_dir.clone(), source })?;
+        .map_err(|cause| SchemaError::Io { path: tables_dir.clone(), cause })?;
     // Types: faster ones draw more power, with scatter so that QPS per server and QPS per watt rank
     // types differently (which is what makes the greedy baselines disagree with the optimum).
     let types: Vec<(String, f64, f64, u32)> = (0..o.types)

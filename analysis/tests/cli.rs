@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hercules-analysis"))
@@ -145,7 +146,7 @@ fn bad_inputs_each_give_one_clear_line() {
 
     // Negative and NaN loads, in the generator and in a trace.
     let l = write("neg.toml", &load.replacen("peak_qps = ", "peak_qps = -", 1));
-    fails_with(provision(&d, &good_cluster, &l, &[]), "peak_qps must be a finite non-negative number");
+    fails_with(provision(&d, &good_cluster, &l, &[]), "peak_qps must be in [0, 1e12] QPS (MAX_LOAD_QPS)");
     let first_peak = load.lines().find(|l| l.starts_with("peak_qps")).unwrap();
     let l = write("nan.toml", &load.replacen(first_peak, "peak_qps = nan", 1));
     fails_with(provision(&d, &good_cluster, &l, &[]), "got NaN");
@@ -187,5 +188,220 @@ fn shipped_example_inputs_parse() {
     for name in ["cluster.example.toml", "cluster.toml"] {
         let cluster = hercules_analysis::cluster::read_cluster(&root.join(name)).unwrap();
         assert_eq!(cluster.server.len(), 2, "{name}");
+    }
+}
+
+/// Runs with a wall-clock bound: a hang fails the test instead of stalling it.
+fn within(limit: Duration, cmd: &mut Command) -> std::process::Output {
+    let started = Instant::now();
+    let mut child =
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("still running after {limit:?}: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn provision_cmd(d: &Path, tables: &Path, load: &Path, extra: &[&str]) -> Command {
+    let mut c = bin();
+    c.arg("provision").arg("--tables").arg(tables).arg("--cluster").arg(d.join("cluster.toml"));
+    c.arg("--load").arg(load).args(extra);
+    c
+}
+
+/// Sets `best.latency_bounded_qps` of every table under `dir`.
+fn set_table_qps(dir: &Path, qps: f64) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        v["best"]["latency_bounded_qps"] = serde_json::json!(qps);
+        std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn numeric_flags_fail_with_one_line_naming_range_and_unit() {
+    let (_keep, d) = fleet();
+    let (c, l) = (d.join("cluster.toml"), d.join("load.toml"));
+    for t in ["1e300", "NaN", "-1", "inf", "0"] {
+        fails_with(provision(&d, &c, &l, &["--time-limit", t]), "--time-limit must be in (0, 86400] s");
+    }
+    fails_with(provision(&d, &c, &l, &["--time-limit", "1e300"]), "MAX_TIME_LIMIT_S), got 1e300");
+    fails_with(provision(&d, &c, &l, &["--slot-minutes", "0"]), "--slot-minutes must be in (0, 10080] min");
+    fails_with(provision(&d, &c, &l, &["--headroom", "NaN"]), "--headroom must be in [0, 100]");
+    fails_with(provision(&d, &c, &l, &["--threads", "0"]), "--threads must be in [1, 1024]");
+    // clap's own parse errors are one line too.
+    fails_with(provision(&d, &c, &l, &["--threads", "many"]), "invalid value 'many' for '--threads");
+    let out = d.join("s");
+    for spare in ["NaN", "-1", "1e30"] {
+        let o = bin().args(["synth", "--spare", spare, "--out"]).arg(&out).output().unwrap();
+        fails_with(o, "--spare must be in [0, 100] as a fraction of the need (MAX_SPARE)");
+    }
+    let o =
+        within(Duration::from_secs(10), bin().args(["synth", "--models", "100000000", "--out"]).arg(&out));
+    fails_with(o, "--models must be in [1, 1000] (MAX_MODELS), got 100000000");
+    assert!(!out.exists(), "nothing written for a rejected fleet");
+}
+
+#[test]
+fn resource_bounds_fail_fast_at_parse_time() {
+    let (_keep, d) = fleet();
+    let load = std::fs::read_to_string(d.join("load.toml")).unwrap();
+    let huge = d.join("huge.toml");
+    std::fs::write(&huge, load.replace("slots = 24", "slots = 100000000")).unwrap();
+    let o = within(Duration::from_secs(10), &mut provision_cmd(&d, &d.join("tables"), &huge, &[]));
+    fails_with(o, "slots must be in [1, 10080] (MAX_SLOTS), got 100000000");
+    let trace = d.join("far.csv");
+    std::fs::write(&trace, "slot,model,qps\n99999999999,synth-model-000,5\n").unwrap();
+    let o = within(Duration::from_secs(10), &mut provision_cmd(&d, &d.join("tables"), &trace, &[]));
+    fails_with(o, "line 2: slot 99999999999 is beyond the last allowed slot 10079 (MAX_SLOTS = 10080)");
+    for qps in [1e15, 1e308] {
+        set_table_qps(&d.join("tables"), qps);
+        let o = within(
+            Duration::from_secs(10),
+            &mut provision_cmd(&d, &d.join("tables"), &d.join("load.toml"), &["--time-limit", "3"]),
+        );
+        fails_with(o, "exceeds the bound of 1e9 QPS per server (MAX_SERVER_QPS)");
+    }
+}
+
+#[test]
+fn the_time_limit_holds_on_extreme_but_allowed_inputs() {
+    let (_keep, d) = fleet();
+    // Servers at the QPS bound against ordinary load, and a load far below one server: each needs
+    // one server per model, which the searches used to round to zero and then loop on.
+    let tiny = d.join("tiny.csv");
+    std::fs::write(&tiny, "slot,model,qps\n0,synth-model-000,0.000001\n").unwrap();
+    let o = within(
+        Duration::from_secs(20),
+        &mut provision_cmd(&d, &d.join("tables"), &tiny, &["--time-limit", "1"]),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("| optimal | 1 |"));
+    set_table_qps(&d.join("tables"), 1e9);
+    let o = within(
+        Duration::from_secs(20),
+        &mut provision_cmd(&d, &d.join("tables"), &d.join("load.toml"), &["--time-limit", "3", "--json"]),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for p in v["totals"].as_array().unwrap() {
+        assert_eq!(p["totals"]["slots_short"], 0, "{p}");
+    }
+}
+
+#[test]
+fn the_time_limit_holds_over_many_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = bin()
+        .args(["synth", "--models", "8", "--types", "6", "--slots", "3000", "--out"])
+        .arg(d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Each slot used to get at least 10 ms whatever the budget; past the budget, slots now get the
+    // greedy plan, marked unsolved.
+    let started = Instant::now();
+    let o = within(
+        Duration::from_secs(60),
+        &mut provision_cmd(
+            d,
+            &d.join("tables"),
+            &d.join("load.toml"),
+            &["--policy", "optimal", "--time-limit", "0.5", "--threads", "1", "--json"],
+        ),
+    );
+    let secs = started.elapsed().as_secs_f64();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &v["totals"][0]["totals"];
+    assert!(t["solve_seconds"].as_f64().unwrap() < 2.0, "{t} after {secs} s");
+    assert!(t["slots_unsolved"].as_u64().unwrap() > 0, "{t}");
+}
+
+#[test]
+fn a_broken_table_in_a_folder_is_an_error_or_a_listed_skip() {
+    let (_keep, d) = fleet();
+    let tables: Vec<PathBuf> = {
+        let mut v: Vec<PathBuf> =
+            std::fs::read_dir(d.join("tables")).unwrap().map(|e| e.unwrap().path()).collect();
+        v.sort();
+        v
+    };
+    // Truncated, and NaN as Python's json writes it (not JSON at all).
+    let text = std::fs::read_to_string(&tables[0]).unwrap();
+    std::fs::write(&tables[0], &text[..text.len() / 2]).unwrap();
+    let nan = std::fs::read_to_string(&tables[1]).unwrap();
+    let at = nan.find("\"latency_bounded_qps\": ").unwrap() + "\"latency_bounded_qps\": ".len();
+    let end = at + nan[at..].find([',', '\n']).unwrap();
+    std::fs::write(&tables[1], format!("{}NaN{}", &nan[..at], &nan[end..])).unwrap();
+    let name0 = tables[0].file_name().unwrap().to_string_lossy().into_owned();
+    fails_with(provision(&d, &d.join("cluster.toml"), &d.join("load.toml"), &[]), &name0);
+    // A document of another kind stays silently skipped.
+    std::fs::write(d.join("tables/other.json"), "{\"kind\": \"roofline\"}").unwrap();
+    let o = provision(
+        &d,
+        &d.join("cluster.toml"),
+        &d.join("load.toml"),
+        &["--skip-invalid", "--policy", "greedy-qps"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: skipped ")).collect();
+    assert_eq!(warnings.len(), 2, "{err}");
+    assert!(warnings[0].contains(&name0) && !err.contains("other.json"), "{err}");
+    assert!(warnings[1].contains(&*tables[1].file_name().unwrap().to_string_lossy()), "{err}");
+}
+
+#[test]
+fn an_infeasible_cluster_reports_no_fake_savings_or_gaps() {
+    let (_keep, d) = fleet();
+    let cluster = std::fs::read_to_string(d.join("cluster.toml")).unwrap();
+    let small: String = cluster
+        .lines()
+        .map(|l| if l.starts_with("count = ") { "count = 1" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let c = d.join("small.toml");
+    std::fs::write(&c, small).unwrap();
+    let out_dir = d.join("out");
+    let o =
+        provision(&d, &c, &d.join("load.toml"), &["--time-limit", "3", "--out", out_dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(!stdout.contains("0.0% fewer"), "{stdout}");
+    assert!(
+        stdout.contains("optimal vs greedy-qps: n/a (infeasible: optimal leaves 24 of 24 slots short"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("| optimal | 3 |") && stdout.contains("| n/a |"), "{stdout}");
+    let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("0 of 24 slots proven optimal, 24 infeasible") && report.contains("worst gap n/a"),
+        "{report}"
+    );
+    let savings = std::fs::read_to_string(out_dir.join("savings.csv")).unwrap();
+    assert!(savings.lines().nth(1).unwrap().contains(",,,,,\"infeasible: "), "{savings}");
+}
+
+#[test]
+fn os_errors_are_quoted_once() {
+    let (_keep, d) = fleet();
+    let missing = d.join("absent.toml");
+    for o in [
+        provision(&d, &missing, &d.join("load.toml"), &[]),
+        provision(&d, &d.join("cluster.toml"), &d.join("absent.csv"), &[]),
+        bin().arg("show").arg(d.join("absent.json")).output().unwrap(),
+    ] {
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+        fails_with(o, "No such file or directory");
     }
 }

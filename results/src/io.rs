@@ -11,12 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     /// The file could not be opened, read, written or renamed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error. Not named `source`: the message already quotes it, and a `source()` would
+        /// make `{:#}` (anyhow's chain) print it a second time.
+        cause: std::io::Error,
     },
     /// Not JSON, or JSON of the wrong shape.
     #[error("{}: {message}", path.display())]
@@ -97,7 +98,7 @@ impl std::fmt::Display for VersionFound {
 /// Reads, version-checks and validates one efficiency table.
 pub fn read_table(path: impl AsRef<Path>) -> Result<EfficiencyTable, SchemaError> {
     let path = path.as_ref();
-    let text = fs::read_to_string(path).map_err(|source| SchemaError::Io { path: path.into(), source })?;
+    let text = fs::read_to_string(path).map_err(|cause| SchemaError::Io { path: path.into(), cause })?;
     parse_table(&text, path)
 }
 
@@ -169,7 +170,7 @@ pub fn write_json_atomic<T: Serialize + ?Sized>(
 
 /// Writes `bytes` to `path` atomically (see [`write_json_atomic`]).
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), SchemaError> {
-    let io = |source| SchemaError::Io { path: path.into(), source };
+    let io = |cause| SchemaError::Io { path: path.into(), cause };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -200,4 +201,18 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), SchemaError> 
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_os_error_is_quoted_once_even_through_a_cause_chain() {
+        let e = read_table("/nonexistent/t.json").unwrap_err();
+        // The message quotes the OS error; no `source()` repeats it in a `{:#}` chain.
+        assert!(std::error::Error::source(&e).is_none());
+        assert_eq!(e.to_string().matches("No such file").count(), 1, "{e}");
+        assert!(e.to_string().starts_with("/nonexistent/t.json: "), "{e}");
+    }
 }

@@ -1,7 +1,7 @@
 //! The greedy baselines of SPEC §7: models in descending load each take their best type, spilling to
 //! the next type when that one's count runs out.
 
-use crate::instance::Instance;
+use crate::instance::{cover_tolerance, servers_to_cover, Instance};
 
 /// How a greedy policy ranks server types for a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +28,12 @@ pub fn greedy(inst: &Instance, watts: &[f64], rank: Rank) -> Vec<Vec<u32>> {
         };
         types.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
         let mut need = inst.demand[m];
+        let tol = cover_tolerance(inst.demand[m]);
         for s in types {
-            if need <= 0.0 {
+            if need <= tol {
                 break;
             }
-            let want = (need / inst.qps[m][s] - 1e-9).ceil().max(0.0);
-            let take = (want as u64).min(u64::from(left[s])) as u32;
+            let take = servers_to_cover(need, inst.qps[m][s]).min(u64::from(left[s])) as u32;
             n[m][s] += take;
             left[s] -= take;
             need -= f64::from(take) * inst.qps[m][s];

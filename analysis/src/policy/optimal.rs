@@ -20,7 +20,7 @@
 //! enough servers) is re-solved with a shortfall variable per model, penalised above any plan's cost,
 //! to give the best partial plan.
 
-use crate::instance::Instance;
+use crate::instance::{cover_tolerance, servers_to_cover, Instance};
 use good_lp::{
     constraint, variable, Expression, ProblemVariables, ResolutionError, Solution, SolutionStatus,
     SolverModel, Variable, WithInitialSolution, WithTimeLimit,
@@ -48,6 +48,8 @@ pub enum Status {
     TimeLimit,
     /// Not enough servers: the best partial plan, with a shortfall.
     Infeasible,
+    /// The run's time budget was spent before this slot: the cheaper greedy plan, nothing proven.
+    Unsolved,
 }
 
 /// Options of the optimal policy.
@@ -652,7 +654,7 @@ fn enumerate_covers(
             return;
         }
         let s = types[i];
-        let max_k = ((need / qps[s] - 1e-9).ceil().max(0.0) as u64).min(u64::from(ub[s])) as u32;
+        let max_k = servers_to_cover(need, qps[s]).min(u64::from(ub[s])) as u32;
         for k in (0..=max_k).rev() {
             cur[s] = k;
             go(
@@ -686,8 +688,7 @@ fn columns(inst: &Instance) -> Vec<(usize, usize, u32)> {
             let q = inst.qps[m][s];
             if q > 0.0 && inst.count[s] > 0 && inst.demand[m] > 0.0 {
                 // More than ceil(demand/q) servers of one type for one model is never needed.
-                let need = (inst.demand[m] / q - 1e-9).ceil().max(0.0) as u64;
-                let ub = need.min(u64::from(inst.count[s])) as u32;
+                let ub = servers_to_cover(inst.demand[m], q).min(u64::from(inst.count[s])) as u32;
                 if ub > 0 {
                     cols.push((m, s, ub));
                 }
@@ -882,12 +883,13 @@ fn top_up(inst: &Instance, n: &mut [Vec<u32>]) {
     order.sort_by(|&a, &b| short[b].total_cmp(&short[a]));
     for m in order {
         let mut need = inst.demand[m] - inst.capacity(n, m);
-        while need > 1e-9 * inst.demand[m].max(1.0) {
+        while need > cover_tolerance(inst.demand[m]) {
             // The type that covers the rest at least cost, counting whole servers.
             let best = (0..inst.types())
                 .filter(|&s| inst.qps[m][s] > 0.0 && left[s] > 0)
                 .map(|s| {
-                    let k = ((need / inst.qps[m][s] - 1e-9).ceil() as u64).min(u64::from(left[s])) as u32;
+                    // At least one: `left[s] > 0` and `need` is above the tolerance, so the loop ends.
+                    let k = servers_to_cover(need, inst.qps[m][s]).min(u64::from(left[s])) as u32;
                     let covered = (f64::from(k) * inst.qps[m][s]).min(need);
                     (s, k, f64::from(k) * inst.cost[s] / covered.max(f64::MIN_POSITIVE))
                 })
@@ -994,8 +996,7 @@ pub fn cover_search(
                 }
             }
             let s = self.order[i];
-            let max_k =
-                ((need / self.qps[s] - 1e-9).ceil().max(0.0) as u64).min(u64::from(self.ub[s])) as u32;
+            let max_k = servers_to_cover(need, self.qps[s]).min(u64::from(self.ub[s])) as u32;
             let last = i + 1 == self.order.len();
             let lo = if last { max_k } else { 0 };
             for k in (lo..=max_k).rev() {

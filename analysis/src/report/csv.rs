@@ -15,12 +15,13 @@ fn opt(x: Option<f64>) -> String {
 pub fn totals_csv(r: &ProvisionReport) -> String {
     let mut s = String::from(
         "synthetic,policy,peak_servers,mean_servers,server_hours,peak_provisioned_watts,provisioned_energy_kwh,\
-estimated_energy_kwh,slots_short,slots_at_risk,worst_gap,slots_proven_optimal,solve_seconds\n",
+estimated_energy_kwh,slots_short,slots_at_risk,worst_gap,slots_proven_optimal,solve_seconds,slots_infeasible,\
+slots_unsolved\n",
     );
     for p in &r.policies {
         let t = &p.totals;
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.synthetic,
             p.policy.name(),
             t.peak_servers,
@@ -33,7 +34,9 @@ estimated_energy_kwh,slots_short,slots_at_risk,worst_gap,slots_proven_optimal,so
             t.slots_at_risk,
             opt(t.worst_gap),
             t.slots_proven_optimal.map(|x| x.to_string()).unwrap_or_default(),
-            t.solve_seconds
+            t.solve_seconds,
+            t.slots_infeasible.map(|x| x.to_string()).unwrap_or_default(),
+            t.slots_unsolved.map(|x| x.to_string()).unwrap_or_default()
         ));
     }
     s
@@ -89,19 +92,20 @@ capacity_qps,shortfall_qps,utilisation,offered_per_server,predicted_tail_ms,sla_
             }
         }
         let mut savings = String::from(
-            "synthetic,policy,baseline,peak_servers,server_hours,peak_provisioned_power,provisioned_energy,estimated_energy\n",
+            "synthetic,policy,baseline,peak_servers,server_hours,peak_provisioned_power,provisioned_energy,estimated_energy,not_comparable\n",
         );
         for s in &r.savings {
             savings.push_str(&format!(
-                "{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{}\n",
                 r.synthetic,
                 s.policy.name(),
                 s.baseline.name(),
-                s.peak_servers,
-                s.server_hours,
-                s.peak_provisioned_power,
-                s.provisioned_energy,
-                s.estimated_energy
+                opt(s.peak_servers),
+                opt(s.server_hours),
+                opt(s.peak_provisioned_power),
+                opt(s.provisioned_energy),
+                opt(s.estimated_energy),
+                csv_field(s.not_comparable.as_deref().unwrap_or(""))
             ));
         }
         vec![("plan.csv".into(), plan), ("totals.csv".into(), totals_csv(r)), ("savings.csv".into(), savings)]

@@ -1,12 +1,21 @@
 //! Markdown: the report people read.
 
-use super::{pct, ReportExporter};
+use super::{pct, pct_or_na, ReportExporter};
 use crate::policy::Status;
 use crate::provision::ProvisionReport;
 use std::fmt::Write;
 
 /// `report.md`.
 pub struct MarkdownReport;
+
+/// The worst gap: `–` for a policy without a solver, `n/a` when no slot has a gap (all infeasible or
+/// unsolved: a 0 % there would claim a proof that does not exist).
+fn gap_cell(t: &crate::provision::DayTotals) -> String {
+    match (t.slots_proven_optimal, t.worst_gap) {
+        (None, _) => "–".into(),
+        (Some(_), g) => pct_or_na(g),
+    }
+}
 
 /// The per-policy totals as a Markdown table (also what the CLI prints).
 pub fn summary_table(r: &ProvisionReport) -> String {
@@ -29,7 +38,7 @@ pub fn summary_table(r: &ProvisionReport) -> String {
             t.estimated_energy_kwh,
             t.slots_short,
             t.slots_at_risk,
-            t.worst_gap.map(pct).unwrap_or_else(|| "–".into()),
+            gap_cell(t),
             t.solve_seconds
         );
     }
@@ -85,22 +94,37 @@ impl ReportExporter for MarkdownReport {
                     "| {} | {} | {} | {} | {} | {} | {} |",
                     v.policy.name(),
                     v.baseline.name(),
-                    pct(v.peak_servers),
-                    pct(v.server_hours),
-                    pct(v.peak_provisioned_power),
-                    pct(v.provisioned_energy),
-                    pct(v.estimated_energy)
+                    pct_or_na(v.peak_servers),
+                    pct_or_na(v.server_hours),
+                    pct_or_na(v.peak_provisioned_power),
+                    pct_or_na(v.provisioned_energy),
+                    pct_or_na(v.estimated_energy)
                 );
+            }
+            for v in r
+                .savings
+                .iter()
+                .filter_map(|v| v.not_comparable.as_ref())
+                .collect::<std::collections::BTreeSet<_>>()
+            {
+                w!("\nn/a: {v}.");
             }
         }
         for p in &r.policies {
             if let Some(opt_slots) = p.totals.slots_proven_optimal {
+                let mut also = String::new();
+                if let Some(k) = p.totals.slots_infeasible.filter(|&k| k > 0) {
+                    also.push_str(&format!(", {k} infeasible (not enough servers; see short slots)"));
+                }
+                if let Some(k) = p.totals.slots_unsolved.filter(|&k| k > 0) {
+                    also.push_str(&format!(", {k} left to the greedy plan (time limit spent)"));
+                }
                 w!(
-                    "\n**{}**: {} of {} slots proven optimal; worst gap {}.",
+                    "\n**{}**: {} of {} slots proven optimal{also}; worst gap {}.",
                     p.policy.name(),
                     opt_slots,
                     p.slots.len(),
-                    p.totals.worst_gap.map(pct).unwrap_or_default()
+                    gap_cell(&p.totals)
                 );
                 let limited: Vec<String> = p
                     .slots
@@ -110,7 +134,7 @@ impl ReportExporter for MarkdownReport {
                     .map(|(t, i)| {
                         format!(
                             "{t} ({}; LP bound {:.1}, bound {:.1})",
-                            pct(i.gap),
+                            pct_or_na(i.gap),
                             i.lp_bound.unwrap_or(f64::NAN),
                             i.bound
                         )

@@ -27,3 +27,9 @@ pub fn all_reports() -> Vec<Box<dyn ReportExporter>> {
 pub(crate) fn pct(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
 }
+
+/// Percent with one decimal, or `n/a` for a figure that means nothing (e.g. savings of a plan that
+/// leaves load uncovered).
+pub fn pct_or_na(x: Option<f64>) -> String {
+    x.map_or_else(|| "n/a".into(), pct)
+}
