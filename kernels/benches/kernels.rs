@@ -6,11 +6,14 @@
 //! tuning.
 //! Table size: HERCULES_BENCH_TABLE_MIB (default 1024).
 
+#[path = "../peers/gemm.rs"]
+mod peer;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hercules_kernels::elementwise::Elementwise;
 use hercules_kernels::embedding::{self, Bags, DType, EmbeddingOpts, EmbeddingTable, Indices, Pooling};
 use hercules_kernels::interaction::DotInteraction;
-use hercules_kernels::mlp::{self, Activation, Linear};
+use hercules_kernels::mlp::{Activation, Linear};
 use hercules_kernels::Isa;
 use rand::{Rng, SeedableRng};
 
@@ -73,7 +76,7 @@ fn mlp_layer(c: &mut Criterion) {
             bch.iter(|| layer.forward(&x, m, &mut y).expect("forward"))
         });
         g.bench_function(BenchmarkId::new("gemm-crate", &id), |bch| {
-            bch.iter(|| mlp::peer::gemm_crate_linear(&x, &w, Some(&b), m, k, n, Activation::Relu, &mut y, 1))
+            bch.iter(|| peer::gemm_crate_linear(&x, &w, Some(&b), m, k, n, Activation::Relu, &mut y, 1))
         });
     }
     g.finish();
@@ -95,7 +98,7 @@ fn dot_interaction(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("gemm-crate-gram", rows), |b| {
             b.iter(|| {
                 for xs in x.chunks_exact(n * d) {
-                    mlp::peer::gemm_crate_plain(xs, xs, n, d, n, &mut gram, 1);
+                    peer::gemm_crate_plain(xs, xs, n, d, n, &mut gram, 1);
                 }
             })
         });

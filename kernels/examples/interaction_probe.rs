@@ -7,6 +7,8 @@
 //! `cargo run --release -p hercules-kernels --example interaction_probe [-- N D]`
 
 mod common;
+#[path = "../peers/gemm.rs"]
+mod peer;
 
 use common::alternate;
 use hercules_kernels::interaction::DotInteraction;
@@ -56,7 +58,7 @@ fn main() {
                 || k.forward(|f| &x[f * d..], n * d, rows, &mut out, p, 0).expect("forward"),
                 || {
                     for xs in x.chunks_exact(n * d) {
-                        hercules_kernels::mlp::peer::gemm_crate_plain(xs, xs, n, d, n, &mut gram, 1);
+                        peer::gemm_crate_plain(xs, xs, n, d, n, &mut gram, 1);
                     }
                 },
             );

@@ -7,7 +7,10 @@
 //! on the pool's first core; theirs is `gemm::gemm` called from the main thread with
 //! `Parallelism::Rayon(thr)` (`None` for 1). `PROBE_CPU_TIME=1` times by process CPU time (for 1-thread runs on busy cores).
 
-use hercules_kernels::mlp::{peer, Activation, Linear};
+#[path = "../peers/gemm.rs"]
+mod peer;
+
+use hercules_kernels::mlp::{Activation, Linear};
 use hercules_kernels::{Isa, PinnedPool};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::hint::black_box;

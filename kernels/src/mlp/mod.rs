@@ -3,8 +3,7 @@
 //! A BLIS-style packed-panel GEMM (see `driver`) with one microkernel per ISA (`avx512`, `avx2`,
 //! `scalar`) chosen at run time, and the bias add and activation fused into the epilogue of the
 //! last K block, so `y` is written once. Layers of a few output features (the logit layer) run as
-//! dot products on W's rows instead (`narrow`). [`peer`] wraps the `gemm` crate for side-by-side
-//! benchmarks.
+//! dot products on W's rows instead (`narrow`).
 
 mod activation;
 #[cfg(target_arch = "x86_64")]
@@ -17,9 +16,6 @@ mod avx512;
 mod driver;
 mod narrow;
 mod pack;
-pub mod peer;
-#[cfg(all(test, target_arch = "x86_64"))]
-mod probes;
 mod reference;
 mod scalar;
 #[cfg(test)]

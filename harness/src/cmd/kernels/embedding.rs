@@ -1,7 +1,8 @@
 //! Embedding-bag benchmarks: the default sweep or one shape, on tables from cache-resident to DRAM.
 
 use super::{record, Ctx, KernelsArgs};
-use anyhow::{Context, Result};
+use crate::limits::MAX_KERNEL_BYTES;
+use anyhow::{anyhow, Context, Result};
 use hercules_kernels::embedding::{
     self, Bags, DType, EmbeddingOpts, EmbeddingTable, Indices, PrefetchTuning,
 };
@@ -62,6 +63,23 @@ impl Batches {
             .unzip();
         Self { indices, offsets }
     }
+}
+
+/// Refuses, before anything is measured, a table the OS could not hold.
+pub fn check(args: &KernelsArgs) -> Result<()> {
+    for s in shapes(args) {
+        let bytes = (s.table_mib as u64).checked_mul(1 << 20).filter(|&b| b <= MAX_KERNEL_BYTES).ok_or_else(
+            || {
+                anyhow!(
+                    "--table-mib {}: above the harness's bound of {} MiB",
+                    s.table_mib,
+                    MAX_KERNEL_BYTES >> 20
+                )
+            },
+        )?;
+        hercules_kernels::mem::check_fits(&format!("--table-mib {}", s.table_mib), bytes as usize)?;
+    }
+    Ok(())
 }
 
 /// Runs the embedding benchmarks.

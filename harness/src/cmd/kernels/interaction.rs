@@ -2,10 +2,9 @@
 //! `gemm` crate computing each sample's whole Gram matrix, as PyTorch's reference does with bmm.
 //! Samples are split over the pool's workers for both.
 
-use super::{record, with_gflops, Ctx, KernelsArgs};
+use super::{peer, record, with_gflops, Ctx, KernelsArgs};
 use anyhow::{Context, Result};
 use hercules_kernels::interaction::DotInteraction;
-use hercules_kernels::mlp;
 use hercules_kernels::pool::split_range;
 use hercules_results::KernelRecord;
 use std::sync::Mutex;
@@ -57,7 +56,7 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
                     let r = split_range(rows, parts, i);
                     let mut g = grams[i].lock().unwrap_or_else(|p| p.into_inner());
                     for xs in x[r.start * n * d..r.end * n * d].chunks_exact(n * d) {
-                        mlp::peer::gemm_crate_plain(xs, xs, n, d, n, &mut g, 1);
+                        peer::gemm_crate_plain(xs, xs, n, d, n, &mut g, 1);
                     }
                 })
             });

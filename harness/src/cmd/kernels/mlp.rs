@@ -1,8 +1,9 @@
 //! Fused MLP layer benchmarks: ours (packed weights, fused epilogue) beside the `gemm` crate.
 
-use super::{record, with_gflops, Ctx, KernelsArgs};
-use anyhow::{Context, Result};
-use hercules_kernels::mlp::{self, Linear};
+use super::{peer, record, with_gflops, Ctx, KernelsArgs};
+use crate::limits::MAX_KERNEL_BYTES;
+use anyhow::{anyhow, bail, Context, Result};
+use hercules_kernels::mlp::Linear;
 use hercules_results::KernelRecord;
 use rand::{Rng, SeedableRng};
 
@@ -25,6 +26,33 @@ fn shapes(args: &KernelsArgs) -> Vec<(usize, usize, usize)> {
         _ => KN.to_vec(),
     };
     kns.iter().flat_map(|&(k, n)| ms.iter().map(move |&m| (m, k, n))).collect()
+}
+
+/// Bytes one shape's operands take: the weights and their packed copy, the bias, inputs and outputs.
+fn operand_bytes(m: usize, k: usize, n: usize) -> Option<u64> {
+    let (m, k, n) = (m as u64, k as u64, n as u64);
+    let elems =
+        n.checked_mul(k)?.checked_mul(2)?.checked_add(m.checked_mul(k)?)?.checked_add(m.checked_mul(n)?)?;
+    elems.checked_add(n)?.checked_mul(4)
+}
+
+/// Refuses, before anything is measured, the shapes `args` asks for when they do not fit.
+pub fn check(args: &KernelsArgs) -> Result<()> {
+    check_shapes(&shapes(args))
+}
+
+/// Refuses, before anything is allocated, a shape whose operands exceed the harness's bound or the
+/// memory the OS says is available.
+fn check_shapes(shapes: &[(usize, usize, usize)]) -> Result<()> {
+    for &(m, k, n) in shapes {
+        let what = format!("--op mlp M={m} K={k} N={n}");
+        let bytes = operand_bytes(m, k, n).ok_or_else(|| anyhow!("{what}: the operand size overflows"))?;
+        if bytes > MAX_KERNEL_BYTES {
+            bail!("{what}: the operands take {bytes} bytes, above the harness's bound of {MAX_KERNEL_BYTES}");
+        }
+        hercules_kernels::mem::check_fits(&what, bytes as usize)?;
+    }
+    Ok(())
 }
 
 /// Runs the MLP benchmarks.
@@ -59,7 +87,7 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
             if let Some(e) = err {
                 return Err(e).context("mlp forward");
             }
-            let theirs = ctx.time(|| mlp::peer::gemm_crate_plain(&x, &w, m, k, n, &mut y, pool.threads()));
+            let theirs = ctx.time(|| peer::gemm_crate_plain(&x, &w, m, k, n, &mut y, pool.threads()));
             for (name, isa, t) in [
                 ("hercules", ctx.isa.to_string(), &ours),
                 ("gemm-crate", "runtime-dispatch".to_string(), &theirs),
@@ -75,4 +103,18 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
     }
     pb.finish_and_clear();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_shapes_are_refused_before_allocating() {
+        let e = check_shapes(&[(100_000_000, 100_000, 100_000)]).unwrap_err().to_string();
+        assert!(e.contains("M=100000000") && e.contains("bound"), "{e}");
+        let e = check_shapes(&[(usize::MAX, usize::MAX, 2)]).unwrap_err().to_string();
+        assert!(e.contains("overflows"), "{e}");
+        check_shapes(&[(64, 512, 256)]).unwrap();
+    }
 }

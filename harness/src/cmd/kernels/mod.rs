@@ -5,6 +5,9 @@ mod embedding;
 mod gpu;
 mod interaction;
 mod mlp;
+// The `gemm` crate peer: one copy, shared with the kernels crate's bench and examples.
+#[path = "../../../../kernels/peers/gemm.rs"]
+mod peer;
 mod timing;
 
 use crate::host::{max_threads, DeviceKind};
@@ -193,6 +196,13 @@ pub fn run(args: KernelsArgs) -> Result<()> {
         Some(i) => i.require()?,
         None => Isa::best(),
     };
+    let wanted = |op: Op| args.op.is_none_or(|o| o == op);
+    if wanted(Op::Embedding) {
+        embedding::check(&args)?;
+    }
+    if wanted(Op::Mlp) {
+        mlp::check(&args)?;
+    }
     args.out.check()?;
     let host = host::fingerprint();
     let ropts = ceilings::RooflineOpts {
@@ -212,7 +222,6 @@ pub fn run(args: KernelsArgs) -> Result<()> {
         llc_bytes: host::llc_bytes(&host),
     };
     let mut records = Vec::new();
-    let wanted = |op: Op| args.op.is_none_or(|o| o == op);
     if wanted(Op::Embedding) {
         records.extend(embedding::run(&ctx, &args)?);
     }

@@ -1,11 +1,18 @@
 //! The `gemm` crate (sarah-ek, 0.18) computing the same layer, for side-by-side benchmarks.
 //!
+//! Not part of the `hercules-kernels` library: the one copy, included with `#[path]` by the crate's
+//! bench, examples and tests (where `gemm` is a dev-dependency) and by `hercules kernels` (where it
+//! is a dependency of the harness), so the library itself does not depend on `gemm`.
+//!
 //! Note: on stable Rust, gemm 0.18 compiles its AVX-512 microkernels only with its `nightly`
 //! feature, so at run time it dispatches to its AVX2+FMA kernels on this build. Its threads come
 //! from the current rayon pool (rayon's global pool, unpinned, unless called inside another).
 
-use super::Activation;
+// Each crate that includes this file uses a part of it.
+#![allow(dead_code)]
+
 use gemm::{gemm, Parallelism};
+use hercules_kernels::mlp::Activation;
 
 /// `y = x · Wᵀ` with `gemm::gemm`: `x` is `m×k`, `w` is `n×k` (nn.Linear layout, read through
 /// strides, no copy), `y` is `m×n`, all row-major. `threads > 1` uses rayon.

@@ -4,6 +4,16 @@
 //! Each function runs one timed repeat on every worker of a [`PinnedPool`] at once and returns the
 //! aggregate rate; the caller repeats and summarises. Memory loops are compiled per ISA (the same
 //! Rust body under `#[target_feature]`) so they run at full vector width without `target-cpu=native`.
+//! The FMA loop is written per ISA (`avx512`, `avx2`, `scalar`); the memory loops are one body each,
+//! compiled per ISA by `multiversion!`.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod scalar;
+#[cfg(test)]
+mod tests;
 
 use crate::error::{KernelError, Result};
 use crate::isa::Isa;
@@ -35,77 +45,25 @@ fn fma_loop(isa: Isa, iters: u64) -> f32 {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: Isa::best() only returns levels this CPU supports.
-        Isa::Avx512 => unsafe { x86::fma_avx512(iters) },
+        Isa::Avx512 => unsafe { avx512::fma(iters) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Isa::Avx2 => unsafe { x86::fma_avx2(iters) },
-        _ => fma_scalar(iters),
+        Isa::Avx2 => unsafe { avx2::fma(iters) },
+        _ => scalar::fma(iters),
     }
 }
 
-/// Scalar multiply-add chains (no FMA instruction assumed): the portable floor, not a peak.
-fn fma_scalar(iters: u64) -> f32 {
-    let mut acc = [1.0f32; FMA_CHAINS];
-    let (a, b) = (black_box(0.999_999f32), black_box(1e-7f32));
-    for _ in 0..iters {
-        for x in acc.iter_mut() {
-            *x = *x * a + b;
-        }
-    }
-    acc.iter().sum()
-}
-
+/// Prefetches the cache lines of the gather row at `row` into L2 (T1: on a Xeon VM T0 was never
+/// better than no prefetch at all, T1 was). A constant line count, so this unrolls into
+/// straight-line code: a loop over a run-time count made prefetching slower than none on an
+/// EPYC guest.
 #[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::FMA_CHAINS;
-    use std::arch::x86_64::*;
-
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn fma_avx512(iters: u64) -> f32 {
-        let a = _mm512_set1_ps(std::hint::black_box(0.999_999));
-        let b = _mm512_set1_ps(std::hint::black_box(1e-7));
-        let mut acc = [_mm512_set1_ps(1.0); FMA_CHAINS];
-        for _ in 0..iters {
-            for x in acc.iter_mut() {
-                *x = _mm512_fmadd_ps(*x, a, b);
-            }
-        }
-        let mut s = _mm512_setzero_ps();
-        for x in acc {
-            s = _mm512_add_ps(s, x);
-        }
-        _mm512_reduce_add_ps(s)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn fma_avx2(iters: u64) -> f32 {
-        let a = _mm256_set1_ps(std::hint::black_box(0.999_999));
-        let b = _mm256_set1_ps(std::hint::black_box(1e-7));
-        let mut acc = [_mm256_set1_ps(1.0); FMA_CHAINS];
-        for _ in 0..iters {
-            for x in acc.iter_mut() {
-                *x = _mm256_fmadd_ps(*x, a, b);
-            }
-        }
-        let mut out = [0.0f32; 8];
-        let mut s = _mm256_setzero_ps();
-        for x in acc {
-            s = _mm256_add_ps(s, x);
-        }
-        _mm256_storeu_ps(out.as_mut_ptr(), s);
-        out.iter().sum()
-    }
-
-    /// Prefetches the cache lines of the gather row at `row` into L2 (T1: on a Xeon VM T0 was never
-    /// better than no prefetch at all, T1 was). A constant line count, so this unrolls into
-    /// straight-line code: a loop over a run-time count made prefetching slower than none on an
-    /// EPYC guest.
-    #[inline(always)]
-    pub(super) fn prefetch_row(row: *const f32) {
-        for l in 0..super::GATHER_ROW / 16 {
-            // SAFETY: prefetch is a hint that never faults, whatever the address.
-            unsafe { _mm_prefetch::<_MM_HINT_T1>(row.wrapping_add(l * 16) as *const i8) };
-        }
+#[inline(always)]
+fn prefetch_row(row: *const f32) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+    for l in 0..GATHER_ROW / 16 {
+        // SAFETY: prefetch is a hint that never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(row.wrapping_add(l * 16) as *const i8) };
     }
 }
 
@@ -175,7 +133,7 @@ multiversion! {
             #[cfg(target_arch = "x86_64")]
             if dist != 0 {
                 let ahead = idx[(i + dist).min(idx.len() - 1)] as usize;
-                x86::prefetch_row(table.as_ptr().wrapping_add(ahead * GATHER_ROW));
+                prefetch_row(table.as_ptr().wrapping_add(ahead * GATHER_ROW));
             }
             let src = &table[r as usize * GATHER_ROW..][..GATHER_ROW];
             for (s, x) in acc.iter_mut().zip(src) {
@@ -531,80 +489,4 @@ pub fn row_touch(
         black_box(s);
     });
     t.idx.len() as f64 / start.elapsed().as_secs_f64() / 1e6
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kernels_compute_what_they_claim_at_every_isa() {
-        for isa in Isa::available() {
-            let b: Vec<f32> = (0..1000).map(|i| i as f32).collect();
-            let c = vec![2.0f32; 1000];
-            let mut a = vec![0.0f32; 1000];
-            copy_kernel(isa, &mut a, &b);
-            assert_eq!(a, b);
-            triad_kernel(isa, &mut a, &b, &c, 0.5);
-            assert!(a.iter().zip(&b).all(|(x, y)| *x == y + 1.0));
-            assert_eq!(read_kernel(isa, &b), 499_500.0);
-            // 10 rows; row r holds r·GATHER_ROW + c at column c.
-            let table: Vec<f32> = (0..10 * GATHER_ROW).map(|i| i as f32).collect();
-            for dist in [0, 2, 5] {
-                let mut acc = [0.0f32; GATHER_ROW];
-                gather_kernel(isa, &table, &[1, 9, 1], dist, &mut acc);
-                let want: Vec<f32> = (0..GATHER_ROW).map(|c| (11 * GATHER_ROW + 3 * c) as f32).collect();
-                assert_eq!(acc.to_vec(), want, "{isa} dist {dist}");
-            }
-            assert!(fma_loop(isa, 10).is_finite());
-        }
-    }
-
-    #[test]
-    fn small_ceilings_are_positive() {
-        let pool = PinnedPool::with_threads(1).unwrap();
-        let (gf, _) = fma_peak(&pool, 10_000);
-        assert!(gf > 0.1, "{gf}");
-        let mut s = StreamArrays::new(1 << 20).unwrap();
-        assert!(stream_copy(&pool, &mut s) > 0.1);
-        assert!(stream_triad(&pool, &mut s) > 0.1);
-        assert!(seq_read(&pool, &s) > 0.1);
-        let g = GatherTable::new(1 << 20, 10_000, 1).unwrap();
-        assert!(gather(&pool, &g) > 0.1);
-        for hint in
-            [TouchHint::None, TouchHint::T0, TouchHint::T1, TouchHint::Nta, TouchHint::T1T0, TouchHint::T1Rev]
-        {
-            let t = RowTouchTable::new(1 << 20, 72, 10_000, 1).unwrap();
-            assert!(row_touch(&pool, &t, 72, 16, hint) > 0.01);
-        }
-    }
-
-    #[test]
-    fn replayed_indices_are_checked_and_touched() {
-        let pool = PinnedPool::with_threads(1).unwrap();
-        let t = RowTouchTable::with_indices(100, 256, vec![0, 99, 5, 5]).unwrap();
-        assert_eq!((t.rows(), t.bytes(), t.lookups()), (100, 25_600, 4));
-        assert!(row_touch(&pool, &t, 256, 2, TouchHint::T1) > 0.0);
-        let err = RowTouchTable::with_indices(100, 256, vec![3, 100]).err().unwrap().to_string();
-        assert_eq!(err, "invalid shape: row-touch index 100 at position 1: the table has 100 rows");
-    }
-
-    #[test]
-    fn touch_reads_every_line_of_the_row() {
-        // 4 rows of 136 bytes (stride 136) in a page-aligned buffer: row 1 spans bytes 136..272,
-        // lines 2..4 (3 lines).
-        let bytes: Vec<u8> = (0..4 * 136).map(|i| (i % 251) as u8).collect();
-        let data = HugeBuf::<u8>::from_slice("touch test", &bytes).unwrap();
-        let want: u64 = [136usize, 192, 256]
-            .iter()
-            .map(|&o| u64::from_le_bytes(data[o..o + 8].try_into().unwrap()))
-            .fold(0u64, |a, b| a.wrapping_add(b));
-        assert_eq!(touch_kernel::<2>(&data, 136, 136, &[1], 4), want);
-        // Descending: 264 (the last 8 bytes), then 192, then 136 (the row start).
-        let want_rev: u64 = [264usize, 192, 136]
-            .iter()
-            .map(|&o| u64::from_le_bytes(data[o..o + 8].try_into().unwrap()))
-            .fold(0u64, |a, b| a.wrapping_add(b));
-        assert_eq!(touch_kernel::<5>(&data, 136, 136, &[1], 4), want_rev);
-    }
 }

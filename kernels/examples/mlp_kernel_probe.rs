@@ -1,49 +1,49 @@
-//! Timing probes behind the AVX-512 kernel's design choices (ignored; run by hand with
-//! `cargo test -p hercules-kernels --release mlp::probes -- --ignored --nocapture`).
+//! Timing probes behind the AVX-512 MLP kernel's design choices: the kernel's GFLOP/s with
+//! everything in L1 over tile rows and K blocks, and the FMA rate of a few register-tile
+//! instruction mixes. Prints one line per case; does nothing on a CPU without AVX-512.
+//!
+//! `cargo run --release -p hercules-kernels --example mlp_kernel_probe`
 
-use super::*;
+use hercules_kernels::mlp::{Activation, Linear};
+use hercules_kernels::Isa;
+use std::hint::black_box;
+use std::time::Instant;
 
-#[test]
-#[ignore = "timing probe, run by hand"]
+fn main() {
+    kernel_in_l1_speed();
+    #[cfg(target_arch = "x86_64")]
+    fma_mix_speed();
+}
+
+/// GFLOP/s of the AVX-512 kernel on `rows` rows of `x` against one 64-wide panel of `kc` rows, all
+/// in L1. Through `Linear::forward`, so one panel and one K block per call, the rows cut into the
+/// driver's M blocks.
 fn kernel_in_l1_speed() {
     if !Isa::Avx512.is_available() {
+        println!("kernel in L1: no AVX-512 on this CPU");
         return;
     }
     for &(rows, kc) in &[(6usize, 128usize), (6, 256), (48, 96), (48, 128), (48, 256), (96, 128)] {
         let x = vec![0.5f32; rows * kc];
         let w = vec![0.25f32; 64 * kc];
-        let pw = PackedWeights::new(&w, None, kc, 64, 64).unwrap();
+        let layer = Linear::with_isa(&w, None, kc, 64, Activation::None, Isa::Avx512).expect("layer");
         let mut y = vec![0.0f32; rows * 64];
-        let blk = driver::Block {
-            a: x.as_ptr(),
-            lda: kc,
-            rows,
-            b: pw.panel_ptr(0),
-            kc,
-            c: y.as_mut_ptr(),
-            ldc: 64,
-            cols: 64,
-            bias: std::ptr::null(),
-            next: std::ptr::null(),
-            first: true,
-            last: true,
-            act: Activation::None,
-        };
         let iters = 200_000_000 / (rows * kc * 64);
-        let t = std::time::Instant::now();
+        let t = Instant::now();
         for _ in 0..iters {
-            // SAFETY: the block covers x, w and y exactly; AVX-512 checked above.
-            unsafe { (avx512::SPEC.run)(std::hint::black_box(&blk)) };
+            layer.forward(black_box(&x), rows, &mut y).expect("forward");
         }
         let gf = (2 * rows * kc * 64 * iters) as f64 / t.elapsed().as_secs_f64() / 1e9;
         println!("rows {rows} kc {kc}: {gf:.1} GFLOP/s");
     }
 }
 
-#[test]
-#[ignore = "timing probe, run by hand"]
+/// GFLOP/s of five mixes of loads, broadcasts and FMAs in a loop over one 256-byte buffer: the
+/// register tile's instruction mix without its memory traffic.
+#[cfg(target_arch = "x86_64")]
 fn fma_mix_speed() {
     if !Isa::Avx512.is_available() {
+        println!("fma mix: no AVX-512 on this CPU");
         return;
     }
     #[repr(align(64))]
@@ -52,8 +52,8 @@ fn fma_mix_speed() {
     let buf = &buf.0;
     let iters = 20_000_000usize;
     for variant in 0..5 {
-        let t = std::time::Instant::now();
-        // SAFETY: reads only buf[0..32]; AVX-512 checked above.
+        let t = Instant::now();
+        // SAFETY: reads only buf (at most its 64 floats); AVX-512 checked above.
         unsafe {
             let p = buf.as_ptr();
             match variant {
