@@ -10,7 +10,6 @@ use hercules_models::{zoo, IndexDist, Init, Model, Scale, WeightSource};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Weight initialisation families (for models served without a checkpoint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -42,9 +41,13 @@ pub struct InferArgs {
     /// Run the embeddings and the bottom MLP at once (needs ≥ 2 threads).
     #[arg(long)]
     pub inter_op: bool,
-    /// Index distribution: `uniform`, `zipf:EXPONENT`, or `trace:PATH`.
+    /// Index distribution: `uniform`, `zipf:EXPONENT`, or `trace:PATH` (a trace's indices must fit
+    /// the tables; `--wrap-trace` takes them modulo each table's rows instead).
     #[arg(long, default_value = "uniform")]
     pub dist: String,
+    /// Take a trace's indices modulo each table's rows (a full-size trace on a scaled model).
+    #[arg(long)]
+    pub wrap_trace: bool,
     /// Weights from this safetensors checkpoint instead of a seeded init.
     #[arg(long, value_name = "PATH")]
     pub weights: Option<PathBuf>,
@@ -94,7 +97,10 @@ struct InferReport {
     shares: std::collections::BTreeMap<&'static str, f64>,
 }
 
-fn parse_dist(s: &str) -> Result<IndexDist> {
+fn parse_dist(s: &str, wrap: bool) -> Result<IndexDist> {
+    if wrap && !s.starts_with("trace:") {
+        bail!("--wrap-trace applies to --dist trace:PATH");
+    }
     if s == "uniform" {
         return Ok(IndexDist::Uniform);
     }
@@ -107,9 +113,8 @@ fn parse_dist(s: &str) -> Result<IndexDist> {
         return Ok(IndexDist::Zipf { exponent });
     }
     if let Some(p) = s.strip_prefix("trace:") {
-        return Ok(IndexDist::Trace(Arc::new(hercules_models::inputs::Trace::read(std::path::Path::new(
-            p,
-        ))?)));
+        let trace = hercules_models::inputs::Trace::read(std::path::Path::new(p))?.with_wrap(wrap);
+        return Ok(IndexDist::Trace(Arc::new(trace)));
     }
     bail!("--dist {s:?}: expected uniform, zipf:EXPONENT or trace:PATH")
 }
@@ -123,10 +128,22 @@ pub fn run(args: InferArgs) -> Result<()> {
     if args.threads == 0 || args.threads > usable {
         bail!("--threads {} must be in 1..={usable} (the cores this process may use)", args.threads);
     }
+    if args.inter_op && args.threads < 2 {
+        bail!("--inter-op runs the embeddings and the bottom MLP on separate threads: it needs --threads 2 or more");
+    }
+    let min_time = crate::args::seconds("--seconds", args.seconds)?;
+    crate::args::positive("--rows-scale", args.rows_scale, 1.0, "(1 = the published size)")?;
+    let input_sets = crate::args::at_least_one("--input-sets", args.input_sets)?;
+    if input_sets > hercules_models::limits::MAX_INPUT_SETS {
+        bail!(
+            "--input-sets {input_sets} is above the harness's bound of {}",
+            hercules_models::limits::MAX_INPUT_SETS
+        );
+    }
     for p in args.json.iter().chain(&args.csv) {
         output::check_writable(p)?;
     }
-    let dist = parse_dist(&args.dist)?;
+    let dist = parse_dist(&args.dist, args.wrap_trace)?;
     let spec = zoo::resolve(&args.model)?;
     let max_rows = args.max_rows.or(spec.default_max_rows);
     let scale = Scale { rows_scale: args.rows_scale, max_rows };
@@ -170,8 +187,8 @@ pub fn run(args: InferArgs) -> Result<()> {
         inter_op: args.inter_op,
         warmup: args.warmup,
         min_iters: args.min_iters.max(1),
-        min_time: Duration::from_secs_f64(args.seconds.max(0.0)),
-        pool_sets: args.input_sets.max(1),
+        min_time,
+        pool_sets: input_sets,
         dist,
         seed: args.seed,
         profile_iters: args.min_iters.clamp(10, 200),

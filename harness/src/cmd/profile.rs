@@ -3,7 +3,7 @@
 //! measurement, and write one efficiency table per model.
 //! The searches themselves live in `crate::search`.
 
-use crate::args::parse_duration;
+use crate::args::{self, parse_duration};
 use crate::engine::schedule::parse_core_list;
 use crate::latency::Sla;
 use crate::output::table::Table;
@@ -14,7 +14,7 @@ use crate::search::space::{self, Space};
 use crate::search::strategy::{self, Tracked};
 use crate::serve::capacity::CapacityParams;
 use crate::serve::fixture::{Fixture, ServeArgs};
-use crate::{ceilings, output};
+use crate::{ceilings, limits, output};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use hercules_results::table::{
@@ -137,6 +137,107 @@ pub struct ProfileArgs {
     pub summary: OutputArgs,
 }
 
+/// Highest price of one server `--price` accepts: far above any server, low enough to stay exact.
+const MAX_PRICE: f64 = 1e9;
+
+/// Most GPU-lane streams `--gpu-streams` accepts: each is a host thread with its own CUDA stream and
+/// pinned buffers on the schedule's cores.
+const MAX_GPU_STREAMS: usize = 64;
+
+/// Longest server-type name: it names a directory under `--out` and a row in every table.
+const MAX_SERVER_TYPE_LEN: usize = 64;
+
+impl ProfileArgs {
+    /// Checks every numeric flag (and the server-type name) before anything is measured: each bad
+    /// value is a one-line error naming its flag.
+    fn check(&self) -> Result<()> {
+        if let Some(b) = self.budget {
+            args::at_least_one("--budget", b)?;
+        }
+        if let Some(t) = self.time_budget {
+            args::positive("--time-budget", t.as_secs_f64(), limits::MAX_DURATION.as_secs_f64(), "seconds")?;
+        }
+        // A sub-batch or threshold past the largest query would only repeat a schedule already in
+        // the grid (no split, CPU only).
+        let max_size = crate::load::sizes::MAX_SIZE as f64;
+        for &b in &self.sub_batches {
+            args::in_range("--sub-batches", b as f64, 1.0, max_size, "items")?;
+        }
+        for &t in &self.gpu_thresholds {
+            args::in_range("--gpu-thresholds", t as f64, 1.0, max_size, "items")?;
+        }
+        for &n in &self.gpu_streams {
+            args::in_range("--gpu-streams", n as f64, 1.0, MAX_GPU_STREAMS as f64, "streams")?;
+        }
+        if let Some(p) = self.price {
+            args::in_range("--price", p, 0.0, MAX_PRICE, "per server")?;
+        }
+        args::positive("--rows-scale", self.rows_scale, 1.0, "(1 = the published size)")?;
+        let idle = args::in_range("--idle-watts", self.idle_watts, 0.0, limits::MAX_WATTS, "W")?;
+        args::in_range(
+            "--peak-watts",
+            self.peak_watts,
+            idle,
+            limits::MAX_WATTS,
+            "W (at least --idle-watts)",
+        )?;
+        if let Some(s) = &self.server_type {
+            check_server_type(s)?;
+        }
+        Ok(())
+    }
+}
+
+/// The capacity measurement's settings for one model under `sla`.
+fn capacity_params(a: &ProfileArgs, sla: Sla) -> CapacityParams {
+    CapacityParams {
+        sla,
+        seed: a.seed,
+        warmup: a.warmup,
+        start_qps: None,
+        min_qps: 0.5,
+        max_qps: None,
+        tolerance: a.tolerance,
+        max_trials: a.max_trials,
+        trial_duration: a.trial_duration,
+        min_duration: a.min_duration,
+        min_queries: a.min_queries,
+        calibrate: Duration::from_secs(1),
+    }
+}
+
+/// A server-type name is a directory under `--out`: 1 to [`MAX_SERVER_TYPE_LEN`] characters of
+/// `A-Z a-z 0-9 . _ -`, and not `.` or `..`, so it can never name a path outside `--out`.
+fn check_server_type(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_SERVER_TYPE_LEN
+        && name != "."
+        && name != ".."
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !ok {
+        bail!(
+            "--server-type `{}`: a server type is 1 to {MAX_SERVER_TYPE_LEN} of A-Z a-z 0-9 . _ - \
+             (not `.` or `..`): it names a directory under --out",
+            name.escape_debug()
+        );
+    }
+    Ok(())
+}
+
+/// `name` made a valid server type: other characters become `-`, cut to [`MAX_SERVER_TYPE_LEN`].
+fn sanitised_server_type(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
+        .take(MAX_SERVER_TYPE_LEN)
+        .collect();
+    if s.is_empty() || s == "." || s == ".." {
+        "cpu".into()
+    } else {
+        s
+    }
+}
+
 /// What one search found, for the summary and `<model>.searches.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchSummary {
@@ -150,9 +251,9 @@ pub struct SearchSummary {
     pub best_schedule: String,
     /// Its best latency-bounded QPS.
     pub best_qps: f64,
-    /// Best QPS over the exhaustive optimum (when exhaustive ran).
+    /// Best QPS over the exhaustive optimum (when exhaustive ran over the whole grid).
     pub of_optimum: Option<f64>,
-    /// Evaluations over the exhaustive search's.
+    /// Evaluations over the exhaustive search's (when it ran over the whole grid).
     pub evaluations_of_exhaustive: Option<f64>,
 }
 
@@ -167,11 +268,16 @@ struct SearchComparison {
     default_schedule: String,
     default_qps: f64,
     searches: Vec<SearchSummary>,
+    /// Why the optimum is unknown, when exhaustive ran but stopped before the end of the grid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    optimum_unknown: Option<String>,
     note: &'static str,
 }
 
-/// A filesystem-friendly name from the CPU model and core count, e.g. `intel-xeon-2c`.
-fn server_type_name(cpu_model: &str, cores: usize) -> String {
+/// A filesystem-friendly name from the CPU model, core count and GPU short name, e.g.
+/// `intel-xeon-2c` or `amd-epyc-9454p-48c-h100`: always a valid server type (see
+/// [`check_server_type`]), whatever the machine reports.
+fn server_type_name(cpu_model: &str, cores: usize, gpu: Option<&str>) -> String {
     let skip = ["r", "tm", "cpu", "processor", "core", "with", "radeon", "graphics"];
     // The clock after `@` is not part of the name.
     let name = cpu_model.split('@').next().unwrap_or_default();
@@ -180,9 +286,15 @@ fn server_type_name(cpu_model: &str, cores: usize) -> String {
         .map(str::to_ascii_lowercase)
         .filter(|w| !w.is_empty() && !skip.contains(&w.as_str()))
         .take(3)
+        // Short words keep the core count and GPU within the length limit.
+        .map(|w| w.chars().take(12).collect())
         .collect();
     let base = if words.is_empty() { "cpu".to_string() } else { words.join("-") };
-    format!("{base}-{cores}c")
+    let name = match gpu {
+        Some(g) => format!("{base}-{cores}c-{g}"),
+        None => format!("{base}-{cores}c"),
+    };
+    sanitised_server_type(&name)
 }
 
 /// The GPU side of the schedule space: offload thresholds, stream counts, and the GPU's short name
@@ -201,6 +313,7 @@ fn gpu_short_name(name: &str) -> String {
         .map(str::to_ascii_lowercase)
         .filter(|w| !w.is_empty() && !["nvidia", "tesla", "geforce"].contains(&w.as_str()))
         .take(1)
+        .map(|w| w.chars().take(12).collect())
         .collect();
     if w.is_empty() {
         "gpu".into()
@@ -213,9 +326,6 @@ fn gpu_short_name(name: &str) -> String {
 /// model is a built-in test model, whose lane is a host stand-in); by default, thresholds when CUDA
 /// device 0 opens.
 fn gpu_plan(a: &ProfileArgs, models: &[String]) -> Result<GpuPlan> {
-    if a.gpu_thresholds.contains(&0) || a.gpu_streams.contains(&0) {
-        bail!("--gpu-thresholds/--gpu-streams: values must be at least 1");
-    }
     // Built-in test models have no GPU build: their lane is a host stand-in, used only when asked.
     let zoo = models.iter().any(|m| crate::engine::builtin(m).is_none());
     if a.no_gpu || (a.gpu_thresholds.is_empty() && !zoo) {
@@ -273,17 +383,9 @@ pub fn run(a: ProfileArgs) -> Result<()> {
         s if strategy::by_name(s).is_some() => vec![s],
         s => bail!("--search `{s}` is unknown (gradient, deeprecsched, exhaustive, all)"),
     };
-    if a.budget == Some(0) {
-        bail!("--budget must be at least 1");
-    }
-    if a.sub_batches.contains(&0) {
-        bail!("--sub-batches: sizes must be at least 1");
-    }
-    if let Some(p) = a.price.filter(|p| !(p.is_finite() && *p >= 0.0)) {
-        bail!("--price {p} must be a non-negative number");
-    }
-    // Check every model and its SLA before hours of measuring start.
-    let slas: Vec<Sla> = models
+    a.check()?;
+    // Check every model, its SLA and the measurement settings before hours of measuring start.
+    let params: Vec<CapacityParams> = models
         .iter()
         .map(|m| {
             if crate::engine::builtin(m).is_none() {
@@ -292,12 +394,21 @@ pub fn run(a: ProfileArgs) -> Result<()> {
             let s = a.sla.as_deref().or_else(|| default_sla(m)).with_context(|| {
                 format!("model `{m}` has no default SLA in SPEC §4: give one with --sla (e.g. p95:10ms)")
             })?;
-            Ok(Sla::parse(s)?)
+            let p = capacity_params(&a, Sla::parse(s)?);
+            p.check()?;
+            Ok(p)
         })
         .collect::<Result<_>>()?;
     let gpu = gpu_plan(&a, &models)?;
     let restrict =
         a.restrict_cores.as_deref().map(parse_core_list).transpose().context("--restrict-cores")?;
+    if let Some(r) = &restrict {
+        // The fixture checks this too, but only after the ceilings are measured.
+        let usable = hercules_kernels::pool::allowed_cores();
+        if let Some(c) = r.iter().find(|c| !usable.contains(c)) {
+            bail!("--restrict-cores: core {c} is not usable by this process ({usable:?})");
+        }
+    }
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("--out {}: cannot create it", a.out.display()))?;
     a.summary.check()?;
@@ -317,7 +428,8 @@ pub fn run(a: ProfileArgs) -> Result<()> {
         "of optimum",
     ]);
     let mut all_rows: Vec<(String, SearchSummary)> = Vec::new();
-    for (model, sla) in models.iter().zip(slas) {
+    let mut unknown_optima = Vec::new();
+    for (model, params) in models.iter().zip(params) {
         let serve = ServeArgs {
             model: model.clone(),
             rows_scale: a.rows_scale,
@@ -332,21 +444,7 @@ pub fn run(a: ProfileArgs) -> Result<()> {
             peak_watts: a.peak_watts,
             out: OutputArgs { json: None, csv: None },
         };
-        let params = CapacityParams {
-            sla,
-            seed: a.seed,
-            warmup: a.warmup,
-            start_qps: None,
-            min_qps: 0.5,
-            max_qps: None,
-            tolerance: a.tolerance,
-            max_trials: a.max_trials,
-            trial_duration: a.trial_duration,
-            min_duration: a.min_duration,
-            min_queries: a.min_queries,
-            calibrate: Duration::from_secs(1),
-        };
-        params.check()?;
+        let sla = params.sla;
         let out = profile_model(&a, &serve, &params, restrict.as_deref(), &searches, ceilings.clone(), &gpu)
             .with_context(|| format!("profile {model}"))?;
         for s in &out.searches {
@@ -360,13 +458,23 @@ pub fn run(a: ProfileArgs) -> Result<()> {
                 format!("{:.1}", out.table.default_schedule.latency_bounded_qps),
                 format!("{:.2}", s.best_qps / out.table.default_schedule.latency_bounded_qps.max(1e-9)),
                 format!("{}/{}", s.evaluations, out.space_size),
-                s.of_optimum.map_or("-".into(), |f| format!("{:.1}%", 100.0 * f)),
+                match (s.of_optimum, &out.optimum_unknown) {
+                    (Some(f), _) => format!("{:.1}%", 100.0 * f),
+                    (None, Some(_)) => "unknown".into(),
+                    (None, None) => "-".into(),
+                },
             ]);
             all_rows.push((model.clone(), s.clone()));
         }
         println!("{}: table written to {}", model, out.path.display());
+        if let Some(why) = &out.optimum_unknown {
+            unknown_optima.push(format!("{model}: {why}"));
+        }
     }
     print!("{}", summary.render());
+    for line in unknown_optima {
+        println!("{line}");
+    }
     if let Some(p) = &a.summary.csv {
         output::write_atomic(p, summary.to_csv().as_bytes())?;
     }
@@ -390,6 +498,8 @@ struct Profiled {
     path: PathBuf,
     searches: Vec<SearchSummary>,
     space_size: usize,
+    /// Why the optimum is unknown (exhaustive ran but did not cover the grid).
+    optimum_unknown: Option<String>,
 }
 
 fn profile_model(
@@ -404,10 +514,12 @@ fn profile_model(
     let started = Instant::now();
     let mut fixture = Fixture::new(serve, restrict)?;
     let space = Space::new(fixture.cores.len(), &a.sub_batches, &gpu.thresholds, &gpu.streams);
-    let server = a.server_type.clone().unwrap_or_else(|| {
-        let cpu = server_type_name(&fixture.host.cpu_model, fixture.cores.len());
-        gpu.gpu_name.as_ref().map_or(cpu.clone(), |g| format!("{cpu}-{g}"))
-    });
+    let server = match &a.server_type {
+        Some(s) => s.clone(),
+        None => server_type_name(&fixture.host.cpu_model, fixture.cores.len(), gpu.gpu_name.as_deref()),
+    };
+    // Checked in `run` when given; the derived name is sanitised, so this only guards a regression.
+    check_server_type(&server)?;
     let dir = a.out.join(&server);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let stem: String = Path::new(&serve.model)
@@ -418,7 +530,7 @@ fn profile_model(
         .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
         .collect();
     let checkpoint = dir.join(format!("{stem}.checkpoint.json"));
-    let key = eval::Key::new(serve, params, &fixture.cores, &fixture.host);
+    let key = eval::Key::new(serve, params, &fixture.cores, &fixture.host)?;
     let mut evaluator = Evaluator::open(&checkpoint, key, a.fresh, a.time_budget)?;
     let budget = a.budget.unwrap_or(usize::MAX);
     let grid = space.all().len();
@@ -472,7 +584,13 @@ fn profile_model(
         bail!("the time budget ran out before the default schedule was measured; raise --time-budget");
     };
 
+    // Only an exhaustive search that covered the whole grid knows the optimum.
     let exhaustive = results.iter().find(|r| r.name == "exhaustive");
+    let optimum_unknown = exhaustive.filter(|r| r.trace.len() < grid).map(|r| {
+        let at = if r.trace.len() >= budget { "budget" } else { "the time budget" };
+        format!("exhaustive stopped at {at}: {} of {grid} schedules, optimum unknown", r.trace.len())
+    });
+    let exhaustive = exhaustive.filter(|_| optimum_unknown.is_none());
     let exhaustive_best = exhaustive.and_then(|r| r.best).map(|b| b.1);
     let exhaustive_evals = exhaustive.map(|r| r.trace.len());
     let summaries: Vec<SearchSummary> = results
@@ -524,6 +642,9 @@ fn profile_model(
             "runs on a core outside the restricted set"
         }
     )];
+    if let Some(why) = &optimum_unknown {
+        notes.push(why.clone());
+    }
     if a.search == "all" {
         notes.push(
             "searches gradient, deeprecsched and exhaustive ran over one shared set of measurements; \
@@ -585,11 +706,12 @@ fn profile_model(
         default_schedule: default_eval.schedule.to_string(),
         default_qps: default_eval.qps,
         searches: summaries.clone(),
+        optimum_unknown: optimum_unknown.clone(),
         note: "evaluations = distinct schedules a search asked for; each is a latency-bounded-throughput \
                measurement, made once and shared by the searches that ask for it",
     };
     output::write_json(&dir.join(format!("{stem}.searches.json")), &comparison)?;
-    Ok(Profiled { table, path, searches: summaries, space_size: grid })
+    Ok(Profiled { table, path, searches: summaries, space_size: grid, optimum_unknown })
 }
 
 /// The model as the table records it: name, scale, table bytes and parameters.
@@ -641,12 +763,39 @@ mod tests {
 
     #[test]
     fn server_type_names_are_short_and_stable() {
-        assert_eq!(server_type_name("Intel(R) Xeon(R) Processor @ 2.10GHz", 2), "intel-xeon-2c");
-        assert_eq!(server_type_name("AMD EPYC 9454P 48-Core Processor", 48), "amd-epyc-9454p-48c");
-        assert_eq!(server_type_name("", 1), "cpu-1c");
+        assert_eq!(server_type_name("Intel(R) Xeon(R) Processor @ 2.10GHz", 2, None), "intel-xeon-2c");
+        assert_eq!(server_type_name("AMD EPYC 9454P 48-Core Processor", 48, None), "amd-epyc-9454p-48c");
+        assert_eq!(
+            server_type_name("AMD EPYC 9454P 48-Core Processor", 48, Some("h100")),
+            "amd-epyc-9454p-48c-h100"
+        );
+        assert_eq!(server_type_name("", 1, None), "cpu-1c");
         assert_eq!(gpu_short_name("NVIDIA H100 80GB HBM3"), "h100");
         assert_eq!(gpu_short_name("NVIDIA H200"), "h200");
         assert_eq!(gpu_short_name(""), "gpu");
+    }
+
+    #[test]
+    fn server_type_names_stay_inside_out() {
+        for bad in ["", ".", "..", "../../../etc/evil", "a/b", "a b", "é", "x\n", &"a".repeat(65)] {
+            let e = check_server_type(bad).unwrap_err().to_string();
+            assert!(e.starts_with("--server-type `") && !e.contains('\n'), "{e}");
+        }
+        for good in ["tiny-1c", "A.b_c-9", "...", &"a".repeat(64)] {
+            check_server_type(good).unwrap();
+        }
+        // Whatever the machine reports, the derived name is a valid server type.
+        let long = "Ünïcode/../..\\ ".repeat(40) + &"x".repeat(300);
+        let gpu = gpu_short_name(&long);
+        for cpu in ["", "..", "/", &long] {
+            for g in [None, Some(gpu.as_str()), Some("..")] {
+                let n = server_type_name(cpu, usize::MAX, g);
+                check_server_type(&n).unwrap_or_else(|e| panic!("{n}: {e}"));
+            }
+        }
+        assert_eq!(sanitised_server_type("a/../b"), "a-..-b");
+        assert_eq!(sanitised_server_type(".."), "cpu");
+        assert_eq!(sanitised_server_type(&"y".repeat(100)).len(), MAX_SERVER_TYPE_LEN);
     }
 
     #[test]

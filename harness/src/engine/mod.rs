@@ -210,10 +210,13 @@ pub fn builtin(name: &str) -> Option<Result<Arc<dyn Model>, String>> {
         micros
             .parse::<f64>()
             .ok()
-            .filter(|m| m.is_finite() && *m >= 0.0)
+            .filter(|m| m.is_finite() && *m >= 0.0 && *m <= crate::limits::MAX_SLEEP_US)
             .map(|m| Arc::new(Delay::new(Duration::from_secs_f64(m * 1e-6))) as Arc<dyn Model>)
             .ok_or_else(|| {
-                format!("model `{name}`: `{micros}` is not a non-negative number of microseconds")
+                format!(
+                    "model `{name}`: `{micros}` is not a number of microseconds from 0 to {:.0e}",
+                    crate::limits::MAX_SLEEP_US
+                )
             }),
     )
 }
@@ -355,6 +358,9 @@ mod tests {
         assert!(builtin("noop").unwrap().is_ok());
         assert!(builtin("sleep:250").unwrap().is_ok());
         assert!(builtin("sleep:x").unwrap().err().unwrap().contains("sleep:x"));
+        for bad in ["sleep:1e300", "sleep:inf", "sleep:NaN", "sleep:-1"] {
+            assert!(builtin(bad).unwrap().err().unwrap().contains("microseconds from 0"), "{bad}");
+        }
         assert!(builtin("dlrm-rmc1").is_none());
     }
 

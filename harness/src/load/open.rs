@@ -22,6 +22,8 @@ pub struct GeneratorReport {
     pub pinned: Option<Result<usize, String>>,
     /// Whether real-time scheduling was asked for and took (`None`: not asked).
     pub realtime: Option<Result<(), String>>,
+    /// The schedule error per window of [`OpenLoop::windows`] (empty when not asked for).
+    pub window_errors: Vec<Histogram>,
 }
 
 /// Everything the generator thread needs.
@@ -36,6 +38,8 @@ pub struct OpenLoop {
     pub core: Option<usize>,
     /// Run the generator under SCHED_FIFO so other processes on its core cannot delay it.
     pub realtime: bool,
+    /// `(start, length)` in ns: also keep the schedule error per window of this length from start.
+    pub windows: Option<(u64, u64)>,
 }
 
 /// Puts the calling thread under SCHED_FIFO at a low real-time priority. The kernel's real-time
@@ -98,15 +102,24 @@ impl OpenLoop {
         tight_timer_slack();
         let spin_ns = self.spin.as_nanos() as u64;
         let mut err = Histogram::new();
+        let mut window_errors: Vec<Histogram> = Vec::new();
         for (q, (&at, &size)) in self.arrivals.iter().zip(&self.sizes).enumerate() {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
             wait_until(trial, at, spin_ns);
-            err.record(trial.now_ns().saturating_sub(at));
+            let late = trial.now_ns().saturating_sub(at);
+            err.record(late);
+            if let Some((start, len)) = self.windows.filter(|&(start, _)| at >= start) {
+                let w = ((at - start) / len) as usize;
+                if window_errors.len() <= w {
+                    window_errors.resize_with(w + 1, Histogram::new);
+                }
+                window_errors[w].record(late);
+            }
             queues.enqueue(trial, q, size);
             sent.store(q + 1, Ordering::Release);
         }
-        GeneratorReport { schedule_error: err, pinned, realtime }
+        GeneratorReport { schedule_error: err, pinned, realtime, window_errors }
     }
 }

@@ -150,11 +150,23 @@ impl SizeDist {
     /// Reads a file of sizes.
     pub fn from_file(path: &Path) -> Result<Self, SizeError> {
         let ferr = |why: String| SizeError::File { path: path.into(), why };
+        let len = std::fs::metadata(path).map_err(|e| ferr(e.to_string()))?.len();
+        if len > crate::limits::MAX_SIZES_FILE_BYTES {
+            return Err(ferr(format!(
+                "{len} bytes, above the harness's bound of {} bytes",
+                crate::limits::MAX_SIZES_FILE_BYTES
+            )));
+        }
         let text = std::fs::read_to_string(path).map_err(|e| ferr(e.to_string()))?;
         let sizes = text
             .split(|c: char| c.is_whitespace() || c == ',')
             .filter(|t| !t.is_empty())
-            .map(|t| t.parse::<f64>().map(clip).map_err(|_| ferr(format!("`{t}` is not a number"))))
+            .enumerate()
+            .map(|(i, t)| match t.parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(clip(x)),
+                Ok(_) => Err(ferr(format!("entry {}: `{t}` is not a finite number of items", i + 1))),
+                Err(_) => Err(ferr(format!("entry {}: `{t}` is not a number", i + 1))),
+            })
             .collect::<Result<Vec<u32>, _>>()?;
         if sizes.is_empty() {
             return Err(ferr("holds no sizes".into()));
@@ -277,6 +289,11 @@ mod tests {
         assert_eq!(d.sample(6, 9), vec![10, 20, 1, 1024, 10, 20]);
         std::fs::write(&p, "ten").unwrap();
         assert!(SizeDist::from_file(&p).unwrap_err().to_string().contains("`ten`"));
+        for bad in ["NaN", "inf", "-inf"] {
+            std::fs::write(&p, format!("10 {bad} 20")).unwrap();
+            let e = SizeDist::from_file(&p).unwrap_err().to_string();
+            assert!(e.contains("entry 2") && e.contains("not a finite number"), "{e}");
+        }
     }
 
     #[test]

@@ -34,17 +34,51 @@ pub struct Key {
     /// recorded, which therefore never match.)
     #[serde(default)]
     measured_by: String,
+    /// For a model given as a spec file, a hash of the file's content: the path alone would resume
+    /// the old measurements after the spec was edited. Empty for zoo and built-in test models (and
+    /// in checkpoints written before it was recorded).
+    #[serde(default)]
+    spec_content: String,
+}
+
+/// FNV-1a, 64 bits: tiny and stable across Rust versions and platforms (std's hashers are not
+/// promised to be), which a hash kept in a file must be.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// `fnv1a64:<hex>` of the spec file `model` names, or an empty string when `model` is a zoo or
+/// built-in test model rather than a file.
+pub fn spec_content_hash(model: &str) -> Result<String> {
+    use std::io::Read;
+    let path = Path::new(model);
+    if hercules_models::zoo::builtin(model).is_some() || !path.is_file() {
+        return Ok(String::new());
+    }
+    // The spec was already read and checked, so its size is bounded; the bound guards a file
+    // swapped since.
+    let max = hercules_models::limits::MAX_SPEC_BYTES;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
+        .with_context(|| format!("--model {model}: cannot read the spec file"))?;
+    if bytes.len() as u64 > max {
+        bail!("--model {model}: the spec file is larger than {max} bytes");
+    }
+    Ok(format!("fnv1a64:{:016x}", fnv1a64(&bytes)))
 }
 
 impl Key {
-    /// The key of a profile of `serve.model` on `cores` of `host` with `params`.
+    /// The key of a profile of `serve.model` on `cores` of `host` with `params` (reads the model's
+    /// spec file, if it is one, to hash it).
     pub fn new(
         serve: &ServeArgs,
         params: &CapacityParams,
         cores: &[usize],
         host: &hercules_results::HostFingerprint,
-    ) -> Self {
-        Key {
+    ) -> Result<Self> {
+        Ok(Key {
+            spec_content: spec_content_hash(&serve.model)?,
             measured_by: format!("{} built by {} on {}", host.git_revision, host.rustc, host.cpu_model),
             model: serve.model.clone(),
             rows_scale: serve.rows_scale,
@@ -61,7 +95,7 @@ impl Key {
                 params.tolerance,
                 params.max_trials
             ),
-        }
+        })
     }
 }
 
@@ -175,6 +209,16 @@ impl Evaluator {
                 path.display(),
                 if c.key.measured_by.is_empty() { "an unrecorded build" } else { &c.key.measured_by },
                 e.key.measured_by
+            );
+            return Ok(e);
+        }
+        if c.key.spec_content != e.key.spec_content && c.key.model == e.key.model {
+            eprintln!(
+                "profile: spec file {} changed since checkpoint {} was measured ({} -> {}); measuring afresh",
+                e.key.model,
+                path.display(),
+                if c.key.spec_content.is_empty() { "content unrecorded" } else { &c.key.spec_content },
+                e.key.spec_content
             );
             return Ok(e);
         }
@@ -293,5 +337,88 @@ impl Objective for Measure<'_> {
         self.bar.suspend(|| eprintln!("  {key}: {qps:.1} QPS ({:.0} s)", t0.elapsed().as_secs_f64()));
         self.bar.set_message(format!("best so far {best:.1} QPS"));
         Ok(Some(qps))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a64_matches_the_published_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn spec_files_are_hashed_and_zoo_models_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.json");
+        std::fs::write(&p, "{}").unwrap();
+        let model = p.to_str().unwrap();
+        assert_eq!(spec_content_hash(model).unwrap(), format!("fnv1a64:{:016x}", fnv1a64(b"{}")));
+        std::fs::write(&p, "{ }").unwrap();
+        assert_ne!(spec_content_hash(model).unwrap(), format!("fnv1a64:{:016x}", fnv1a64(b"{}")));
+        assert_eq!(spec_content_hash("ncf").unwrap(), "");
+        assert_eq!(spec_content_hash("sleep:300").unwrap(), "");
+    }
+
+    fn key(spec_content: &str) -> Key {
+        Key {
+            model: "m.json".into(),
+            rows_scale: 1.0,
+            sla: "p95:10ms".into(),
+            sizes: "lognormal".into(),
+            seed: 1,
+            cores: vec![0],
+            measurement: "m".into(),
+            measured_by: "b".into(),
+            spec_content: spec_content.into(),
+        }
+    }
+
+    /// A checkpoint of one measured schedule under `key`.
+    fn write_checkpoint(path: &Path, key: Key) {
+        let schedule: Schedule = "instances=1,threads=1".parse().unwrap();
+        let ev = Evaluation {
+            schedule,
+            qps: 10.0,
+            met_sla: true,
+            status: "converged".into(),
+            p50_ms: 1.0,
+            p95_ms: 2.0,
+            p99_ms: 3.0,
+            achieved_qps: 10.0,
+            curve: Vec::new(),
+            power: None,
+            counters: BTreeMap::new(),
+            trials: 1,
+            wall_s: 1.0,
+        };
+        let c = Checkpoint {
+            kind: CHECKPOINT_KIND.into(),
+            version: CHECKPOINT_VERSION,
+            key,
+            evaluations: vec![ev],
+        };
+        output::write_json(path, &c).unwrap();
+    }
+
+    #[test]
+    fn an_edited_spec_file_is_measured_afresh_not_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.checkpoint.json");
+        write_checkpoint(&p, key("fnv1a64:0000000000000001"));
+        let same = Evaluator::open(&p, key("fnv1a64:0000000000000001"), false, None).unwrap();
+        assert_eq!(same.measured_total(), 1);
+        let edited = Evaluator::open(&p, key("fnv1a64:0000000000000002"), false, None).unwrap();
+        assert_eq!(edited.measured_total(), 0);
+        // A checkpoint from before the content was recorded cannot vouch for it either.
+        write_checkpoint(&p, key(""));
+        assert_eq!(
+            Evaluator::open(&p, key("fnv1a64:0000000000000002"), false, None).unwrap().measured_total(),
+            0
+        );
     }
 }

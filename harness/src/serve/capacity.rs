@@ -5,7 +5,8 @@ use super::fixture::{Fixture, Placed, TrialRecord};
 use super::rate_search::{self, SearchResult, SearchSpec};
 use super::trial::{self, Load, StopReason, TrialSpec};
 use crate::latency::Sla;
-use anyhow::{bail, Result};
+use crate::{args, limits};
+use anyhow::{anyhow, bail, Result};
 use hercules_results::table::CurvePoint;
 use serde::Serialize;
 use std::sync::atomic::AtomicBool;
@@ -46,6 +47,23 @@ impl CapacityParams {
         if self.trial_duration.is_zero() || self.min_duration > self.trial_duration {
             bail!("need 0 < --min-duration <= --trial-duration");
         }
+        let rate =
+            |flag: &str, q: f64| args::in_range(flag, q, limits::MIN_QPS, limits::MAX_QPS, "queries/s");
+        let min = rate("--min-qps", self.min_qps)?;
+        let start = self.start_qps.map(|q| rate("--start-qps", q)).transpose()?;
+        let max = self.max_qps.map(|q| rate("--max-qps", q)).transpose()?;
+        if let Some(m) = max.filter(|&m| m < min) {
+            bail!("--max-qps {m} is below --min-qps {min}");
+        }
+        // The search never offers more than the larger of its start and top rates.
+        if let Some(top) = max.or(start) {
+            let top = top.max(start.unwrap_or(0.0));
+            limits::check_arrivals(top, self.warmup + self.trial_duration)
+                .map_err(|e| anyhow!("--max-qps: {e}"))?;
+        }
+        args::in_range("--tolerance", self.tolerance, 1e-6, 1.0, "")?;
+        args::at_least_one("--max-trials", self.max_trials)?;
+        args::at_least_one("--min-queries", self.min_queries)?;
         Ok(())
     }
 }

@@ -2,10 +2,11 @@
 //! the meters, the machine), the engine it places per schedule, and one measured trial.
 
 use super::trial::{self, TrialResult, TrialSpec};
-use crate::args::parse_duration;
+use crate::args::{self, parse_duration};
 use crate::counters::{perf::PerfCounters, CounterMap};
 use crate::engine::schedule::Schedule;
 use crate::engine::{self, Engine, Model, WeightSharing};
+use crate::limits::MAX_WATTS;
 use crate::load::sizes::SizeDist;
 use crate::noise::{self, Noise};
 use crate::output::OutputArgs;
@@ -129,9 +130,8 @@ impl TrialRecord {
 
 /// Resolves a model name. The zoo hooks in here; until then only the built-in test models exist.
 pub fn load_model(name: &str, rows_scale: f64) -> Result<Arc<dyn Model>> {
-    if !(rows_scale > 0.0 && rows_scale.is_finite()) {
-        bail!("--rows-scale {rows_scale} must be above zero");
-    }
+    // Above 1 a table would outgrow the published model; the memory check bounds it anyway.
+    args::positive("--rows-scale", rows_scale, 1.0, "(1 = the published size)")?;
     match engine::builtin(name) {
         Some(m) => m.map_err(|e| anyhow!(e)),
         None if hercules_models::zoo::names().contains(&name)
@@ -198,7 +198,9 @@ impl Fixture {
     pub fn new(a: &ServeArgs, restrict: Option<&[usize]>) -> Result<Self> {
         let sizes = SizeDist::parse(&a.sizes)?;
         a.out.check()?;
-        if !(a.idle_watts >= 0.0 && a.peak_watts >= a.idle_watts) {
+        args::in_range("--idle-watts", a.idle_watts, 0.0, MAX_WATTS, "W")?;
+        args::in_range("--peak-watts", a.peak_watts, 0.0, MAX_WATTS, "W")?;
+        if a.peak_watts < a.idle_watts {
             bail!("--idle-watts {} / --peak-watts {}: need 0 <= idle <= peak", a.idle_watts, a.peak_watts);
         }
         let topo = topology::discover()?;

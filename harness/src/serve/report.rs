@@ -3,7 +3,7 @@
 
 use super::capacity::CapacityRun;
 use super::fixture::{Fixture, GeneratorInfo, ModelInfo, Placed, TrialRecord};
-use super::trial::Load;
+use super::trial::{Load, WindowStats};
 use crate::counters::CounterMap;
 use crate::engine::schedule::Schedule;
 use crate::latency::Sla;
@@ -136,6 +136,33 @@ pub fn trial_table() -> Table {
         "others_cpu",
         "steal",
     ])
+}
+
+/// Latency, schedule error and memory per window of a soak run.
+pub fn window_table(windows: &[WindowStats]) -> Table {
+    let mut t = Table::new([
+        "window_start_s",
+        "queries",
+        "finished",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "sched_err_p99_us",
+        "rss_mib",
+    ]);
+    for w in windows {
+        t.push([
+            format!("{:.0}", w.start_s),
+            w.queries.to_string(),
+            w.finished.to_string(),
+            format!("{:.3}", w.latency_ms.p50),
+            format!("{:.3}", w.latency_ms.p95),
+            format!("{:.3}", w.latency_ms.p99),
+            num(w.schedule_error_us.map(|e| e.p99), 1),
+            num(w.rss_mib, 1),
+        ]);
+    }
+    t
 }
 
 /// One line: power and counters of a trial.

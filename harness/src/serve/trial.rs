@@ -69,6 +69,8 @@ pub struct TrialSpec {
     pub keep_records: bool,
     /// Closed loop: most queries issued in one trial (bounds memory).
     pub max_closed_queries: usize,
+    /// Open loop: also report latency, schedule error and memory per window of this length.
+    pub window: Option<Duration>,
 }
 
 impl Default for TrialSpec {
@@ -89,6 +91,7 @@ impl Default for TrialSpec {
             realtime: false,
             keep_records: false,
             max_closed_queries: 1 << 20,
+            window: None,
         }
     }
 }
@@ -116,6 +119,23 @@ pub struct QueryRecord {
     pub latency_ns: u64,
     /// Whether it finished before the trial ended.
     pub finished: bool,
+}
+
+/// One window of a long open-loop trial (a soak run): queries by scheduled arrival.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowStats {
+    /// Window start, seconds after the warm-up.
+    pub start_s: f64,
+    /// Measured queries scheduled in the window.
+    pub queries: u64,
+    /// Of them, finished before the trial ended.
+    pub finished: u64,
+    /// Latency of the window's queries, milliseconds.
+    pub latency_ms: Percentiles,
+    /// Generator lateness in the window, microseconds.
+    pub schedule_error_us: Option<Percentiles>,
+    /// Largest resident set size of this process sampled in the window, MiB.
+    pub rss_mib: Option<f64>,
 }
 
 /// What one trial measured.
@@ -153,6 +173,9 @@ pub struct TrialResult {
     pub measured_s: f64,
     /// Wall seconds the trial took, drain included.
     pub wall_s: f64,
+    /// Per window, when the spec asked for windows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<WindowStats>,
     /// Every measured query (when asked for).
     #[cfg_attr(not(test), allow(dead_code))] // read by tests; a detailed log will write them
     #[serde(skip)]
@@ -197,7 +220,8 @@ const Z99: f64 = 2.576;
 /// sleeps hits the kernel's RT throttling (by default 50 ms of every second), which shows up as 50 ms
 /// stalls: measured here at p99 34–39 ms when always spinning, against 7–19 µs with 100 µs at 20k QPS.
 fn max_realtime_spin(qps: f64) -> Duration {
-    Duration::from_secs_f64(10f64.ln() / qps)
+    // Bounded so a tiny rate cannot overflow the Duration (a second is far above any spin).
+    Duration::from_secs_f64((10f64.ln() / qps).min(1.0))
 }
 
 /// Runs one trial on `engine`. `interrupt` (Ctrl-C) ends it as [`StopReason::Interrupted`].
@@ -208,6 +232,9 @@ pub fn run(engine: &Engine, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<
     let warmup_ns = lead + spec.warmup.as_nanos() as u64;
     let horizon_ns = warmup_ns + spec.duration.as_nanos() as u64;
     let target_ns = spec.sla.map_or(u64::MAX, |s| s.target.as_nanos() as u64);
+    let window_ns =
+        spec.window.map(|w| (w.as_nanos() as u64).max(1)).filter(|_| matches!(spec.load, Load::Open { .. }));
+    let mut rss: Vec<(u64, f64)> = Vec::new();
     let queues = engine.queues();
     let stop = AtomicBool::new(false);
     let sent = AtomicUsize::new(0);
@@ -217,6 +244,8 @@ pub fn run(engine: &Engine, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<
             if !(qps > 0.0 && qps.is_finite()) {
                 return Err(EngineError::Start(format!("offered rate {qps} QPS is not positive")));
             }
+            crate::limits::check_arrivals(qps, Duration::from_nanos(horizon_ns - lead))
+                .map_err(EngineError::Start)?;
             let arrivals: Vec<u64> =
                 arrivals::poisson(qps, horizon_ns - lead, spec.seed).into_iter().map(|t| t + lead).collect();
             let sizes = spec.sizes.sample(arrivals.len(), spec.seed);
@@ -230,13 +259,15 @@ pub fn run(engine: &Engine, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<
                 spin: if spec.realtime { spec.spin.min(max_realtime_spin(qps)) } else { spec.spin },
                 core: spec.generator_core,
                 realtime: spec.realtime,
+                windows: window_ns.map(|w| (warmup_ns, w)),
             };
             let (report, stopped) = std::thread::scope(|s| {
                 let h = std::thread::Builder::new()
                     .name("hercules-gen".into())
                     .spawn_scoped(s, || gen.run(&trial, queues, &stop, &sent))
                     .expect("spawning the generator thread");
-                let stopped = monitor(&trial, spec, qps, &arrivals, &sent, interrupt, || h.is_finished());
+                let stopped =
+                    monitor(&trial, spec, &arrivals, &sent, interrupt, &mut rss, || h.is_finished());
                 stop.store(true, Ordering::Relaxed);
                 (h.join().expect("generator thread panicked"), stopped)
             });
@@ -308,6 +339,7 @@ pub fn run(engine: &Engine, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<
     let (mut measured, mut incomplete, mut warm) = (0u64, 0u64, 0u64);
     let mut last_done = warmup_ns;
     let mut finished = 0u64;
+    let mut windows: Vec<(Histogram, u64, u64)> = Vec::new();
     for q in 0..n_sent {
         let sched = trial.scheduled_ns[q].load(Ordering::Relaxed);
         if sched < warmup_ns {
@@ -325,6 +357,15 @@ pub fn run(engine: &Engine, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<
             (done - sched, true)
         };
         hist.record(lat);
+        if let Some(w) = window_ns {
+            let i = ((sched - warmup_ns) / w) as usize;
+            if windows.len() <= i {
+                windows.resize_with(i + 1, || (Histogram::new(), 0, 0));
+            }
+            windows[i].0.record(lat);
+            windows[i].1 += 1;
+            windows[i].2 += u64::from(ok);
+        }
         if spec.keep_records {
             records.push(QueryRecord { scheduled_ns: sched, latency_ns: lat, finished: ok });
         }
@@ -336,7 +377,30 @@ pub fn run(engine: &Engine, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<
         StopReason::ClearlyOver => false,
         _ => s.met_by(&hist),
     });
+    let window_stats = window_ns.map_or_else(Vec::new, |w| {
+        let errors = gen_report.as_ref().map_or(&[][..], |g| &g.window_errors[..]);
+        windows
+            .iter()
+            .enumerate()
+            .map(|(i, (h, queries, done))| {
+                let (from, to) = (warmup_ns + i as u64 * w, warmup_ns + (i as u64 + 1) * w);
+                WindowStats {
+                    start_s: (i as u64 * w) as f64 * 1e-9,
+                    queries: *queries,
+                    finished: *done,
+                    latency_ms: h.summary_ms(),
+                    schedule_error_us: errors.get(i).map(Histogram::summary_us),
+                    rss_mib: rss
+                        .iter()
+                        .filter(|(t, _)| (from..to).contains(t))
+                        .map(|&(_, m)| m)
+                        .reduce(f64::max),
+                }
+            })
+            .collect()
+    });
     Ok(TrialResult {
+        windows: window_stats,
         load: spec.load,
         achieved_qps: if measured_s > 0.0 { finished as f64 / measured_s } else { 0.0 },
         measured_queries: measured,
@@ -361,20 +425,40 @@ pub fn run(engine: &Engine, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<
     })
 }
 
+/// This process's resident set size, MiB (Linux; `None` elsewhere or when unreadable).
+fn rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 =
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 /// Watches an open-loop trial until the generator is done, Ctrl-C, a model error, or a clear
 /// early verdict.
 fn monitor(
     trial: &TrialState,
     spec: &TrialSpec,
-    qps: f64,
     arrivals: &[u64],
     sent: &AtomicUsize,
     interrupt: &AtomicBool,
+    rss: &mut Vec<(u64, f64)>,
     generator_done: impl Fn() -> bool,
 ) -> StopReason {
     let warm = arrivals.partition_point(|&a| a < trial.warmup_ns);
     let planned = arrivals.len() - warm;
+    let qps = match spec.load {
+        Load::Open { qps } => qps,
+        Load::Closed { .. } => 0.0,
+    };
+    let mut next_rss = 0u64;
     loop {
+        if let Some(w) = spec.window.filter(|_| trial.now_ns() >= next_rss) {
+            // At most once a second (twice a window): enough to see growth, too rare to disturb.
+            if let Some(mib) = rss_mib() {
+                rss.push((trial.now_ns(), mib));
+            }
+            next_rss = trial.now_ns() + (w.as_nanos() as u64 / 2).clamp(1, 1_000_000_000);
+        }
         if generator_done() || trial.abort.load(Ordering::Acquire) {
             return StopReason::Completed;
         }
@@ -474,6 +558,31 @@ mod tests {
         assert!(r.sub_batches as f64 >= 5.0 * (r.measured_queries + r.warmup_queries) as f64);
         assert!(r.latency_ms.p50 < 5.0, "{:?}", r.latency_ms);
         assert!((r.achieved_qps / 2000.0 - 1.0).abs() < 0.25, "{}", r.achieved_qps);
+    }
+
+    #[test]
+    fn windows_split_the_measured_queries_by_scheduled_time() {
+        let e = engine(Arc::new(Noop), "instances=1,threads=1");
+        let spec = TrialSpec {
+            load: Load::Open { qps: 1000.0 },
+            warmup: Duration::from_millis(100),
+            duration: Duration::from_millis(1200),
+            early_stop: false,
+            window: Some(Duration::from_millis(500)),
+            ..TrialSpec::default()
+        };
+        let r = run(&e, &spec, &AtomicBool::new(false)).unwrap();
+        // 1.2 s in 0.5 s windows: two full ones and a partial third.
+        assert_eq!(r.windows.len(), 3, "{:?}", r.windows);
+        assert_eq!(r.windows.iter().map(|w| w.queries).sum::<u64>(), r.measured_queries);
+        assert!(r.windows[0].queries > 300 && r.windows[2].queries < r.windows[0].queries);
+        assert_eq!(r.windows[1].start_s, 0.5);
+        assert!(r.windows.iter().all(|w| w.schedule_error_us.is_some()));
+        if cfg!(target_os = "linux") {
+            assert!(r.windows[0].rss_mib.is_some_and(|m| m > 1.0), "{:?}", r.windows[0]);
+        }
+        let closed = TrialSpec { load: Load::Closed { concurrency: 2 }, ..spec };
+        assert!(run(&e, &closed, &AtomicBool::new(false)).unwrap().windows.is_empty());
     }
 
     /// No coordinated omission: the engine stalls for 300 ms; the queries scheduled during the stall
