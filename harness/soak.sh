@@ -14,7 +14,7 @@ fraction=${3:-0.9}
 rows=${ROWS_SCALE:-0.25}
 schedule=${SCHEDULE:-instances=1,threads=2}
 sla=${SLA:-p95:100ms}
-host=$(awk -F: '/^model name/ {gsub(/^ +| +$/, "", $2); gsub(/[^A-Za-z0-9]+/, "-", $2); print tolower($2); exit}' /proc/cpuinfo)
+host=$(awk -F: '/^model name/ {gsub(/\((R|TM)\)|Processor|CPU/, "", $2); gsub(/^ +| +$/, "", $2); gsub(/[^A-Za-z0-9]+/, "-", $2); print tolower($2); exit}' /proc/cpuinfo)
 out=${OUT:-results/soak/${host:-host}-$(nproc)c-$(date -u +%Y-%m-%d)}
 mkdir -p "$out"
 cargo build --release -q -p hercules

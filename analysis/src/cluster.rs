@@ -1,7 +1,9 @@
 //! The cluster inventory (TOML) and the fleet it resolves to once matched with efficiency tables.
 
 use crate::limits::{self, MAX_SERVERS_PER_TYPE, MAX_SERVER_QPS};
-use hercules_results::{parse_table, read_table, CurvePoint, EfficiencyTable, SchemaError, TABLE_KIND};
+use hercules_results::{
+    one_line, parse_table, read_table, CurvePoint, EfficiencyTable, SchemaError, TABLE_KIND,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     /// The inventory file could not be read.
-    #[error("{}: {cause}", path.display())]
+    #[error("{}: {cause}", one_line(&path.display().to_string()))]
     Io {
         /// The file.
         path: PathBuf,
@@ -19,7 +21,7 @@ pub enum ClusterError {
         cause: std::io::Error,
     },
     /// The inventory is not valid TOML of the expected shape.
-    #[error("{}: {}", path.display(), message.replace('\n', " "))]
+    #[error("{}: {}", one_line(&path.display().to_string()), one_line(message))]
     Toml {
         /// The file.
         path: PathBuf,
@@ -27,7 +29,7 @@ pub enum ClusterError {
         message: String,
     },
     /// Something in the inventory is wrong.
-    #[error("{}: {message}", path.display())]
+    #[error("{}: {}", one_line(&path.display().to_string()), one_line(message))]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -38,7 +40,7 @@ pub enum ClusterError {
     #[error(transparent)]
     Table(#[from] SchemaError),
     /// A table is valid but beyond what the analysis handles.
-    #[error("{}: {message}", path.display())]
+    #[error("{}: {}", one_line(&path.display().to_string()), one_line(message))]
     TableBound {
         /// The table.
         path: PathBuf,
@@ -46,7 +48,7 @@ pub enum ClusterError {
         message: String,
     },
     /// Tables and inventory do not fit together.
-    #[error("{0}")]
+    #[error("{}", one_line(.0))]
     Match(String),
 }
 
@@ -100,8 +102,8 @@ impl OneOrMany {
 
 /// Reads and checks `cluster.toml`.
 pub fn read_cluster(path: &Path) -> Result<ClusterFile, ClusterError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|cause| ClusterError::Io { path: path.into(), cause })?;
+    let text = hercules_results::read_text_bounded(path, hercules_results::MAX_DOCUMENT_BYTES)
+        .map_err(|cause| ClusterError::Io { path: path.into(), cause })?;
     let file: ClusterFile = toml::from_str(&text)
         .map_err(|e| ClusterError::Toml { path: path.into(), message: e.to_string() })?;
     let invalid = |message: String| ClusterError::Invalid { path: path.into(), message };
@@ -227,7 +229,8 @@ pub fn load_tables(inputs: &[PathBuf], policy: TableLoad) -> Result<(TablePool, 
 
 /// A directory entry: `None` for a well-formed document that is not a table, else the checked table.
 fn read_if_table(f: &Path) -> Result<Option<EfficiencyTable>, ClusterError> {
-    let text = std::fs::read_to_string(f).map_err(|cause| ClusterError::Io { path: f.into(), cause })?;
+    let text = hercules_results::read_text_bounded(f, hercules_results::MAX_DOCUMENT_BYTES)
+        .map_err(|cause| ClusterError::Io { path: f.into(), cause })?;
     // Only a document that parses and names another kind is known not to be a table: anything else
     // (truncated, NaN) might be one, and skipping it unannounced would silently change the plan.
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {

@@ -1,6 +1,7 @@
 //! The load per model per time slot: a diurnal generator (TOML) or a CSV trace.
 
 use crate::limits::{self, MAX_SLOTS};
+use hercules_results::one_line;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use serde::Deserialize;
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("{}: {cause}", path.display())]
+    #[error("{}: {cause}", one_line(&path.display().to_string()))]
     Io {
         /// The file.
         path: PathBuf,
@@ -20,7 +21,7 @@ pub enum LoadError {
         cause: std::io::Error,
     },
     /// Bad content.
-    #[error("{}: {message}", path.display())]
+    #[error("{}: {}", one_line(&path.display().to_string()), one_line(message))]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -98,7 +99,8 @@ impl Diurnal {
 
 /// Reads `load.toml` and generates the load.
 pub fn read_load_toml(path: &Path) -> Result<Load, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|cause| LoadError::Io { path: path.into(), cause })?;
+    let text = hercules_results::read_text_bounded(path, hercules_results::MAX_DOCUMENT_BYTES)
+        .map_err(|cause| LoadError::Io { path: path.into(), cause })?;
     let invalid = |message: String| LoadError::Invalid { path: path.into(), message };
     let file: LoadFile = toml::from_str(&text).map_err(|e| invalid(e.to_string().replace('\n', " ")))?;
     generate(&file).map_err(invalid)
@@ -163,7 +165,8 @@ pub fn generate(file: &LoadFile) -> Result<Load, String> {
 /// Reads a CSV trace with header `slot,model,qps` (slots numbered from 0, below [`MAX_SLOTS`]; a
 /// (slot, model) pair not listed has no load).
 pub fn read_trace(path: &Path, slot_minutes: f64) -> Result<Load, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|cause| LoadError::Io { path: path.into(), cause })?;
+    let text = hercules_results::read_text_bounded(path, hercules_results::MAX_DOCUMENT_BYTES)
+        .map_err(|cause| LoadError::Io { path: path.into(), cause })?;
     let invalid = |message: String| LoadError::Invalid { path: path.into(), message };
     limits::SLOT_MINUTES.check("slot minutes", slot_minutes).map_err(|e| invalid(e.to_string()))?;
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());

@@ -9,10 +9,11 @@ use std::time::Duration;
 /// [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration such as 10s or 500ms: {e}"))?;
+        .map_err(|e| format!("`{}` is not a duration such as 10s or 500ms: {e}", s.escape_debug()))?;
     if d > MAX_DURATION {
         return Err(format!(
-            "`{s}` is longer than the {} the harness allows",
+            "`{}` is longer than the {} the harness allows",
+            s.escape_debug(),
             humantime::format_duration(MAX_DURATION)
         ));
     }
@@ -92,6 +93,7 @@ mod tests {
         assert_eq!(seconds("--seconds", 1.5).unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("100000000h").unwrap_err().contains("longer than"));
         assert!(parse_duration("ten").unwrap_err().contains("not a duration"));
+        assert!(!parse_duration("\n").unwrap_err().contains('\n'));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
     }
 }

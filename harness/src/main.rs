@@ -22,8 +22,9 @@ use clap::{CommandFactory, FromArgMatches};
 
 fn main() {
     if let Err(e) = run() {
-        // One line: what went wrong and where (anyhow's chain joined with ": ").
-        eprintln!("error: {e:#}");
+        // One line: what went wrong and where (anyhow's chain joined with ": ", control characters
+        // from user text escaped).
+        eprintln!("error: {}", hercules_results::one_line(&format!("{e:#}")));
         std::process::exit(1);
     }
 }

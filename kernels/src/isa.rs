@@ -94,7 +94,7 @@ impl FromStr for Isa {
             "scalar" => Ok(Isa::Scalar),
             "avx2" => Ok(Isa::Avx2),
             "avx512" | "avx-512" => Ok(Isa::Avx512),
-            other => Err(KernelError::IsaUnavailable(format!("'{other}' (expected scalar, avx2 or avx512)"))),
+            other => Err(KernelError::IsaUnavailable(format!("{other:?} (expected scalar, avx2 or avx512)"))),
         }
     }
 }

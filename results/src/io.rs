@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     /// The file could not be opened, read, written or renamed.
-    #[error("{}: {cause}", path.display())]
+    #[error("{}: {cause}", one_line(&path.display().to_string()))]
     Io {
         /// The file.
         path: PathBuf,
@@ -20,7 +20,7 @@ pub enum SchemaError {
         cause: std::io::Error,
     },
     /// Not JSON, or JSON of the wrong shape.
-    #[error("{}: {message}", path.display())]
+    #[error("{}: {}", one_line(&path.display().to_string()), one_line(message))]
     Parse {
         /// The file.
         path: PathBuf,
@@ -28,7 +28,7 @@ pub enum SchemaError {
         message: String,
     },
     /// Written by a different schema version than this build reads.
-    #[error("{}: schema_version {found} but this build reads version {expected}", path.display())]
+    #[error("{}: schema_version {found} but this build reads version {expected}", one_line(&path.display().to_string()))]
     Version {
         /// The file.
         path: PathBuf,
@@ -38,7 +38,7 @@ pub enum SchemaError {
         expected: u32,
     },
     /// Some other kind of document (a roofline report, a kernel report...).
-    #[error("{}: kind is `{found}`, expected `{expected}`", path.display())]
+    #[error("{}: kind is `{}`, expected `{expected}`", one_line(&path.display().to_string()), one_line(found))]
     Kind {
         /// The file.
         path: PathBuf,
@@ -48,7 +48,7 @@ pub enum SchemaError {
         expected: &'static str,
     },
     /// A field this schema version does not define.
-    #[error("{}: unknown field `{field}` (line {line}, column {column})", path.display())]
+    #[error("{}: unknown field `{}` (line {line}, column {column})", one_line(&path.display().to_string()), one_line(field))]
     UnknownField {
         /// The file.
         path: PathBuf,
@@ -60,7 +60,7 @@ pub enum SchemaError {
         column: usize,
     },
     /// Well-formed but not valid (a NaN rate, an unsorted curve, ...).
-    #[error("{}: invalid table: {what}", path.display())]
+    #[error("{}: invalid table: {}", one_line(&path.display().to_string()), one_line(what))]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -68,7 +68,7 @@ pub enum SchemaError {
         what: String,
     },
     /// The value could not be serialised.
-    #[error("{}: cannot serialise: {message}", path.display())]
+    #[error("{}: cannot serialise: {}", one_line(&path.display().to_string()), one_line(message))]
     Serialise {
         /// The file that was to be written.
         path: PathBuf,
@@ -95,11 +95,42 @@ impl std::fmt::Display for VersionFound {
     }
 }
 
+/// Largest result document read, bytes (a real table is a few hundred KiB).
+pub const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
+
+/// `s` with control characters escaped (`\n` as the two characters `\` `n`), so that text from a
+/// file or a user keeps an error on one line.
+pub fn one_line(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
+        .collect()
+}
+
+/// Reads a text file of at most `max` bytes through a bound (a special file such as /dev/zero
+/// reports no size, so its claimed length cannot be trusted).
+pub fn read_text_bounded(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    fs::File::open(path)?.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("larger than {max} bytes")));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 /// Reads, version-checks and validates one efficiency table.
 pub fn read_table(path: impl AsRef<Path>) -> Result<EfficiencyTable, SchemaError> {
     let path = path.as_ref();
-    let text = fs::read_to_string(path).map_err(|cause| SchemaError::Io { path: path.into(), cause })?;
+    let text = read_text_bounded(path, MAX_DOCUMENT_BYTES)
+        .map_err(|cause| SchemaError::Io { path: path.into(), cause })?;
     parse_table(&text, path)
+}
+
+/// Decodes any result document (a roofline report, a kernel report) from text, with the same
+/// one-line errors as a table; `path` only names it in errors.
+pub fn parse_document<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, SchemaError> {
+    serde_json::from_str(text).map_err(|e| decode_error(e, path))
 }
 
 /// Parses an efficiency table from text; `path` only names it in errors.

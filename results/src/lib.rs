@@ -12,7 +12,10 @@ pub mod table;
 pub use ceilings::{Ceilings, KernelRecord, KernelReport, Measured, RooflineReport, BENCH_SCHEMA_VERSION};
 pub use export::{all_exporters, CsvExporter, Exporter, JsonExporter, MarkdownExporter};
 pub use host::{CacheInfo, GpuInfo, HostFingerprint};
-pub use io::{parse_table, read_table, write_bytes_atomic, write_json_atomic, SchemaError, VersionFound};
+pub use io::{
+    one_line, parse_document, parse_table, read_table, read_text_bounded, write_bytes_atomic,
+    write_json_atomic, SchemaError, VersionFound, MAX_DOCUMENT_BYTES,
+};
 pub use schedule::{Schedule, ScheduleError};
 pub use synthetic::{synthetic_table, SyntheticSpec};
 pub use table::{

@@ -351,10 +351,10 @@ fn ceilings(a: &ProfileArgs, host: &hercules_results::HostFingerprint) -> Result
         return Ok(None);
     }
     if let Some(p) = &a.roofline {
-        let text = std::fs::read_to_string(p).with_context(|| format!("--roofline {}", p.display()))?;
-        let r: RooflineReport = serde_json::from_str(&text).with_context(|| {
-            format!("--roofline {}: not a `hercules roofline --json` report", p.display())
-        })?;
+        let text = hercules_results::read_text_bounded(p, hercules_results::MAX_DOCUMENT_BYTES)
+            .with_context(|| format!("--roofline {}", p.display()))?;
+        let r: RooflineReport = hercules_results::parse_document(&text, p)
+            .context("--roofline: not a `hercules roofline --json` report")?;
         if r.host.cpu_model != host.cpu_model {
             bail!(
                 "--roofline {}: measured on `{}`, this is `{}`",

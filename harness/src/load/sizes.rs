@@ -21,7 +21,7 @@ pub const MLPERF_TABLE: &[(u32, f64)] =
 #[derive(Debug, Error)]
 pub enum SizeError {
     /// The string names no distribution or has bad parameters.
-    #[error("query sizes `{spec}`: {why}")]
+    #[error("query sizes `{}`: {why}", .spec.escape_debug())]
     Spec {
         /// What was given.
         spec: String,
@@ -29,7 +29,7 @@ pub enum SizeError {
         why: String,
     },
     /// The sizes file could not be read or parsed.
-    #[error("query sizes file {path}: {why}")]
+    #[error("query sizes file {}: {why}", .path.display().to_string().escape_debug())]
     File {
         /// The file.
         path: PathBuf,
@@ -150,22 +150,28 @@ impl SizeDist {
     /// Reads a file of sizes.
     pub fn from_file(path: &Path) -> Result<Self, SizeError> {
         let ferr = |why: String| SizeError::File { path: path.into(), why };
-        let len = std::fs::metadata(path).map_err(|e| ferr(e.to_string()))?.len();
-        if len > crate::limits::MAX_SIZES_FILE_BYTES {
-            return Err(ferr(format!(
-                "{len} bytes, above the harness's bound of {} bytes",
-                crate::limits::MAX_SIZES_FILE_BYTES
-            )));
+        // Read through a bound, not by the size the file claims: /dev/zero claims none.
+        let max = crate::limits::MAX_SIZES_FILE_BYTES;
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, max + 1), &mut bytes))
+            .map_err(|e| ferr(e.to_string()))?;
+        if bytes.len() as u64 > max {
+            return Err(ferr(format!("larger than the harness's bound of {max} bytes")));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| ferr(e.to_string()))?;
+        let text = String::from_utf8(bytes).map_err(|_| ferr("not UTF-8 text".into()))?;
         let sizes = text
             .split(|c: char| c.is_whitespace() || c == ',')
             .filter(|t| !t.is_empty())
             .enumerate()
             .map(|(i, t)| match t.parse::<f64>() {
                 Ok(x) if x.is_finite() => Ok(clip(x)),
-                Ok(_) => Err(ferr(format!("entry {}: `{t}` is not a finite number of items", i + 1))),
-                Err(_) => Err(ferr(format!("entry {}: `{t}` is not a number", i + 1))),
+                Ok(_) => Err(ferr(format!(
+                    "entry {}: `{}` is not a finite number of items",
+                    i + 1,
+                    t.escape_debug()
+                ))),
+                Err(_) => Err(ferr(format!("entry {}: `{}` is not a number", i + 1, t.escape_debug()))),
             })
             .collect::<Result<Vec<u32>, _>>()?;
         if sizes.is_empty() {
@@ -301,6 +307,9 @@ mod tests {
         for s in ["zipf", "normal:1", "lognormal:a:b", "fixed", "normal:1:-2"] {
             let e = SizeDist::parse(s).unwrap_err().to_string();
             assert!(e.contains(s), "{e}");
+        }
+        for s in ["\n", "x\ny", "fixed:\r"] {
+            assert!(!SizeDist::parse(s).unwrap_err().to_string().contains(['\n', '\r']), "{s:?}");
         }
     }
 }

@@ -313,7 +313,7 @@ impl std::str::FromStr for TouchHint {
             "nta" => Ok(Self::Nta),
             "t1t0" => Ok(Self::T1T0),
             "t1rev" => Ok(Self::T1Rev),
-            o => Err(KernelError::UnknownName(format!("unknown prefetch hint '{o}'"))),
+            o => Err(KernelError::UnknownName(format!("unknown prefetch hint {o:?}"))),
         }
     }
 }

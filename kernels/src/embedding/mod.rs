@@ -109,7 +109,7 @@ impl std::str::FromStr for Pooling {
             "sum" => Ok(Pooling::Sum),
             "mean" => Ok(Pooling::Mean),
             other => {
-                Err(KernelError::UnknownName(format!("unknown pooling '{other}' (expected sum or mean)")))
+                Err(KernelError::UnknownName(format!("unknown pooling {other:?} (expected sum or mean)")))
             }
         }
     }

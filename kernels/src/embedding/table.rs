@@ -80,7 +80,7 @@ impl FromStr for DType {
             "fp16" | "f16" | "float16" | "half" => Ok(DType::F16),
             "int8" | "i8" | "u8" => Ok(DType::Int8),
             other => Err(KernelError::UnknownName(format!(
-                "unknown embedding dtype '{other}' (expected fp32, fp16 or int8)"
+                "unknown embedding dtype {other:?} (expected fp32, fp16 or int8)"
             ))),
         }
     }

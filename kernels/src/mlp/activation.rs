@@ -51,7 +51,7 @@ impl FromStr for Activation {
             "relu" => Ok(Activation::Relu),
             "sigmoid" => Ok(Activation::Sigmoid),
             other => Err(KernelError::UnknownName(format!(
-                "activation '{other}' (expected none, relu or sigmoid)"
+                "activation {other:?} (expected none, relu or sigmoid)"
             ))),
         }
     }
