@@ -63,9 +63,16 @@ pub struct TrialState {
 impl TrialState {
     /// State for up to `capacity` queries.
     pub fn new(capacity: usize, warmup_ns: u64, target_ns: u64, notify: Option<Sender<u32>>) -> Self {
-        let scheduled_ns = (0..capacity).map(|_| AtomicU64::new(0)).collect();
+        let scheduled_ns: Vec<AtomicU64> = (0..capacity).map(|_| AtomicU64::new(0)).collect();
         let done_ns = (0..capacity).map(|_| AtomicU64::new(NOT_DONE)).collect();
-        let remaining = (0..capacity).map(|_| AtomicU32::new(0)).collect();
+        let remaining: Vec<AtomicU32> = (0..capacity).map(|_| AtomicU32::new(0)).collect();
+        // Zero-filled vectors may come from calloc, their pages mapped only when first written:
+        // write them now, so page faults land here and not inside a trial (and a long trial's
+        // resident memory does not grow with the queries it has seen).
+        for (s, r) in scheduled_ns.iter().zip(&remaining) {
+            s.store(0, Ordering::Relaxed);
+            r.store(0, Ordering::Relaxed);
+        }
         Self {
             // Taken after the allocations above so they do not eat into the first arrivals.
             t0: Instant::now(),

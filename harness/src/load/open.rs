@@ -22,8 +22,9 @@ pub struct GeneratorReport {
     pub pinned: Option<Result<usize, String>>,
     /// Whether real-time scheduling was asked for and took (`None`: not asked).
     pub realtime: Option<Result<(), String>>,
-    /// The schedule error per window of [`OpenLoop::windows`] (empty when not asked for).
-    pub window_errors: Vec<Histogram>,
+    /// Each query's schedule error, ns (`u32::MAX`: not sent), when [`OpenLoop::keep_lateness`]
+    /// asked for it.
+    pub lateness_ns: Vec<u32>,
 }
 
 /// Everything the generator thread needs.
@@ -38,8 +39,9 @@ pub struct OpenLoop {
     pub core: Option<usize>,
     /// Run the generator under SCHED_FIFO so other processes on its core cannot delay it.
     pub realtime: bool,
-    /// `(start, length)` in ns: also keep the schedule error per window of this length from start.
-    pub windows: Option<(u64, u64)>,
+    /// Also keep every query's schedule error (for per-window figures), in an array filled before
+    /// the first arrival so that a long run's resident memory does not grow with it.
+    pub keep_lateness: bool,
 }
 
 /// Puts the calling thread under SCHED_FIFO at a low real-time priority. The kernel's real-time
@@ -102,7 +104,8 @@ impl OpenLoop {
         tight_timer_slack();
         let spin_ns = self.spin.as_nanos() as u64;
         let mut err = Histogram::new();
-        let mut window_errors: Vec<Histogram> = Vec::new();
+        let mut lateness_ns =
+            if self.keep_lateness { vec![u32::MAX; self.arrivals.len()] } else { Vec::new() };
         for (q, (&at, &size)) in self.arrivals.iter().zip(&self.sizes).enumerate() {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -110,16 +113,12 @@ impl OpenLoop {
             wait_until(trial, at, spin_ns);
             let late = trial.now_ns().saturating_sub(at);
             err.record(late);
-            if let Some((start, len)) = self.windows.filter(|&(start, _)| at >= start) {
-                let w = ((at - start) / len) as usize;
-                if window_errors.len() <= w {
-                    window_errors.resize_with(w + 1, Histogram::new);
-                }
-                window_errors[w].record(late);
+            if let Some(l) = lateness_ns.get_mut(q) {
+                *l = late.min(u64::from(u32::MAX - 1)) as u32;
             }
             queues.enqueue(trial, q, size);
             sent.store(q + 1, Ordering::Release);
         }
-        GeneratorReport { schedule_error: err, pinned, realtime, window_errors }
+        GeneratorReport { schedule_error: err, pinned, realtime, lateness_ns }
     }
 }

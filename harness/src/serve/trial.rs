@@ -259,7 +259,7 @@ pub fn run(engine: &Engine, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<
                 spin: if spec.realtime { spec.spin.min(max_realtime_spin(qps)) } else { spec.spin },
                 core: spec.generator_core,
                 realtime: spec.realtime,
-                windows: window_ns.map(|w| (warmup_ns, w)),
+                keep_lateness: window_ns.is_some(),
             };
             let (report, stopped) = std::thread::scope(|s| {
                 let h = std::thread::Builder::new()
@@ -378,7 +378,19 @@ pub fn run(engine: &Engine, spec: &TrialSpec, interrupt: &AtomicBool) -> Result<
         _ => s.met_by(&hist),
     });
     let window_stats = window_ns.map_or_else(Vec::new, |w| {
-        let errors = gen_report.as_ref().map_or(&[][..], |g| &g.window_errors[..]);
+        // Schedule error per window, from each query's lateness and scheduled time.
+        let mut errors: Vec<Histogram> = Vec::new();
+        for (q, &late) in gen_report.iter().flat_map(|g| g.lateness_ns.iter().enumerate()) {
+            let sched = trial.scheduled_ns[q].load(Ordering::Relaxed);
+            if late == u32::MAX || sched < warmup_ns {
+                continue;
+            }
+            let i = ((sched - warmup_ns) / w) as usize;
+            if errors.len() <= i {
+                errors.resize_with(i + 1, Histogram::new);
+            }
+            errors[i].record(u64::from(late));
+        }
         windows
             .iter()
             .enumerate()
