@@ -150,16 +150,9 @@ impl SizeDist {
     /// Reads a file of sizes.
     pub fn from_file(path: &Path) -> Result<Self, SizeError> {
         let ferr = |why: String| SizeError::File { path: path.into(), why };
-        // Read through a bound, not by the size the file claims: /dev/zero claims none.
-        let max = crate::limits::MAX_SIZES_FILE_BYTES;
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, max + 1), &mut bytes))
+        // Through a bound, not by the size the file claims: /dev/zero claims none.
+        let text = hercules_results::read_text_bounded(path, crate::limits::MAX_SIZES_FILE_BYTES)
             .map_err(|e| ferr(e.to_string()))?;
-        if bytes.len() as u64 > max {
-            return Err(ferr(format!("larger than the harness's bound of {max} bytes")));
-        }
-        let text = String::from_utf8(bytes).map_err(|_| ferr("not UTF-8 text".into()))?;
         let sizes = text
             .split(|c: char| c.is_whitespace() || c == ',')
             .filter(|t| !t.is_empty())
