@@ -1,142 +1,184 @@
 #!/usr/bin/env bash
-# The GPU checks of issue 6 in one command, for a machine with a GPU and no Rust toolchain.
+# The GPU checks as one staged command for a GPU machine that may be lent for ten minutes, once.
 #
-# 1. Build the binaries here (any machine with Rust; no CUDA needed):
-#        gpu/run-checks.sh build
-#    which runs
-#        cargo test  -p hercules-gpu --release --no-run        # test binary: target/release/deps/hercules_gpu-<hash>
-#        cargo build -p hercules-gpu --release --example gpu_bench   # bench: target/release/examples/gpu_bench
-#    and copies both, debug info stripped, to gpu/dist/ (git-ignored; about 10-20 MB in all).
-# 2. On the GPU machine, from the repository root, with gpu/dist/ carried along:
-#        gpu/run-checks.sh                 # or: OUT=/some/dir gpu/run-checks.sh [--quick]
-#    It runs the test binary (every GPU test compares against the CPU kernels; the whole-model test runs
-#    all ten zoo models, eagerly and through CUDA graphs), the bench (ceilings, embedding bag fp32
-#    D=128 L=80 over $TABLE_GIB GiB of tables, MLP shapes, whole models vs CPU with --models: rmc1,
-#    rmc3, wnd, dien, din, ncf, mt-wnd, each with CUDA graphs off and on for batches <= 256), and
-#    torch.nn.EmbeddingBag on CUDA on the same shapes, then prints the two checks: row GB/s >= 70% of
-#    device copy bandwidth, and >= 1.5x PyTorch's best, and per model the GPU/CPU crossover batch and
-#    the graph speedups at small batches. MODELS_EXTRA (e.g. "--model mlperf-dlrm-v2") adds models;
-#    ROWS_SCALE (default 1) scales every model's tables.
-#    Everything goes to $OUT (default results/gpu/): tests.log, bench.log, bench.json, torch.log,
-#    torch.json, summary.txt.
-# 3. The offline stage with the GPU lane (a second device call; about 5 minutes per model):
-#        gpu/run-checks.sh profile         # PROFILE_MODELS="dlrm-rmc3 wnd", ROWS_SCALE=0.25, BUDGET=6, TIME_BUDGET=4m
-#    runs `hercules profile` with the offload threshold and GPU stream count in the search and writes the
-#    efficiency tables (server type <cpu>-<cores>c-<gpu>) under $OUT/profile/.
+#   gpu/run-checks.sh build     here (Rust, no CUDA): release binaries, stripped, checked, in gpu/dist/
+#   gpu/run-checks.sh           there (no Rust): every stage under its own timeout, results after each
+#   gpu/run-checks.sh dry-run   here: the run mode on the no-device path, with the checks of the runner
 #
-# CUDA libraries: libcuda comes with the driver; NVRTC and cuBLAS are taken from the CUDA toolkit if on
-# the library path, else from PyTorch's nvidia-* wheels (found through python3), linked under a temp dir
-# as libnvrtc.so / libcublas.so so that any CUDA 12 or 13 version loads.
+# build: the GPU test binary, gpu_bench and hercules, stripped into gpu/dist/ (git-ignored, about
+# 15 MB: carry it), with MANIFEST (sizes, sha256, the newest glibc symbol each needs, the commit).
+# It fails when a file is not executable, links a CUDA library at load time (everything CUDA is
+# dlopened), or the folder is over DIST_MAX_MIB (48).
+#
+# run, in this order, each stage's log in $OUT_DIR (default results/gpu/run):
+#   stage       what                                                        estimate  timeout
+#   versions    driver, CUDA, NVRTC, cuBLAS versions this process loads          2 s      30 s
+#   tests       every GPU test (each compares with the CPU kernels/models)      60 s     180 s
+#   ceilings    copy, random-row gather, FP32/TF32/BF16 GEMM                    20 s      60 s
+#   embedding   table-batched bag fp32/fp16/int8, D=128 L=80, power over 2.5 s  20 s      60 s
+#   torch       torch.nn.EmbeddingBag on the same shapes (python3 with torch)   40 s      90 s
+#   embedding2  ours again (fp32), so torch sits between two of our runs        10 s      45 s
+#   mlp         cuBLAS layers + fused bias/ReLU                                 20 s      60 s
+#   models      rmc1, rmc3, wnd, dien, din, ncf, mt-wnd: GPU vs CPU by batch  100 s     210 s
+#   lane        hercules profile of dlrm-rmc3, wnd with the GPU offload        200 s     240 s
+#   roofline    hercules roofline --device cuda (the harness's own entry)       20 s      60 s
+# A stage whose timeout would pass DEADLINE (seconds from the start, default 540) gets what is
+# left, or is not run. After every stage, summary.txt/summary.json are rewritten (atomically) and,
+# with PACK=file.tgz, the whole folder is packed there: a run killed at any point keeps what it did.
+# The summary FAILS when any stage failed, timed out, was skipped or was not run;
+# HERCULES_GPU_REQUIRED=1 (the default here) makes a GPU test panic instead of printing "skipped".
+#
+# Libraries: libcuda comes with the driver. NVRTC and cuBLAS must be of the driver's CUDA major (a
+# CUDA 13 cuBLAS fails at handle creation on a 12.x driver): the newest of that major is taken from
+# the CUDA toolkit or python3's nvidia-* wheels, else installed from wheels in $WHEELS (offline), and
+# linked under stable names; without one the GPU stages fail, saying so. Knobs: OUT_DIR, DEADLINE,
+# PACK, ROWS_SCALE (models, 1), TABLE_GIB (4), LANE_MODELS ("dlrm-rmc3 wnd"), LANE_ROWS_SCALE (0.25),
+# LANE_SECONDS (90 per model), GPU_THRESHOLDS (1,32,128), GPU_STREAMS (1,4), T_<STAGE> (a timeout).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-dist="$root/gpu/dist"
+dist=${DIST:-$root/gpu/dist}
+mode=${1:-run}
 
-if [ "${1:-}" = "build" ]; then
+if [ "$mode" = "build" ]; then
   set -e
   cd "$root"
-  exe=$(CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo test -p hercules-gpu --release --no-run 2>&1 \
+  jobs=${CARGO_BUILD_JOBS:-2}
+  exe=$(cargo test -j "$jobs" -p hercules-gpu --release --no-run --locked 2>&1 \
         | sed -n 's/.*Executable unittests src\/lib.rs (\(.*\)).*/\1/p' | tail -1)
-  [ -n "$exe" ] || { echo "could not find the test binary in cargo's output" >&2; exit 1; }
-  CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo build -p hercules-gpu --release --example gpu_bench
-  CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo build -p hercules --release
-  mkdir -p "$dist"
+  [ -n "$exe" ] || { echo "build: could not find the test binary in cargo's output" >&2; exit 1; }
+  cargo build -j "$jobs" --locked --release -p hercules-gpu --example gpu_bench
+  cargo build -j "$jobs" --locked --release -p hercules
+  rm -rf "$dist" && mkdir -p "$dist"
   cp "$exe" "$dist/hercules_gpu_tests"
-  cp target/release/examples/gpu_bench "$dist/gpu_bench"
-  cp target/release/hercules "$dist/hercules"
-  for f in "$dist/hercules_gpu_tests" "$dist/gpu_bench" "$dist/hercules"; do objcopy --strip-debug "$f" 2>/dev/null || strip -g "$f" || true; done
-  ls -la "$dist"
+  cp target/release/examples/gpu_bench target/release/hercules "$dist/"
+  : > "$dist/MANIFEST"
+  for f in "$dist"/hercules_gpu_tests "$dist"/gpu_bench "$dist"/hercules; do
+    strip --strip-debug "$f"
+    [ -x "$f" ] || { echo "build: $f is not executable" >&2; exit 1; }
+    if ldd "$f" | grep -Eq 'lib(cuda|nvrtc|cublas|nvidia-ml)'; then
+      echo "build: $f links a CUDA library at load time; the GPU path must dlopen them" >&2; exit 1
+    fi
+    glibc=$(objdump -T "$f" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+    printf '%s %s bytes sha256:%s needs %s\n' "$(basename "$f")" "$(stat -c %s "$f")" \
+      "$(sha256sum "$f" | cut -c1-16)" "$glibc" >> "$dist/MANIFEST"
+  done
+  echo "commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+changes'), built $(date -u +%FT%TZ) on $(ldd --version | head -1)" >> "$dist/MANIFEST"
+  mib=$(( $(du -sb "$dist" | cut -f1) >> 20 ))
+  cat "$dist/MANIFEST"
+  echo "gpu/dist: $mib MiB (carry it: the device's working-tree limit is 64 MiB)"
+  [ "$mib" -le "${DIST_MAX_MIB:-48}" ] || { echo "build: gpu/dist is $mib MiB, over ${DIST_MAX_MIB:-48}" >&2; exit 1; }
   exit 0
 fi
 
-quick=""
-[ "${1:-}" = "--quick" ] && quick="--quick"
-out=${OUT:-$root/results/gpu}
+[ "$mode" = "run" ] || [ "$mode" = "dry-run" ] || { echo "usage: gpu/run-checks.sh [build|run|dry-run]" >&2; exit 2; }
+out=${OUT_DIR:-$root/results/gpu/run}
 mkdir -p "$out"
-table_gib=${TABLE_GIB:-4}
-for b in hercules_gpu_tests gpu_bench; do
-  [ -x "$dist/$b" ] || { echo "missing $dist/$b: run 'gpu/run-checks.sh build' on a machine with Rust" | tee "$out/summary.txt"; exit 1; }
+start=$(date +%s)
+deadline=${DEADLINE:-540}
+export HERCULES_GPU_REQUIRED=${HERCULES_GPU_REQUIRED:-1}
+py=$(command -v python3 || true)
+: > "$out/stages.tsv"
+for b in hercules_gpu_tests gpu_bench hercules; do
+  [ -x "$dist/$b" ] || { echo "missing $dist/$b: run 'gpu/run-checks.sh build' on a machine with Rust, and carry gpu/dist" | tee "$out/summary.txt"; exit 1; }
 done
 
-# NVRTC and cuBLAS: link whatever versions exist under stable names.
+summarise() {
+  [ -n "$py" ] || { cp "$out/stages.tsv" "$out/summary.txt"; return; }
+  "$py" "$root/gpu/run-summary.py" "$out" > "$out/summary.txt.tmp" && mv "$out/summary.txt.tmp" "$out/summary.txt"
+  if [ -n "${PACK:-}" ]; then
+    tar czf "$PACK.tmp" -C "$(dirname "$out")" "$(basename "$out")" && mv "$PACK.tmp" "$PACK"
+    cp "$out/summary.txt" "$(dirname "$PACK")/summary.txt"
+  fi
+}
+
+# stage NAME TIMEOUT CMD...: runs CMD under the timeout (cut to what DEADLINE leaves), logs it to
+# NAME.log and records one line "name status rc seconds" in stages.tsv; status is ok, failed,
+# timeout, skipped (exit 3 or a "skipped:" line) or not-run.
+stage() {
+  local name=$1 limit=$2; shift 2
+  local var="T_$(echo "$name" | tr 'a-z-' 'A-Z_')"
+  limit=${!var:-$limit}
+  local left=$(( deadline - ($(date +%s) - start) - 5 ))
+  if [ "$left" -lt 5 ]; then
+    printf '%s\tnot-run\t-\t0\n' "$name" >> "$out/stages.tsv"; echo "== $name: not run, the deadline is near =="; summarise; return
+  fi
+  [ "$left" -lt "$limit" ] && limit=$left
+  echo "== $name (timeout ${limit}s) ==" | tee "$out/$name.log"
+  local t0; t0=$(date +%s%N)
+  timeout --kill-after=5 "$limit" "$@" 2>&1 | tee -a "$out/$name.log"
+  local rc=${PIPESTATUS[0]} status=ok
+  local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  local secs; secs=$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then status=timeout
+  elif [ "$rc" != 0 ] && [ "$rc" != 3 ]; then status=failed
+  elif [ "$rc" = 3 ] || grep -q '^skipped:' "$out/$name.log"; then status=skipped; fi
+  printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$rc" "$secs" >> "$out/stages.tsv"
+  echo "-- $name: $status (rc $rc, ${secs}s)"
+  summarise
+}
+
+# NVRTC and cuBLAS of the driver's CUDA major, linked under stable names in a temp dir.
 libdir=$(mktemp -d)
-py=$(command -v python3 || true)
-search=(/usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu)
-if [ -n "$py" ]; then
-  while IFS= read -r d; do search+=("$d"); done < <("$py" - <<'PY' 2>/dev/null
-import glob, os, site
-roots = site.getsitepackages() + [site.getusersitepackages()]
-for r in roots:
-    for d in glob.glob(os.path.join(r, "nvidia", "**", "lib"), recursive=True):
-        print(d)
-PY
-)
-fi
-for lib in nvrtc cublas cublasLt; do
-  for d in "${search[@]}"; do
-    f=$(ls "$d"/lib$lib.so* 2>/dev/null | grep -E "lib$lib\.so(\.[0-9]+)*$" | sort -V | tail -1)
-    if [ -n "$f" ]; then
-      ln -sf "$f" "$libdir/lib$lib.so"
-      echo "lib$lib: $f"
-      break
-    fi
+trap 'rm -rf "$libdir"' EXIT
+{
+  echo "host: $(uname -srm); $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit --format=csv,noheader 2>&1 | sed 's/^/gpu: /'
+  # What this process's libcuda says (gpu_bench reads it before any other library), else nvidia-smi.
+  drv_cuda=$("$dist/gpu_bench" --versions 2>/dev/null | sed -n 's/.*"driver_cuda": "\([0-9.]*\)".*/\1/p')
+  [ -n "$drv_cuda" ] || drv_cuda=$(nvidia-smi 2>/dev/null | grep -o 'CUDA Version: [0-9.]*' | grep -o '[0-9.]*$')
+  echo "driver CUDA: ${drv_cuda:-unknown}"
+  major=${drv_cuda%%.*}
+  search=(/usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu)
+  for d in /usr/local/cuda-*/lib64; do [ -d "$d" ] && search+=("$d"); done
+  sitedirs() { "$py" -c 'import site,glob,os
+for r in site.getsitepackages()+[site.getusersitepackages()]+os.environ.get("EXTRA_SITE","").split(":"):
+    [print(d) for d in sorted(glob.glob(os.path.join(r,"nvidia","**","lib"),recursive=True))]' 2>/dev/null; }
+  [ -n "$py" ] && while IFS= read -r d; do search+=("$d"); done < <(sitedirs)
+  pick() {  # the newest lib$1.so.$major* in the search path
+    local f
+    for d in "${search[@]}"; do
+      f=$(ls "$d"/lib"$1".so."${major:-x}"* 2>/dev/null | grep -E "lib$1\.so\.[0-9.]+$" | sort -V | tail -1)
+      [ -n "$f" ] && { echo "$f"; return; }
+    done
+  }
+  if [ -n "$major" ] && { [ -z "$(pick nvrtc)" ] || [ -z "$(pick cublas)" ]; } && [ -n "${WHEELS:-}" ] && [ -n "$py" ]; then
+    echo "no CUDA $major NVRTC/cuBLAS found: installing the wheels in $WHEELS"
+    "$py" -m pip install -q --no-index --no-deps --target "$libdir/site" "$WHEELS"/*.whl 2>&1 | tail -3
+    while IFS= read -r d; do search+=("$d"); done < <(find "$libdir/site/nvidia" -type d -name lib 2>/dev/null)
+  fi
+  for lib in nvrtc cublas cublasLt; do
+    f=$(pick $lib)
+    if [ -n "$f" ]; then ln -sf "$f" "$libdir/lib$lib.so"; echo "lib$lib: $f"; else echo "lib$lib: none of CUDA ${major:-?} found"; fi
   done
-done | tee "$out/libs.log"
-extra=$(sed -n 's/^lib[a-zA-Z]*: \(.*\)\/[^/]*$/\1/p' "$out/libs.log" | sort -u | tr '\n' ':')
+} 2>&1 | tee "$out/libs.log"
+extra=$(sed -n 's/^lib[a-zA-Z]*: \(\/.*\)\/[^/]*$/\1/p' "$out/libs.log" | sort -u | tr '\n' ':')
 export LD_LIBRARY_PATH="$libdir:${extra}${LD_LIBRARY_PATH:-}"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null | tee "$out/nvidia-smi.log"
 
-if [ "${1:-}" = "profile" ]; then
-  [ -x "$dist/hercules" ] || { echo "missing $dist/hercules: run 'gpu/run-checks.sh build'" >&2; exit 1; }
-  models=()
-  for m in ${PROFILE_MODELS:-dlrm-rmc3}; do models+=(--model "$m"); done
-  "$dist/hercules" profile "${models[@]}" --rows-scale "${ROWS_SCALE:-0.25}" --search gradient \
-    --budget "${BUDGET:-6}" --time-budget "${TIME_BUDGET:-4m}" --out "$out/profile" --json "$out/profile/summary.json" \
-    2>&1 | tee "$out/profile.log"
-  rc=${PIPESTATUS[0]}
-  rm -rf "$libdir"
-  exit "$rc"
+rows_scale=${ROWS_SCALE:-1}
+lane_scale=${LANE_ROWS_SCALE:-0.25}
+tgib=${TABLE_GIB:-4}
+emb=(--table-gib "$tgib" --dim 128 --lookups 80 --batch 2048)
+if [ "$mode" = "dry-run" ]; then
+  # The stage runner's own checks, here: a stage past its timeout is recorded as such.
+  stage timeout-probe 2 sleep 30
 fi
-
-echo "== tests ==" | tee "$out/tests.log"
-"$dist/hercules_gpu_tests" --test-threads=1 --nocapture 2>&1 | tee -a "$out/tests.log"
-tests_rc=${PIPESTATUS[0]}
-
-echo "== bench ==" | tee "$out/bench.log"
-# shellcheck disable=SC2086 # MODELS_EXTRA is a list of flags
-"$dist/gpu_bench" $quick --table-gib "$table_gib" --dim 128 --lookups 80 --batch 2048 --power --models \
-  ${MODELS_EXTRA:-} --rows-scale "${ROWS_SCALE:-1}" --json "$out/bench.json" 2>&1 | tee -a "$out/bench.log"
-bench_rc=${PIPESTATUS[0]}
-
-echo "== torch.nn.EmbeddingBag ==" | tee "$out/torch.log"
-tq=$([ -n "$quick" ] && echo "--table-gib 0.5 --batch 512 --repeats 3" || echo "--table-gib $table_gib --batch 2048")
-${py:-python3} "$root/gpu/peers/torch_embedding_bag.py" $tq --dim 128 --lookups 80 --json "$out/torch.json" 2>&1 | tee -a "$out/torch.log"
-
-${py:-python3} - "$out" "$tests_rc" "$bench_rc" <<'PY' | tee "$out/summary.txt"
-import json, os, sys
-out, tests_rc, bench_rc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-print(f"tests: {'passed' if tests_rc == 0 else 'FAILED (rc %d)' % tests_rc}")
-print(f"bench: {'ran' if bench_rc == 0 else 'FAILED (rc %d)' % bench_rc}")
-try:
-    b = json.load(open(os.path.join(out, "bench.json")))
-except Exception as e:
-    print(f"no bench.json: {e}"); sys.exit(0)
-copy = b["ceilings"]["copy"]["median"]
-e = [x for x in b["embedding"] if x["dtype"] == "fp32"][0]
-print(f"device copy bandwidth (read+write): {copy:.1f} GB/s; gather ceiling {b['ceilings']['gather']['median']:.1f} GB/s")
-print(f"embedding bag fp32 D={e['dim']} L={e['lookups']} B={e['batch']}: {e['gb_per_s_rows']:.1f} GB/s of rows = "
-      f"{e['fraction_of_copy_bandwidth']*100:.1f}% of copy bandwidth -> {'PASS' if e['fraction_of_copy_bandwidth'] >= 0.7 else 'FAIL'} (>= 70%)")
-try:
-    t = json.load(open(os.path.join(out, "torch.json")))
-    r = e["gb_per_s_rows"] / t["best_gb_per_s_rows"]
-    print(f"torch {t['torch']} EmbeddingBag best {t['best_gb_per_s_rows']:.1f} GB/s -> ratio {r:.2f}x "
-          f"{'PASS' if r >= 1.5 else 'FAIL'} (>= 1.5x)")
-except Exception as ex:
-    print(f"torch comparison unavailable: {ex}")
-for m in b.get("models", []):
-    sp = ", ".join(f"b{p['batch']} {p['graph_speedup']:.2f}x" for p in m["points"]
-                   if p.get("graph_speedup") is not None and p["batch"] <= 16)
-    fail = f"; graphs failed: {m['graph_failure']}" if m.get("graph_failure") else ""
-    print(f"{m['model']}: GPU faster from batch {m['crossover_batch']}; CUDA graph speedup {sp or 'n/a'}{fail}")
-PY
-rm -rf "$libdir"
-exit $(( tests_rc != 0 || bench_rc != 0 ))
+stage versions 30 "$dist/gpu_bench" --versions
+stage tests 180 "$dist/hercules_gpu_tests" --test-threads=2 --nocapture
+stage ceilings 60 "$dist/gpu_bench" --only ceilings --json "$out/ceilings.json"
+stage embedding 60 "$dist/gpu_bench" --only embedding "${emb[@]}" --dtype fp32 --dtype fp16 --dtype int8 --power --json "$out/embedding.json"
+stage torch 90 "${py:-python3}" "$root/gpu/peers/torch_embedding_bag.py" "${emb[@]}" --json "$out/torch.json"
+stage embedding2 45 "$dist/gpu_bench" --only embedding "${emb[@]}" --json "$out/embedding2.json"
+stage mlp 60 "$dist/gpu_bench" --only mlp --json "$out/mlp.json"
+# The CPU side gets every core but the one driving the GPU.
+stage models 210 "$dist/gpu_bench" --only models --models --rows-scale "$rows_scale" \
+  --cpu-threads "$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))" --json "$out/models.json"
+lane=()
+for m in ${LANE_MODELS:-dlrm-rmc3 wnd}; do lane+=(--model "$m"); done
+stage lane 240 "$dist/hercules" profile "${lane[@]}" --rows-scale "$lane_scale" \
+  --gpu-thresholds "${GPU_THRESHOLDS:-1,32,128}" --gpu-streams "${GPU_STREAMS:-1,4}" --sub-batches 64,256 \
+  --budget 10 --time-budget "${LANE_SECONDS:-90}s" \
+  --trial-duration 2s --min-duration 500ms --min-queries 200 --no-ceilings --fresh \
+  --out "$out/profile" --json "$out/profile.json"
+stage roofline 60 "$dist/hercules" roofline --device cuda --json "$out/roofline.json"
+cat "$out/summary.txt"
+grep -q '^overall: PASS' "$out/summary.txt"

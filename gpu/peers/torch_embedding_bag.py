@@ -4,10 +4,11 @@ of L uniform random indices each, sum pooling. Reports GB/s of row data (T*B*L*D
 of CUDA-event timings, for two ways PyTorch users run it:
   per_table  - one EmbeddingBag per table, called in a loop (what a PyTorch DLRM does);
   one_table  - all tables stacked into one EmbeddingBag, all T*B bags in one call (PyTorch's best case).
+Exits 3 (after a "skipped: ..." line) where PyTorch or its CUDA device is missing.
 Usage: torch_embedding_bag.py [--table-gib 4] [--tables 8] [--dim 128] [--lookups 80] [--batch 2048]
                               [--repeats 10] [--json PATH]
 """
-import argparse, json, statistics, sys
+import argparse, json, os, statistics, sys
 
 def main():
     p = argparse.ArgumentParser()
@@ -22,9 +23,9 @@ def main():
     try:
         import torch
     except ImportError:
-        print("skipped: PyTorch is not installed"); return 0
+        print("skipped: PyTorch is not installed"); return 3
     if not torch.cuda.is_available():
-        print("skipped: torch.cuda.is_available() is False"); return 0
+        print("skipped: torch.cuda.is_available() is False"); return 3
     dev = torch.device("cuda")
     T, D, L, B = a.tables, a.dim, a.lookups, a.batch
     rows = max(int(a.table_gib * 2**30) // T // (D * 4), L)
@@ -67,8 +68,9 @@ def main():
     print(f"torch {torch.__version__} EmbeddingBag fp32 T={T} rows={rows} D={D} L={L} B={B}")
     print(f"  per_table: {results['per_table']['seconds_median']*1e3:.3f} ms  {results['per_table']['gb_per_s_rows']:.1f} GB/s")
     print(f"  one_table: {results['one_table']['seconds_median']*1e3:.3f} ms  {results['one_table']['gb_per_s_rows']:.1f} GB/s")
-    if a.json:
-        with open(a.json, "w") as f: json.dump(results, f, indent=2)
+    if a.json:  # atomically: a run cut short leaves no half file
+        with open(a.json + ".tmp", "w") as f: json.dump(results, f, indent=2)
+        os.replace(a.json + ".tmp", a.json)
     return 0
 
 if __name__ == "__main__":

@@ -162,9 +162,12 @@ impl EmbeddingResult {
     }
 }
 
+/// Seconds of steady work the board power is sampled over (its reading averages over about 1 s).
+pub const POWER_SECONDS: f64 = 2.5;
+
 /// Times one table-batched embedding bag on random tables (filled on the device) and uniform random
-/// indices: one warm-up pair of launches, then `repeats` timed ones (at least 200 when `power`, so the
-/// NVML sampler sees enough of them).
+/// indices: one warm-up pair of launches, then `repeats` timed ones; with `power`, then
+/// [`POWER_SECONDS`] of launches while NVML is sampled.
 pub fn embedding_bag(
     dev: &Device,
     s: &EmbeddingShape,
@@ -192,15 +195,22 @@ pub fn embedding_bag(
     let mut out =
         dev.stream().alloc_zeros::<f32>(s.batch * tables.out_width()).map_err(drv("alloc output"))?;
     tables.time_launches(&dbags, &mut out, 2)?;
-    let sampler = if power {
-        PowerSampler::start(Some(&dev.info().uuid), Duration::from_millis(20)).ok()
+    let times = tables.time_launches(&dbags, &mut out, repeats)?;
+    let t = median(&times);
+    // The board averages its power reading over about a second: sample over POWER_SECONDS of
+    // back-to-back launches, not over the few milliseconds the timed repeats take.
+    let power = if power {
+        let launches = (POWER_SECONDS / t.max(1e-6)).ceil().clamp(1.0, 1e7) as usize;
+        match PowerSampler::start(Some(&dev.info().uuid), Duration::from_millis(20)) {
+            Ok(sampler) => {
+                tables.time_launches(&dbags, &mut out, launches)?;
+                sampler.stop().ok()
+            }
+            Err(_) => None,
+        }
     } else {
         None
     };
-    let times =
-        tables.time_launches(&dbags, &mut out, repeats.max(if sampler.is_some() { 200 } else { 0 }))?;
-    let power = sampler.and_then(|p| p.stop().ok());
-    let t = median(&times);
     let lookups: u64 = inputs.iter().map(|(i, _)| i.len() as u64).sum();
     let row_bytes = s.dtype.packed_row_bytes(s.dim);
     let gbs = lookups as f64 * row_bytes as f64 / t / 1e9;

@@ -1,5 +1,6 @@
 //! Opening a CUDA device without panicking where there is none, its identity for the host fingerprint,
-//! and the kernels compiled for it at run time with NVRTC (cached per device).
+//! and the kernels compiled for it at run time with NVRTC (each source compiled once per process and
+//! architecture; loaded once per device).
 
 use crate::error::{drv, one_line, GpuError, Result};
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream};
@@ -7,7 +8,29 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Cubins compiled in this process, by source and compute capability: every `Device` of one
+/// architecture (each test opens its own) reuses them instead of running NVRTC again.
+static CUBINS: OnceLock<Mutex<CubinCache>> = OnceLock::new();
+
+/// Cubins by (source, compute capability).
+type CubinCache = HashMap<(Source, (u32, u32)), Arc<Vec<u8>>>;
+
+/// NVRTC runs so far in this process (the cache's test counts them).
+static COMPILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The cubin of `src` for `cc`, compiled on first use in this process.
+fn cubin(src: Source, cc: (u32, u32)) -> Result<Arc<Vec<u8>>> {
+    let cache = CUBINS.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(c) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&(src, cc)) {
+        return Ok(c.clone());
+    }
+    // Compiled outside the lock: two threads may both compile once, and the first insert wins.
+    let c = Arc::new(compile_cubin(src, cc)?);
+    COMPILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(cache.lock().unwrap_or_else(|p| p.into_inner()).entry((src, cc)).or_insert(c).clone())
+}
 
 /// Identity and size of a device (the GPU part of the host fingerprint).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -103,6 +126,75 @@ pub fn probe_libraries() -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Versions of the CUDA libraries this process loads ("13.0"; `None` where one cannot be loaded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LibraryVersions {
+    /// The CUDA version the driver supports (`cuDriverGetVersion`).
+    pub driver_cuda: Option<String>,
+    /// NVRTC's version (`nvrtcVersion`).
+    pub nvrtc: Option<String>,
+    /// cuBLAS's version (`cublasGetProperty`), with the patch level.
+    pub cublas: Option<String>,
+}
+
+impl LibraryVersions {
+    /// Why these libraries cannot work together, on one line: a toolkit library of a newer CUDA
+    /// major than the driver's (a CUDA 13 cuBLAS fails at handle creation on a CUDA 12 driver).
+    pub fn mismatch(&self) -> Option<String> {
+        let major = |v: &Option<String>| v.as_deref().and_then(|s| s.split('.').next()?.parse::<u32>().ok());
+        let drv = major(&self.driver_cuda)?;
+        for (name, v) in [("NVRTC", &self.nvrtc), ("cuBLAS", &self.cublas)] {
+            if major(v).is_some_and(|m| m > drv) {
+                return Some(format!(
+                    "{name} {} was loaded but the driver supports CUDA {}: put a CUDA {drv} {name} first on \
+                     LD_LIBRARY_PATH (gpu/run-checks.sh picks one matching the driver)",
+                    v.as_deref().unwrap_or("?"),
+                    self.driver_cuda.as_deref().unwrap_or("?")
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// Reads the versions of the driver, NVRTC and cuBLAS that this process loads; a library that is
+/// missing (or panics inside cudarc) gives `None`.
+pub fn library_versions() -> LibraryVersions {
+    fn quiet<T>(f: impl FnOnce() -> Option<T>) -> Option<T> {
+        catch_unwind(AssertUnwindSafe(f)).ok().flatten()
+    }
+    // SAFETY (all three): each is called only after its library was found, and writes plain ints
+    // through valid pointers to locals.
+    let driver_cuda = quiet(|| {
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return None;
+        }
+        let mut v: std::ffi::c_int = 0;
+        unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut v) }.result().ok()?;
+        Some(format!("{}.{}", v / 1000, (v % 1000) / 10))
+    });
+    let nvrtc = quiet(|| {
+        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            return None;
+        }
+        let (mut a, mut b): (std::ffi::c_int, std::ffi::c_int) = (0, 0);
+        unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut a, &mut b) }.result().ok()?;
+        Some(format!("{a}.{b}"))
+    });
+    let cublas = quiet(|| {
+        use cudarc::cublas::sys::{cublasGetProperty, libraryPropertyType as P};
+        if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+            return None;
+        }
+        let mut v = [0 as std::ffi::c_int; 3];
+        for (i, p) in [P::MAJOR_VERSION, P::MINOR_VERSION, P::PATCH_LEVEL].into_iter().enumerate() {
+            unsafe { cublasGetProperty(p, &mut v[i]) }.result().ok()?;
+        }
+        Some(format!("{}.{}.{}", v[0], v[1], v[2]))
+    });
+    LibraryVersions { driver_cuda, nvrtc, cublas }
+}
+
 /// Runs a driver call that may panic inside cudarc (a missing library or symbol), turning both a
 /// panic and a driver error into [`GpuError::NoDevice`].
 fn guarded<T>(
@@ -151,6 +243,9 @@ impl Device {
     /// returns [`GpuError::NoDevice`] (never panics).
     pub fn open(ordinal: usize) -> Result<Device> {
         let n = device_count()?;
+        if let Some(why) = library_versions().mismatch() {
+            return Err(GpuError::NoDevice(why));
+        }
         if n == 0 {
             return Err(GpuError::NoDevice("the driver reports no devices".into()));
         }
@@ -237,10 +332,10 @@ impl Device {
             match m.get(&src) {
                 Some(module) => module.clone(),
                 None => {
-                    let cubin = compile_cubin(src, self.info.compute_capability)?;
+                    let cubin = cubin(src, self.info.compute_capability)?;
                     let module = self
                         .ctx
-                        .load_module(cudarc::nvrtc::Ptx::from_binary(cubin))
+                        .load_module(cudarc::nvrtc::Ptx::from_binary(cubin.to_vec()))
                         .map_err(drv("cuModuleLoadData"))?;
                     m.insert(src, module.clone());
                     module
@@ -334,6 +429,22 @@ mod tests {
     }
 
     #[test]
+    fn a_toolkit_newer_than_the_driver_is_named() {
+        let v = |d: &str, n: &str, b: &str| LibraryVersions {
+            driver_cuda: Some(d.into()),
+            nvrtc: Some(n.into()),
+            cublas: Some(b.into()),
+        };
+        assert_eq!(v("13.0", "13.0", "13.0.2").mismatch(), None);
+        assert_eq!(v("13.0", "12.8", "12.8.4").mismatch(), None, "older toolkits run on newer drivers");
+        let m = v("12.8", "12.8", "13.0.2").mismatch().expect("cuBLAS 13 on a CUDA 12 driver");
+        assert!(m.starts_with("cuBLAS 13.0.2 was loaded but the driver supports CUDA 12.8"), "{m}");
+        assert!(v("12.8", "13.0", "12.8.4").mismatch().unwrap().starts_with("NVRTC 13.0"));
+        let none = LibraryVersions { driver_cuda: None, nvrtc: Some("13.0".into()), cublas: None };
+        assert_eq!(none.mismatch(), None, "no driver: Device::open says so itself");
+    }
+
+    #[test]
     fn arch_flags() {
         assert_eq!(arch_flag((9, 0)), "--gpu-architecture=sm_90");
         assert_eq!(arch_name((8, 6)), "sm_86");
@@ -397,6 +508,8 @@ mod nvrtc_tests {
                     );
                 }
                 println!("{} for {}: {} bytes of cubin", src.name(), arch_name(cc), cubin.len());
+                let (a, b) = (super::cubin(src, cc).unwrap(), super::cubin(src, cc).unwrap());
+                assert!(Arc::ptr_eq(&a, &b), "the second request is served from the process cache");
             }
         }
     }

@@ -10,7 +10,7 @@
 pub mod device;
 pub mod error;
 
-pub use device::{Device, DeviceInfo};
+pub use device::{library_versions, Device, DeviceInfo, LibraryVersions};
 pub use error::{GpuError, Result};
 pub mod embedding;
 pub mod plan;

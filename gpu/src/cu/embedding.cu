@@ -2,8 +2,9 @@
 //
 // Bags are numbered bag = t * B + b (table-major). A sub-warp of `lanes` threads pools one bag; each
 // lane owns the row chunks c = lane, lane + lanes, ... (a chunk is 4 values when the table's rows
-// allow 16/8/4-byte vector loads, else 1 value). UNROLL rows are loaded before any is accumulated so
-// each lane keeps several independent loads in flight.
+// allow 16/8/4-byte vector loads, else 1 value). UNROLL rows (2 x UNROLL for uniform fp16/int8 tables
+// with one chunk per lane) are loaded before any is accumulated so each lane keeps several independent
+// loads in flight.
 //
 // Row formats (byte offsets within a row, rows `stride` bytes apart, stride a multiple of 16):
 //   fp32: dim f32; fp16: dim IEEE halves; int8: dim u8 codes, then f32 scale, then f32 bias
@@ -37,36 +38,52 @@ __device__ __forceinline__ float h2f(unsigned short h) {
     return f;
 }
 
-// Chunk c of a row as up to 4 floats (int8: the codes, unscaled).
-__device__ __forceinline__ float4 load_chunk(const unsigned char* __restrict__ row, unsigned int dtype,
-                                             bool vec4, unsigned int c) {
-    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+// Chunk c of a row as the raw bits it is stored in (fp32: 4 words; fp16: 2; int8: 1; a scalar chunk:
+// .x). Rows are loaded raw and unpacked when accumulated, so a row in flight holds only the registers
+// its bytes need and narrow rows can keep more rows in flight per lane.
+__device__ __forceinline__ uint4 load_raw(const unsigned char* __restrict__ row, unsigned int dtype, bool vec4,
+                                          unsigned int c) {
+    uint4 r = make_uint4(0u, 0u, 0u, 0u);
     if (vec4) {
         if (dtype == DT_F32) {
-            v = __ldg(reinterpret_cast<const float4*>(row) + c);
+            r = __ldg(reinterpret_cast<const uint4*>(row) + c);
         } else if (dtype == DT_F16) {
-            uint2 r = __ldg(reinterpret_cast<const uint2*>(row) + c);
-            v.x = h2f((unsigned short)(r.x & 0xffffu));
-            v.y = h2f((unsigned short)(r.x >> 16));
-            v.z = h2f((unsigned short)(r.y & 0xffffu));
-            v.w = h2f((unsigned short)(r.y >> 16));
+            const uint2 h = __ldg(reinterpret_cast<const uint2*>(row) + c);
+            r.x = h.x;
+            r.y = h.y;
         } else {
-            unsigned int r = __ldg(reinterpret_cast<const unsigned int*>(row) + c);
-            v.x = (float)(r & 0xffu);
-            v.y = (float)((r >> 8) & 0xffu);
-            v.z = (float)((r >> 16) & 0xffu);
-            v.w = (float)(r >> 24);
+            r.x = __ldg(reinterpret_cast<const unsigned int*>(row) + c);
         }
     } else {
         if (dtype == DT_F32) {
-            v.x = __ldg(reinterpret_cast<const float*>(row) + c);
+            r.x = __ldg(reinterpret_cast<const unsigned int*>(row) + c);
         } else if (dtype == DT_F16) {
-            v.x = h2f(__ldg(reinterpret_cast<const unsigned short*>(row) + c));
+            r.x = __ldg(reinterpret_cast<const unsigned short*>(row) + c);
         } else {
-            v.x = (float)__ldg(row + c);
+            r.x = __ldg(row + c);
         }
     }
-    return v;
+    return r;
+}
+
+// A raw chunk as up to 4 floats (int8: the codes, unscaled).
+__device__ __forceinline__ float4 unpack(uint4 r, unsigned int dtype, bool vec4) {
+    if (dtype == DT_F32) {
+        return make_float4(__uint_as_float(r.x), __uint_as_float(r.y), __uint_as_float(r.z),
+                           __uint_as_float(r.w));
+    }
+    if (dtype == DT_F16) {
+        if (!vec4) {
+            return make_float4(h2f((unsigned short)r.x), 0.f, 0.f, 0.f);
+        }
+        return make_float4(h2f((unsigned short)(r.x & 0xffffu)), h2f((unsigned short)(r.x >> 16)),
+                           h2f((unsigned short)(r.y & 0xffffu)), h2f((unsigned short)(r.y >> 16)));
+    }
+    if (!vec4) {
+        return make_float4((float)r.x, 0.f, 0.f, 0.f);
+    }
+    return make_float4((float)(r.x & 0xffu), (float)((r.x >> 8) & 0xffu), (float)((r.x >> 16) & 0xffu),
+                       (float)(r.x >> 24));
 }
 
 // The f32 stored at byte `off` of a row, whatever its alignment.
@@ -87,6 +104,8 @@ __device__ __forceinline__ void tbe(const TableMeta* __restrict__ meta, const I*
                                     const float* __restrict__ weights, float* __restrict__ out,
                                     unsigned int out_stride, unsigned int col_base, unsigned int B,
                                     unsigned int T, unsigned int lanes, unsigned long long* err) {
+    // Rows in flight per lane: narrow rows (fp16, int8) hold fewer registers each, so twice as many.
+    constexpr int UNR = (MAXK == 1 && (FAST == 1 || FAST == 2)) ? 2 * UNROLL : UNROLL;
     const unsigned long long gtid = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
     const unsigned long long bag = gtid / lanes;
     const unsigned int lane = (unsigned int)(gtid % lanes);
@@ -114,12 +133,12 @@ __device__ __forceinline__ void tbe(const TableMeta* __restrict__ meta, const I*
             acc[k] = make_float4(0.f, 0.f, 0.f, 0.f);
         }
         float bias_acc = 0.f;
-        for (unsigned int i = s; i < e; i += UNROLL) {
-            const unsigned int n = min((unsigned int)UNROLL, e - i);
-            const unsigned char* rows[UNROLL];
-            float w[UNROLL];
+        for (unsigned int i = s; i < e; i += UNR) {
+            const unsigned int n = min((unsigned int)UNR, e - i);
+            const unsigned char* rows[UNR];
+            float w[UNR];
 #pragma unroll
-            for (int u = 0; u < UNROLL; ++u) {
+            for (int u = 0; u < UNR; ++u) {
                 rows[u] = base;
                 w[u] = 0.f;
                 if ((unsigned int)u < n) {
@@ -132,31 +151,35 @@ __device__ __forceinline__ void tbe(const TableMeta* __restrict__ meta, const I*
                     }
                 }
             }
-            float4 v[UNROLL][MAXK];
+            // Every load of the UNR rows (int8: with their scale and bias) is issued before any is used.
+            uint4 v[UNR][MAXK];
+            float2 sb[UNR];
 #pragma unroll
-            for (int u = 0; u < UNROLL; ++u) {
+            for (int u = 0; u < UNR; ++u) {
+                const bool live = (unsigned int)u < n;
+                sb[u] = (dtype == DT_I8 && live)
+                            ? make_float2(load_f32_at(rows[u], m.dim), load_f32_at(rows[u], m.dim + 4u))
+                            : make_float2(0.f, 0.f);
 #pragma unroll
                 for (int k = 0; k < MAXK; ++k) {
                     const unsigned int c = pass + lane + (unsigned int)k * lanes;
-                    v[u][k] = ((unsigned int)u < n && c < nchunks) ? load_chunk(rows[u], dtype, vec4, c)
-                                                                    : make_float4(0.f, 0.f, 0.f, 0.f);
+                    v[u][k] = (live && c < nchunks) ? load_raw(rows[u], dtype, vec4, c) : make_uint4(0u, 0u, 0u, 0u);
                 }
             }
 #pragma unroll
-            for (int u = 0; u < UNROLL; ++u) {
+            for (int u = 0; u < UNR; ++u) {
                 float wr = w[u];
-                if (dtype == DT_I8 && (unsigned int)u < n) {
-                    const float scale = load_f32_at(rows[u], m.dim);
-                    const float bias = load_f32_at(rows[u], m.dim + 4u);
-                    bias_acc += bias * w[u];
-                    wr = scale * w[u];
+                if (dtype == DT_I8) {
+                    bias_acc += sb[u].y * w[u];
+                    wr = sb[u].x * w[u];
                 }
 #pragma unroll
                 for (int k = 0; k < MAXK; ++k) {
-                    acc[k].x += v[u][k].x * wr;
-                    acc[k].y += v[u][k].y * wr;
-                    acc[k].z += v[u][k].z * wr;
-                    acc[k].w += v[u][k].w * wr;
+                    const float4 x = unpack(v[u][k], dtype, vec4);
+                    acc[k].x += x.x * wr;
+                    acc[k].y += x.y * wr;
+                    acc[k].z += x.z * wr;
+                    acc[k].w += x.w * wr;
                 }
             }
         }

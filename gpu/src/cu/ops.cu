@@ -141,7 +141,7 @@ extern "C" __global__ void gather_ceiling(const float4* __restrict__ table, unsi
 #pragma unroll
         for (int u = 0; u < GATHER_UNROLL; ++u) {
             const unsigned long long r =
-                splitmix64(seed ^ (group * per_group + i + (unsigned int)u)) % rows;
+                __umul64hi(splitmix64(seed ^ (group * per_group + i + (unsigned int)u)), rows);
             v[u] = (i + (unsigned int)u < per_group && lane < row_chunks)
                        ? __ldg(table + r * row_chunks + lane)
                        : make_float4(0.f, 0.f, 0.f, 0.f);

@@ -546,6 +546,13 @@ fn profile_model(
         searches.join(" + ")
     );
 
+    // The default schedule is the baseline every table reports, searched or not: measured first, so
+    // a time budget spent by the search cannot leave a table without it.
+    let default = space.default_point();
+    let default_eval = {
+        strategy::Objective::eval(&mut evaluator.objective(&mut fixture, &space, params, &bar), &default)?;
+        evaluator.get(&space.schedule(&default))
+    };
     let mut results = Vec::new();
     for name in searches {
         let s = strategy::by_name(name).expect("checked names");
@@ -566,12 +573,6 @@ fn profile_model(
             break;
         }
     }
-    // The default schedule is the baseline every table reports, searched or not.
-    let default = space.default_point();
-    let default_eval = {
-        strategy::Objective::eval(&mut evaluator.objective(&mut fixture, &space, params, &bar), &default)?;
-        evaluator.get(&space.schedule(&default))
-    };
     bar.finish_and_clear();
     if evaluator.interrupted() {
         bail!(
