@@ -20,11 +20,13 @@
 #   embedding2  ours again (fp32), so torch sits between two of our runs        10 s      45 s
 #   mlp         cuBLAS layers + fused bias/ReLU                                 20 s      60 s
 #   models      rmc1, rmc3, wnd, dien, din, ncf, mt-wnd: GPU vs CPU by batch  100 s     210 s
+#   infer       hercules infer --device cuda (eager, graphs, TF32) and the CPU  15 s      90 s
 #   lane        hercules profile of dlrm-rmc3, wnd with the GPU offload        200 s     240 s
 #   roofline    hercules roofline --device cuda (the harness's own entry)       20 s      60 s
 # A stage whose timeout would pass DEADLINE (seconds from the start, default 540) gets what is
 # left, or is not run. After every stage, summary.txt/summary.json are rewritten (atomically) and,
 # with PACK=file.tgz, the whole folder is packed there: a run killed at any point keeps what it did.
+# ONLY="stage ..." runs those stages alone (the summary then expects only them).
 # The summary FAILS when any stage failed, timed out, was skipped or was not run;
 # HERCULES_GPU_REQUIRED=1 (the default here) makes a GPU test panic instead of printing "skipped".
 #
@@ -78,6 +80,10 @@ deadline=${DEADLINE:-540}
 export HERCULES_GPU_REQUIRED=${HERCULES_GPU_REQUIRED:-1}
 py=$(command -v python3 || true)
 : > "$out/stages.tsv"
+all="versions tests ceilings embedding torch embedding2 mlp models infer lane roofline"
+plan=${ONLY:-$all}
+[ "$mode" = "dry-run" ] && plan="timeout-probe $plan"
+echo "$plan" | tr ' ' '\n' | grep -v '^$' > "$out/plan.txt"
 for b in hercules_gpu_tests gpu_bench hercules; do
   [ -x "$dist/$b" ] || { echo "missing $dist/$b: run 'gpu/run-checks.sh build' on a machine with Rust, and carry gpu/dist" | tee "$out/summary.txt"; exit 1; }
 done
@@ -96,6 +102,7 @@ summarise() {
 # timeout, skipped (exit 3 or a "skipped:" line) or not-run.
 stage() {
   local name=$1 limit=$2; shift 2
+  case " $plan " in *" $name "*) ;; *) return ;; esac
   local var="T_$(echo "$name" | tr 'a-z-' 'A-Z_')"
   limit=${!var:-$limit}
   local left=$(( deadline - ($(date +%s) - start) - 5 ))
@@ -170,8 +177,17 @@ stage torch 90 "${py:-python3}" "$root/gpu/peers/torch_embedding_bag.py" "${emb[
 stage embedding2 45 "$dist/gpu_bench" --only embedding "${emb[@]}" --json "$out/embedding2.json"
 stage mlp 60 "$dist/gpu_bench" --only mlp --json "$out/mlp.json"
 # The CPU side gets every core but the one driving the GPU.
+infer_stage() {  # the harness's own entry: hercules infer --device cuda, eager, graphs, TF32
+  "$dist/hercules" infer --model dlrm-rmc3 --rows-scale "$rows_scale" --device cuda --batch 64 --seconds 2 --json "$out/infer-rmc3-b64.json" &&
+  "$dist/hercules" infer --model dlrm-rmc3 --rows-scale "$rows_scale" --device cuda --batch 64 --seconds 2 --cuda-graphs --json "$out/infer-rmc3-b64-graphs.json" &&
+  "$dist/hercules" infer --model dlrm-rmc3 --rows-scale "$rows_scale" --device cuda --batch 1024 --seconds 2 --json "$out/infer-rmc3-b1024.json" &&
+  "$dist/hercules" infer --model dlrm-rmc3 --rows-scale "$rows_scale" --device cuda --batch 1024 --seconds 2 --tf32 --json "$out/infer-rmc3-b1024-tf32.json" &&
+  "$dist/hercules" infer --model dlrm-rmc3 --rows-scale "$rows_scale" --threads "$(nproc)" --batch 1024 --seconds 2 --json "$out/infer-rmc3-b1024-cpu.json"
+}
 stage models 210 "$dist/gpu_bench" --only models --models --rows-scale "$rows_scale" \
   --cpu-threads "$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))" --json "$out/models.json"
+export -f infer_stage && export dist rows_scale out
+stage infer 90 bash -c infer_stage
 lane=()
 for m in ${LANE_MODELS:-dlrm-rmc3 wnd}; do lane+=(--model "$m"); done
 stage lane 240 "$dist/hercules" profile "${lane[@]}" --rows-scale "$lane_scale" \

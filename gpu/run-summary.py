@@ -6,6 +6,7 @@ passed (a skip is a failure), the two embedding checks included.
 Usage: run-summary.py OUT_DIR"""
 import json, os, sys
 
+# The stages of a run made before run-checks.sh wrote plan.txt.
 PLANNED = ["versions", "tests", "ceilings", "embedding", "torch", "embedding2", "mlp", "models", "lane", "roofline"]
 COPY_FRACTION, TORCH_RATIO = 0.70, 1.5
 
@@ -28,7 +29,11 @@ def main(out):
     except OSError:
         pass
     lines, problems, checks = [], [], {}
-    for name in (["timeout-probe"] if "timeout-probe" in stages else []) + PLANNED:
+    try:
+        planned = [l.strip() for l in open(os.path.join(out, "plan.txt")) if l.strip()]
+    except OSError:
+        planned = (["timeout-probe"] if "timeout-probe" in stages else []) + PLANNED
+    for name in planned:
         s = stages.get(name, {"status": "not reached", "rc": "-", "seconds": "0"})
         lines.append(f"stage {name:<13} {s['status']:<11} rc {s['rc']:<4} {s['seconds']} s")
         want = "timeout" if name == "timeout-probe" else "ok"
@@ -82,8 +87,9 @@ def main(out):
                          f"(per_table {torch['per_table']['gb_per_s_rows']:.1f}, one_table "
                          f"{torch['one_table']['gb_per_s_rows']:.1f}); ours/torch = {r:.2f}x "
                          f"-> {'PASS' if checks['embedding_vs_torch'] else 'FAIL'} (>= {TORCH_RATIO}x)")
-    for name in ("embedding_vs_copy", "embedding_vs_torch"):
-        if name not in checks:
+    needs = {"embedding_vs_copy": ("embedding", "ceilings"), "embedding_vs_torch": ("embedding", "torch")}
+    for name, stages_needed in needs.items():
+        if name not in checks and all(x in planned for x in stages_needed):
             checks[name] = None
             lines.append(f"check: {name} not measured")
     for m in (load(out, "models.json") or {}).get("models") or []:
@@ -109,6 +115,12 @@ def main(out):
         lines.append(f"model {m['model']}: GPU faster than {m['cpu_threads']} CPU threads {cross}; best GPU {max(best['gpu_samples_per_s'], best.get('graph_samples_per_s') or 0):.0f} "
                      f"samples/s at batch {best['batch']}; CUDA graphs {sp or 'n/a'}"
                      + (f"; graphs failed: {m['graph_failure']}" if m.get("graph_failure") else ""))
+    for f in sorted(os.listdir(out)):
+        if f.startswith("infer-") and f.endswith(".json"):
+            r = load(out, f)
+            if r:
+                lines.append(f"infer {r['model']} on {r['device']} batch {r['batch']}: p50 {r['latency']['p50_ms']:.3f} ms, "
+                             f"p99 {r['latency']['p99_ms']:.3f} ms, {r['samples_per_s']:.0f} samples/s")
     prof = load(out, "profile.json")
     if prof:
         lines.append("lane: " + json.dumps(prof)[:300])

@@ -556,6 +556,16 @@ impl GpuRunner {
         &self.stream
     }
 
+    /// Allows TF32 tensor-core math in this runner's FP32 GEMMs (off: full FP32, the default the
+    /// tests compare with the CPU at 1e-5). Captured graphs are dropped, since they hold the old mode.
+    pub fn set_tf32(&mut self, on: bool) -> Result<()> {
+        self.blas.set_tf32(on)?;
+        let graphs = self.graphs();
+        self.set_graphs(false);
+        self.set_graphs(graphs);
+        Ok(())
+    }
+
     /// Turns CUDA graphs on or off (off by default). On: the device work of a forward is captured per
     /// (batch size, index width) up to [`GpuRunner::set_graph_limits`]' batch, on that shape's second
     /// use, and replayed after. Turning them off drops the captured graphs.
@@ -970,6 +980,28 @@ mod tests {
                 graphed.graph_count()
             );
         }
+    }
+
+    #[test]
+    fn tf32_runner_stays_near_the_cpu_model() {
+        let Some(dev) = device_or_skip() else { return };
+        let scale = Scale { rows_scale: 0.001, max_rows: Some(20_000) };
+        let source = WeightSource::Init { init: Init::Portable, seed: 7 };
+        let spec = zoo::resolve("dlrm-rmc3").unwrap();
+        let cpu = Model::build(&spec, scale, &source).unwrap();
+        let gpu = Arc::new(GpuModel::build(&dev, &spec, scale, &source).unwrap());
+        let mut r = gpu.runner(&dev, 64).unwrap();
+        r.set_tf32(true).unwrap();
+        let input = InputGen::new(IndexDist::Uniform, 4).generate(&cpu.spec, 64).unwrap();
+        let mut want = vec![0f32; 64 * cpu.output_width()];
+        let mut ws = Workspace::new(&cpu, 64, 1);
+        cpu.forward(&mut ws, &input, None, ForwardOpts::default(), None, &mut want).unwrap();
+        let mut got = vec![0f32; 64 * cpu.output_width()];
+        r.forward(&dev, &input, &mut got).unwrap();
+        // TF32 keeps 10 of FP32's 23 mantissa bits in the GEMM inputs: about 1e-3 per layer.
+        let e = rel_err(&got, &want);
+        println!("dlrm-rmc3 batch 64 with TF32: relative error {e:.2e}");
+        assert!(e <= 2e-2 && e.is_finite(), "TF32 relative error {e:e}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::forward::{ForwardOpts, Profile};
-use crate::inputs::{IndexDist, InputPool};
+use crate::inputs::{IndexDist, InputPool, InputSet};
 use crate::model::Model;
 use crate::workspace::Workspace;
 use hercules_kernels::PinnedPool;
@@ -71,6 +71,50 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
+/// Latency and throughput of passes timed back to back.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Timed {
+    /// Timed passes.
+    pub forwards: usize,
+    /// Per-pass latency.
+    pub latency: Latency,
+    /// batch × forwards / total timed seconds.
+    pub samples_per_s: f64,
+}
+
+/// Runs `pass` on the pool's inputs: `cfg.warmup` untimed, then timed until both `cfg.min_iters`
+/// passes and `cfg.min_time` are reached. Any backend (the CPU model, the GPU runner) is timed alike.
+pub fn timed_passes<E>(
+    cfg: &InferConfig,
+    inputs: &mut InputPool,
+    mut pass: impl FnMut(&InputSet) -> std::result::Result<(), E>,
+) -> std::result::Result<Timed, E> {
+    for _ in 0..cfg.warmup {
+        pass(inputs.next())?;
+    }
+    let mut lat = Vec::with_capacity(cfg.min_iters.max(1024));
+    let start = Instant::now();
+    while lat.len() < cfg.min_iters.max(1) || start.elapsed() < cfg.min_time {
+        let input = inputs.next();
+        let t = Instant::now();
+        pass(input)?;
+        lat.push(t.elapsed().as_secs_f64());
+    }
+    let total: f64 = lat.iter().sum();
+    lat.sort_by(f64::total_cmp);
+    let ms = |v: f64| v * 1e3;
+    Ok(Timed {
+        forwards: lat.len(),
+        latency: Latency {
+            p50_ms: ms(percentile(&lat, 0.50)),
+            p95_ms: ms(percentile(&lat, 0.95)),
+            p99_ms: ms(percentile(&lat, 0.99)),
+            mean_ms: ms(total / lat.len() as f64),
+        },
+        samples_per_s: (cfg.batch * lat.len()) as f64 / total,
+    })
+}
+
 /// Measures `model` under `cfg`.
 pub fn measure(model: &Model, cfg: &InferConfig) -> Result<InferResult> {
     // The calling thread runs the passes as the pool's worker 0, pinned to its first core (with
@@ -82,33 +126,17 @@ pub fn measure(model: &Model, cfg: &InferConfig) -> Result<InferResult> {
     let mut ws = Workspace::new(model, cfg.batch, cfg.threads);
     let mut out = vec![0.0f32; cfg.batch * model.output_width()];
     let opts = ForwardOpts { inter_op: cfg.inter_op };
-    for _ in 0..cfg.warmup {
-        model.forward(&mut ws, inputs.next(), pool.as_ref(), opts, None, &mut out)?;
-    }
-    let mut lat = Vec::with_capacity(cfg.min_iters.max(1024));
-    let start = Instant::now();
-    while lat.len() < cfg.min_iters || start.elapsed() < cfg.min_time {
-        let input = inputs.next();
-        let t = Instant::now();
-        model.forward(&mut ws, input, pool.as_ref(), opts, None, &mut out)?;
-        lat.push(t.elapsed().as_secs_f64());
-    }
-    let total: f64 = lat.iter().sum();
+    let timed = timed_passes(cfg, &mut inputs, |input| {
+        model.forward(&mut ws, input, pool.as_ref(), opts, None, &mut out)
+    })?;
     let mut profile = Profile::default();
     for _ in 0..cfg.profile_iters {
         model.forward(&mut ws, inputs.next(), pool.as_ref(), opts, Some(&mut profile), &mut out)?;
     }
-    lat.sort_by(f64::total_cmp);
-    let ms = |v: f64| v * 1e3;
     Ok(InferResult {
-        forwards: lat.len(),
-        latency: Latency {
-            p50_ms: ms(percentile(&lat, 0.50)),
-            p95_ms: ms(percentile(&lat, 0.95)),
-            p99_ms: ms(percentile(&lat, 0.99)),
-            mean_ms: ms(total / lat.len() as f64),
-        },
-        samples_per_s: (cfg.batch * lat.len()) as f64 / total,
+        forwards: timed.forwards,
+        latency: timed.latency,
+        samples_per_s: timed.samples_per_s,
         profile,
     })
 }

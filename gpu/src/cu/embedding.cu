@@ -4,7 +4,9 @@
 // lane owns the row chunks c = lane, lane + lanes, ... (a chunk is 4 values when the table's rows
 // allow 16/8/4-byte vector loads, else 1 value). UNROLL rows (2 x UNROLL for uniform fp16/int8 tables
 // with one chunk per lane) are loaded before any is accumulated so each lane keeps several independent
-// loads in flight.
+// loads in flight. Every lane reads the bag's indices itself: the lanes of a sub-warp read the same
+// address, which the hardware serves as one broadcast load (reading them once per warp and shuffling,
+// FBGEMM's way, measured no faster: results/gpu/README.md).
 //
 // Row formats (byte offsets within a row, rows `stride` bytes apart, stride a multiple of 16):
 //   fp32: dim f32; fp16: dim IEEE halves; int8: dim u8 codes, then f32 scale, then f32 bias

@@ -1,11 +1,15 @@
 //! `hercules infer`: forward passes of one model at one batch size, back to back; prints latency
-//! percentiles, samples/s and the share of time per operator class.
+//! percentiles, samples/s and (on the CPU) the share of time per operator class. `--device cuda` runs
+//! the same model, with the same weights and inputs, on CUDA device 0.
 
+use crate::host::DeviceKind;
 use crate::output::{self, table::Table};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use hercules_models::runner::{measure, InferConfig, InferResult};
+use hercules_models::inputs::InputPool;
+use hercules_models::runner::{measure, timed_passes, InferConfig, Timed};
 use hercules_models::weights::TensorFile;
+use hercules_models::Profile;
 use hercules_models::{zoo, IndexDist, Init, Model, Scale, WeightSource};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -29,6 +33,16 @@ pub struct InferArgs {
     /// Samples per forward pass.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
+    /// Where the forward passes run: this host's cores, or CUDA device 0 (the copies of inputs and
+    /// outputs between host and device are inside each timed pass).
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+    /// With `--device cuda`: capture each pass's device work as a CUDA graph and replay it.
+    #[arg(long)]
+    pub cuda_graphs: bool,
+    /// With `--device cuda`: allow TF32 tensor-core math in the FP32 GEMMs.
+    #[arg(long)]
+    pub tf32: bool,
     /// Worker threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -82,6 +96,8 @@ pub struct InferArgs {
 struct InferReport {
     kind: &'static str,
     model: String,
+    /// `cpu`, or the CUDA device's name.
+    device: String,
     batch: usize,
     threads: usize,
     inter_op: bool,
@@ -93,8 +109,11 @@ struct InferReport {
     /// The embedding prefetch distance measured at build (null: no table outgrows the cache alone).
     prefetch_distance: Option<usize>,
     #[serde(flatten)]
-    result: InferResult,
-    shares: std::collections::BTreeMap<&'static str, f64>,
+    timed: Timed,
+    /// Seconds per operator class over the profiled passes (CPU only).
+    profile: Option<Profile>,
+    /// Share of time per operator class (CPU only).
+    shares: Option<std::collections::BTreeMap<&'static str, f64>>,
 }
 
 fn parse_dist(s: &str, wrap: bool) -> Result<IndexDist> {
@@ -125,6 +144,13 @@ pub fn run(args: InferArgs) -> Result<()> {
         bail!("--batch {} must be in 1..=65536", args.batch);
     }
     let usable = hercules_kernels::pool::allowed_cores().len();
+    let cuda = args.device == DeviceKind::Cuda;
+    if cuda && (args.threads != 1 || args.inter_op) {
+        bail!("--threads and --inter-op apply to --device cpu (one host thread drives the GPU)");
+    }
+    if !cuda && (args.cuda_graphs || args.tf32) {
+        bail!("--cuda-graphs and --tf32 apply to --device cuda");
+    }
     if args.threads == 0 || args.threads > usable {
         bail!("--threads {} must be in 1..={usable} (the cores this process may use)", args.threads);
     }
@@ -168,19 +194,6 @@ pub fn run(args: InferArgs) -> Result<()> {
         };
         println!("{}: tables capped at {r} rows ({why})", spec.name);
     }
-    let t = std::time::Instant::now();
-    let model = Model::build(&spec, scale, &source)?;
-    let gib = model.table_bytes() as f64 / (1u64 << 30) as f64;
-    println!(
-        "{}: built in {:.1} s, tables {gib:.2} GiB (rows scale {}), weights {weights}",
-        spec.name,
-        t.elapsed().as_secs_f64(),
-        args.rows_scale
-    );
-    if let Some(p) = &model.prefetch {
-        let ms: Vec<String> = p.medians.iter().map(|(d, t)| format!("{d}: {:.0} µs", t * 1e6)).collect();
-        println!("{}: embedding prefetch {} rows ahead (measured {})", spec.name, p.distance, ms.join(", "));
-    }
     let cfg = InferConfig {
         batch: args.batch,
         threads: args.threads,
@@ -193,9 +206,47 @@ pub fn run(args: InferArgs) -> Result<()> {
         seed: args.seed,
         profile_iters: args.min_iters.clamp(10, 200),
     };
-    let r = measure(&model, &cfg)?;
+    let t = std::time::Instant::now();
+    let built =
+        if cuda { build_cuda(&args, &spec, scale, &source)? } else { build_cpu(&spec, scale, &source)? };
+    let gib = built.table_bytes as f64 / (1u64 << 30) as f64;
+    println!(
+        "{} on {}: built in {:.1} s, tables {gib:.2} GiB (rows scale {}), weights {weights}",
+        spec.name,
+        built.device,
+        t.elapsed().as_secs_f64(),
+        args.rows_scale
+    );
+    let (timed, profile) = match built.backend {
+        Backend::Cpu(model) => {
+            if let Some(p) = &model.prefetch {
+                let ms: Vec<String> =
+                    p.medians.iter().map(|(d, t)| format!("{d}: {:.0} µs", t * 1e6)).collect();
+                println!(
+                    "{}: embedding prefetch {} rows ahead (measured {})",
+                    spec.name,
+                    p.distance,
+                    ms.join(", ")
+                );
+            }
+            let r = measure(&model, &cfg)?;
+            let timed = Timed { forwards: r.forwards, latency: r.latency, samples_per_s: r.samples_per_s };
+            (timed, Some((r.profile, model.prefetch.as_ref().map(|p| p.distance))))
+        }
+        Backend::Cuda { dev, model, mut runner } => {
+            let mut inputs =
+                InputPool::new(&model.spec, cfg.batch, cfg.pool_sets, cfg.dist.clone(), cfg.seed)?;
+            let mut out = vec![0f32; cfg.batch * model.output_width()];
+            let timed = timed_passes(&cfg, &mut inputs, |input| runner.forward(&dev, input, &mut out))?;
+            if let Some(why) = runner.graph_failure() {
+                println!("CUDA graphs switched themselves off: {why}");
+            }
+            (timed, None)
+        }
+    };
     let mut table = Table::new([
         "model",
+        "device",
         "batch",
         "threads",
         "inter-op",
@@ -208,24 +259,30 @@ pub fn run(args: InferArgs) -> Result<()> {
         "attention/rnn %",
         "interaction %",
     ]);
-    let shares = r.profile.shares();
-    let pct = |i: usize| format!("{:.1}", 100.0 * shares[i].1);
+    let shares = profile.as_ref().map(|(p, _)| p.shares());
+    let pct = |i: usize| shares.as_ref().map_or("n/a".to_string(), |s| format!("{:.1}", 100.0 * s[i].1));
     table.push([
         spec.name.clone(),
+        built.device.clone(),
         args.batch.to_string(),
         args.threads.to_string(),
         if args.inter_op { "on" } else { "off" }.to_string(),
-        format!("{:.3}", r.latency.p50_ms),
-        format!("{:.3}", r.latency.p95_ms),
-        format!("{:.3}", r.latency.p99_ms),
-        format!("{:.0}", r.samples_per_s),
+        format!("{:.3}", timed.latency.p50_ms),
+        format!("{:.3}", timed.latency.p95_ms),
+        format!("{:.3}", timed.latency.p99_ms),
+        format!("{:.0}", timed.samples_per_s),
         pct(0),
         pct(1),
         pct(2),
         pct(3),
     ]);
     print!("{}", table.render());
-    println!("({} timed passes; time shares from {} profiled passes)", r.forwards, r.profile.forwards);
+    match &profile {
+        Some((p, _)) => {
+            println!("({} timed passes; time shares from {} profiled passes)", timed.forwards, p.forwards)
+        }
+        None => println!("({} timed passes; no per-operator shares on the GPU)", timed.forwards),
+    }
     if let Some(p) = &args.csv {
         output::write_atomic(p, table.to_csv().as_bytes())?;
     }
@@ -233,19 +290,65 @@ pub fn run(args: InferArgs) -> Result<()> {
         let report = InferReport {
             kind: "infer",
             model: spec.name.clone(),
+            device: built.device,
             batch: args.batch,
             threads: args.threads,
             inter_op: args.inter_op,
             rows_scale: args.rows_scale,
             max_rows,
-            table_bytes: model.table_bytes(),
+            table_bytes: built.table_bytes,
             dist: args.dist.clone(),
             weights,
-            prefetch_distance: model.prefetch.as_ref().map(|p| p.distance),
-            shares: shares.iter().copied().collect(),
-            result: r,
+            prefetch_distance: profile.as_ref().and_then(|(_, d)| *d),
+            shares: shares.map(|s| s.iter().copied().collect()),
+            profile: profile.map(|(p, _)| p),
+            timed,
         };
         output::write_json(p, &report)?;
     }
     Ok(())
+}
+
+/// The model built for the chosen device.
+enum Backend {
+    Cpu(Box<Model>),
+    Cuda { dev: hercules_gpu::Device, model: Arc<hercules_gpu::GpuModel>, runner: hercules_gpu::GpuRunner },
+}
+
+/// A built model with what the report says of it.
+struct Built {
+    backend: Backend,
+    device: String,
+    table_bytes: usize,
+}
+
+fn build_cpu(spec: &hercules_models::ModelSpec, scale: Scale, source: &WeightSource) -> Result<Built> {
+    let model = Model::build(spec, scale, source)?;
+    Ok(Built {
+        table_bytes: model.table_bytes(),
+        device: "cpu".into(),
+        backend: Backend::Cpu(Box::new(model)),
+    })
+}
+
+/// The same spec, scale and weight source on CUDA device 0 (`hercules_gpu::GpuModel` reads the
+/// tensors `Model::build` reads), with a runner sized for `--batch`.
+fn build_cuda(
+    args: &InferArgs,
+    spec: &hercules_models::ModelSpec,
+    scale: Scale,
+    source: &WeightSource,
+) -> Result<Built> {
+    let dev = hercules_gpu::Device::open(0)?;
+    let model = Arc::new(hercules_gpu::GpuModel::build(&dev, spec, scale, source)?);
+    let mut runner = model.runner(&dev, args.batch)?;
+    runner.set_graphs(args.cuda_graphs);
+    runner.set_tf32(args.tf32)?;
+    let device = format!(
+        "{}{}{}",
+        dev.info().name,
+        if args.cuda_graphs { ", graphs" } else { "" },
+        if args.tf32 { ", tf32" } else { "" }
+    );
+    Ok(Built { table_bytes: model.table_bytes(), device, backend: Backend::Cuda { dev, model, runner } })
 }
