@@ -81,6 +81,124 @@ impl BagPlan {
     }
 }
 
+/// Sizes of a batch in the kernel's layout, from the inputs' lengths alone (nothing checked yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanSizes {
+    /// Bags per table (B), from table 0.
+    pub batch: usize,
+    /// Indices over all tables.
+    pub indices: usize,
+    /// Whether indices are 64-bit (some table has more than 2^32 rows).
+    pub wide: bool,
+}
+
+/// The sizes [`plan_into`] needs its destinations to have.
+pub fn plan_sizes(shapes: &[TableShape], inputs: &[TableBags<'_>]) -> PlanSizes {
+    PlanSizes {
+        batch: inputs.first().map_or(0, |i| i.bags.count()),
+        indices: inputs.iter().map(|i| i.indices.len()).sum(),
+        wide: shapes.iter().any(|s| s.rows > 1 << 32),
+    }
+}
+
+/// [`plan_bags`]' offsets and indices, checked the same way (the same errors), written straight into
+/// `offsets` (T·B + 1 native-endian u32) and `indices` (native-endian u32, or u64 when `sizes.wide`):
+/// the GPU runner packs its pinned staging buffer with it, without building the vectors first.
+/// Per-index weights are not taken (the runner sends none).
+pub fn plan_into(
+    shapes: &[TableShape],
+    inputs: &[TableBags<'_>],
+    sizes: PlanSizes,
+    offsets: &mut [u8],
+    indices: &mut [u8],
+) -> Result<()> {
+    if shapes.len() != inputs.len() {
+        return Err(GpuError::Invalid(format!("{} tables but inputs for {}", shapes.len(), inputs.len())));
+    }
+    let (batch, wide) = (sizes.batch, sizes.wide);
+    if sizes.indices > u32::MAX as usize {
+        return Err(GpuError::Invalid(format!("{} indices in one batch; at most 2^32 - 1", sizes.indices)));
+    }
+    let ib = if wide { 8 } else { 4 };
+    if offsets.len() < 4 * (shapes.len() * batch + 1) || indices.len() < ib * sizes.indices {
+        return Err(GpuError::Invalid("plan_into: destination smaller than plan_sizes asks".into()));
+    }
+    if inputs.iter().any(|i| i.weights.is_some()) {
+        return Err(GpuError::Invalid("plan_into takes no per-index weights".into()));
+    }
+    let mut base = 0usize;
+    let mut offs_out = offsets.chunks_exact_mut(4);
+    for (t, (shape, inp)) in shapes.iter().zip(inputs).enumerate() {
+        if inp.bags.count() != batch {
+            return Err(GpuError::BadBags {
+                table: t,
+                why: format!("{} bags where table 0 has {batch}", inp.bags.count()),
+            });
+        }
+        let n = inp.indices.len();
+        let offs = bag_offsets(t, inp.bags, n)?;
+        // One pass for the largest index (it vectorises); the first bad position only on failure.
+        let bad = match inp.indices {
+            Indices::U32(v) => v
+                .iter()
+                .copied()
+                .max()
+                .is_some_and(|m| u64::from(m) >= shape.rows)
+                .then(|| v.iter().position(|&i| u64::from(i) >= shape.rows).map(|p| (p, u64::from(v[p])))),
+            Indices::U64(v) => v
+                .iter()
+                .copied()
+                .max()
+                .is_some_and(|m| m >= shape.rows)
+                .then(|| v.iter().position(|&i| i >= shape.rows).map(|p| (p, v[p]))),
+        };
+        if let Some(Some((pos, index))) = bad {
+            let bag = offs.partition_point(|&o| o <= pos).saturating_sub(1).min(batch.saturating_sub(1));
+            return Err(GpuError::IndexOutOfRange { table: t, bag, pos, index, rows: shape.rows });
+        }
+        let dst = &mut indices[ib * base..ib * (base + n)];
+        match (inp.indices, wide) {
+            (Indices::U32(v), false) => dst.copy_from_slice(bytes_of(v)),
+            (Indices::U64(v), true) => dst.copy_from_slice(bytes_of(v)),
+            (Indices::U32(v), true) => {
+                for (d, &i) in dst.chunks_exact_mut(8).zip(v) {
+                    d.copy_from_slice(&u64::from(i).to_ne_bytes());
+                }
+            }
+            // Every index was checked below rows ≤ 2^32.
+            (Indices::U64(v), false) => {
+                for (d, &i) in dst.chunks_exact_mut(4).zip(v) {
+                    d.copy_from_slice(&(i as u32).to_ne_bytes());
+                }
+            }
+        }
+        // The bag's offsets drive the zip, so no destination slot is taken past the last of them.
+        for (&o, d) in offs[..batch].iter().zip(&mut offs_out) {
+            d.copy_from_slice(&((base + o) as u32).to_ne_bytes());
+        }
+        base += n;
+    }
+    if let Some(d) = offs_out.next() {
+        d.copy_from_slice(&(base as u32).to_ne_bytes());
+    }
+    Ok(())
+}
+
+/// The bytes of a plan's indices, as the kernel reads them.
+pub fn bytes_of_indices(v: &IndexVec) -> &[u8] {
+    match v {
+        IndexVec::U32(v) => bytes_of(v),
+        IndexVec::U64(v) => bytes_of(v),
+    }
+}
+
+/// Bytes of `v` (f32, u32 and u64 have no padding and every byte pattern is readable).
+pub(crate) fn bytes_of<T: Copy>(v: &[T]) -> &[u8] {
+    // SAFETY: T is a plain number type here (f32/u32/u64): no padding, no invalid bytes; the length is
+    // the slice's size in bytes.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
 /// B + 1 offsets of one table's bags, checked against `n` indices.
 pub fn bag_offsets(table: usize, bags: Bags<'_>, n: usize) -> Result<Vec<usize>> {
     let bad = |why: String| GpuError::BadBags { table, why };
@@ -253,6 +371,70 @@ pub fn launch_for(bags: usize, max_chunks: usize) -> Result<Launch> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `plan_into` writes exactly the bytes of `plan_bags`' vectors, and fails alike.
+    #[test]
+    fn plan_into_matches_plan_bags() {
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(3);
+        for case in 0..200 {
+            let tables = rng.gen_range(1..5);
+            let batch = rng.gen_range(0..20);
+            let wide_table = case % 7 == 0;
+            let shapes: Vec<TableShape> = (0..tables)
+                .map(|t| TableShape {
+                    rows: if wide_table && t == 0 { (1 << 32) + 5 } else { rng.gen_range(1..500) },
+                    dim: 4,
+                    dtype: DType::F32,
+                })
+                .collect();
+            let mut idx32 = Vec::new();
+            let mut idx64 = Vec::new();
+            let mut offs = Vec::new();
+            for s in &shapes {
+                let lens: Vec<usize> = (0..batch).map(|_| rng.gen_range(0..6)).collect();
+                let n: usize = lens.iter().sum();
+                let bad = case % 5 == 1 && n > 0;
+                let mut v: Vec<u64> = (0..n).map(|_| rng.gen_range(0..s.rows.min(1 << 40))).collect();
+                if bad {
+                    let p = rng.gen_range(0..n);
+                    v[p] = s.rows + 1;
+                }
+                idx64.push(v.clone());
+                idx32.push(v.iter().map(|&i| i as u32).collect::<Vec<u32>>());
+                let mut o = vec![0usize];
+                for l in lens {
+                    o.push(o.last().unwrap() + l);
+                }
+                offs.push(o);
+            }
+            let use64 = case % 3 == 0 || wide_table;
+            let bags: Vec<TableBags<'_>> = (0..tables)
+                .map(|t| TableBags {
+                    indices: if use64 { Indices::U64(&idx64[t]) } else { Indices::U32(&idx32[t]) },
+                    bags: Bags::Offsets(&offs[t]),
+                    weights: None,
+                })
+                .collect();
+            let sizes = plan_sizes(&shapes, &bags);
+            let ib = if sizes.wide { 8 } else { 4 };
+            let mut o = vec![0u8; 4 * (tables * batch + 1)];
+            let mut i = vec![0u8; ib * sizes.indices];
+            let got = plan_into(&shapes, &bags, sizes, &mut o, &mut i);
+            match plan_bags(&shapes, &bags) {
+                Ok(p) => {
+                    got.unwrap_or_else(|e| panic!("case {case}: {e}"));
+                    assert_eq!(o, bytes_of(&p.offsets), "case {case}: offsets");
+                    let want = match &p.indices {
+                        IndexVec::U32(v) => bytes_of(v).to_vec(),
+                        IndexVec::U64(v) => bytes_of(v).to_vec(),
+                    };
+                    assert_eq!(i, want, "case {case}: indices");
+                }
+                Err(e) => assert_eq!(got.unwrap_err().to_string(), e.to_string(), "case {case}"),
+            }
+        }
+    }
 
     fn shape(rows: u64, dim: usize) -> TableShape {
         TableShape { rows, dim, dtype: DType::F32 }

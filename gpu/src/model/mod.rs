@@ -33,7 +33,7 @@ use crate::device::{Device, Source};
 use crate::embedding::{BagPtrs, GpuTables};
 use crate::error::{drv, GpuError, Result};
 use crate::mlp::{act_code, elementwise_blocks, Blas, GpuLinear, Strided};
-use crate::plan::{plan_bags, IndexVec, TableBags, TableShape};
+use crate::plan::{bytes_of, plan_bags, plan_into, plan_sizes, IndexVec, TableBags, TableShape};
 use cudarc::driver::{
     CudaFunction, CudaGraph, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PinnedHostSlice, PushKernelArg,
 };
@@ -144,13 +144,6 @@ impl GpuModel {
     pub fn runner(self: &Arc<Self>, dev: &Device, max_batch: usize) -> Result<GpuRunner> {
         GpuRunner::new(self.clone(), dev, max_batch)
     }
-}
-
-/// Bytes of `v` (f32, u32 and u64 have no padding and every byte pattern is readable).
-fn bytes_of<T: Copy>(v: &[T]) -> &[u8] {
-    // SAFETY: T is a plain number type here (f32/u32/u64): no padding, no invalid bytes; the length is
-    // the slice's size in bytes.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 
 /// A device buffer of f32 with its raw address, taken once (launches pass raw addresses only, so

@@ -156,21 +156,14 @@ impl GpuRunner {
                 weights: None,
             })
             .collect();
-        let plan = plan_bags(&m.shapes, &bags)?;
-        let (idx_bytes, wide): (&[u8], bool) = match &plan.indices {
-            IndexVec::U32(v) => (bytes_of(v), false),
-            IndexVec::U64(v) => (bytes_of(v), true),
-        };
-        let lay = staging_layout(input.dense.len(), plan.offsets.len(), plan.indices.len(), lay_ib(wide));
-        // The captured work assumes the layout of a batch of bsz (dense and offsets sizes fixed by it).
-        if lay != staging_layout(bsz * m.dense_in, m.shapes.len() * bsz + 1, plan.indices.len(), lay_ib(wide))
-        {
-            return Err(GpuError::Invalid(format!(
-                "bag plan has {} offsets for {} tables × batch {bsz}",
-                plan.offsets.len(),
-                m.shapes.len()
-            )));
+        // Checked and packed straight into the pinned buffer (no intermediate vectors).
+        let sizes = plan_sizes(&m.shapes, &bags);
+        let wide = sizes.wide;
+        if sizes.batch != bsz {
+            return Err(GpuError::Invalid(format!("table 0 has {} bags in a batch of {bsz}", sizes.batch)));
         }
+        // The captured work assumes the layout of a batch of bsz (dense and offsets sizes fixed by it).
+        let lay = staging_layout(bsz * m.dense_in, m.shapes.len() * bsz + 1, sizes.indices, lay_ib(wide));
         self.ensure_staging(lay.total, dev)?;
         {
             // SAFETY: staging_ptr addresses the pinned buffer of at least lay.total bytes (ensured above);
@@ -178,8 +171,8 @@ impl GpuRunner {
             let st = unsafe { std::slice::from_raw_parts_mut(self.staging_ptr, lay.total) };
             st[lay.err..lay.err + 8].copy_from_slice(&u64::MAX.to_ne_bytes());
             st[lay.dense..lay.dense + 4 * input.dense.len()].copy_from_slice(bytes_of(&input.dense));
-            st[lay.offsets..lay.offsets + 4 * plan.offsets.len()].copy_from_slice(bytes_of(&plan.offsets));
-            st[lay.indices..lay.indices + idx_bytes.len()].copy_from_slice(idx_bytes);
+            let (offsets, indices) = st[lay.offsets..].split_at_mut(lay.indices - lay.offsets);
+            plan_into(&m.shapes, &bags, sizes, offsets, indices)?;
             // SAFETY: the input buffer holds at least lay.total bytes (ensured above) and is only used
             // by this stream; the source is pinned and not touched until the synchronisation below.
             unsafe {
@@ -212,6 +205,9 @@ impl GpuRunner {
         let (oh, e) =
             unsafe { (std::slice::from_raw_parts(self.out_host_ptr, bsz * ow), *self.err_host_ptr) };
         if e != u64::MAX {
+            // The host checked every index, so this is the kernel's defence firing: plan the batch
+            // again (slowly) to name the table, bag and position.
+            let plan = plan_bags(&m.shapes, &bags)?;
             let (table, bag, pos) = plan.locate(e as usize).unwrap_or((0, 0, e as usize));
             let index = match &plan.indices {
                 IndexVec::U32(v) => v.get(e as usize).map_or(0, |&i| u64::from(i)),
