@@ -312,7 +312,11 @@ pub fn run(args: InferArgs) -> Result<()> {
 /// The model built for the chosen device.
 enum Backend {
     Cpu(Box<Model>),
-    Cuda { dev: hercules_gpu::Device, model: Arc<hercules_gpu::GpuModel>, runner: hercules_gpu::GpuRunner },
+    Cuda {
+        dev: hercules_gpu::Device,
+        model: Arc<hercules_gpu::GpuModel>,
+        runner: Box<hercules_gpu::GpuRunner>,
+    },
 }
 
 /// A built model with what the report says of it.
@@ -350,5 +354,6 @@ fn build_cuda(
         if args.cuda_graphs { ", graphs" } else { "" },
         if args.tf32 { ", tf32" } else { "" }
     );
+    let runner = Box::new(runner);
     Ok(Built { table_bytes: model.table_bytes(), device, backend: Backend::Cuda { dev, model, runner } })
 }
