@@ -3,9 +3,9 @@
 //! A fork-join pool in which the calling thread is worker 0: `broadcast` runs worker 0's share on
 //! the caller (pinned to the pool's first core for the call) and the others on helper threads
 //! pinned to the remaining cores, one each. Helpers wait for work by spinning for a short while,
-//! then park. A hand-off costs well under a microsecond while they spin; rayon's broadcast from
-//! outside its pool, which this replaced, cost ~9 µs on a 2-vCPU KVM guest (a condvar wait and
-//! wake-up on each side), several times per forward pass of a small batch. Every pin is read back
+//! then park. A hand-off to spinning helpers is far cheaper than rayon's broadcast from outside its
+//! pool, which this replaced: that paid a condvar wait and wake-up on each side, several times per
+//! forward pass of a small batch (figures in results/notebook-2026.md). Every pin is read back
 //! with `sched_getaffinity`, and a pool whose pins did not take is refused.
 
 use crate::error::{KernelError, Result};
@@ -45,7 +45,7 @@ pub fn current_affinity() -> Option<Vec<usize>> {
 
 thread_local! {
     /// The one core the calling thread was last pinned to by this module, if any: read by
-    /// `broadcast` to skip a `sched_getaffinity` (~1 µs) per call on the hot path.
+    /// `broadcast` to skip a `sched_getaffinity` system call per call on the hot path.
     static PINNED: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
@@ -125,9 +125,9 @@ pub fn split_range(n: usize, parts: usize, idx: usize) -> Range<usize> {
 
 /// How long an idle helper spins for the next job before it parks. Inside a forward pass the
 /// gaps between parallel phases (a serial layer, a copy) are microseconds to a few hundred, and
-/// between queries of a loaded server not much more; waking a parked helper cost 18–40 µs on a
-/// 2-vCPU KVM guest against 0.5 µs for a spinning one (`examples/pool_probe`). (GNU OpenMP, which PyTorch's CPU ops use,
-/// also spins for about this long by default.)
+/// between queries of a loaded server not much more, and waking a parked helper costs many times a
+/// hand-off to a spinning one (`examples/pool_probe`; figures in results/notebook-2026.md). (GNU
+/// OpenMP, which PyTorch's CPU ops use, also spins for about this long by default.)
 const SPIN: Duration = Duration::from_millis(1);
 
 /// The job of the current broadcast, lifetime erased (see `PinnedPool::broadcast`).

@@ -53,10 +53,9 @@ fn fma_loop(isa: Isa, iters: u64) -> f32 {
     }
 }
 
-/// Prefetches the cache lines of the gather row at `row` into L2 (T1: on a Xeon VM T0 was never
-/// better than no prefetch at all, T1 was). A constant line count, so this unrolls into
-/// straight-line code: a loop over a run-time count made prefetching slower than none on an
-/// EPYC guest.
+/// Prefetches the cache lines of the gather row at `row` into L2 (T1, the hint that helped where T0
+/// did not). A constant line count, so this unrolls into straight-line code: prefetches issued by a
+/// loop over a run-time count cost more than they saved (see results/notebook-2026.md).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn prefetch_row(row: *const f32) {
@@ -259,9 +258,8 @@ impl GatherTable {
     }
 }
 
-/// Prefetch distances (rows ahead, 0 = none) the gather ceiling tries. The best one is a property
-/// of the machine (32 on a 2-core Xeon guest, none on a 2-core EPYC guest before the prefetch was
-/// made branch-free), so every repeat runs each and keeps the fastest.
+/// Prefetch distances (rows ahead, 0 = none) the gather ceiling tries. The best one differs from
+/// machine to machine (see results/notebook-2026.md), so every repeat runs each and keeps the fastest.
 pub const GATHER_PREFETCH_ROWS: [usize; 3] = [0, 16, 32];
 
 /// Random whole-row gather in GB/s of row data: for each of [`GATHER_PREFETCH_ROWS`], one pass on
@@ -319,8 +317,8 @@ impl std::str::FromStr for TouchHint {
 }
 
 /// A table of `rows` rows every `stride` bytes and uniform random row indices, for the row-touch
-/// loop: a plain reference for how fast random rows of a given size reach a core. Not a bound: on the
-/// 2-core EPYC guest the embedding kernel outran it (noisy runs), so it is not in `hercules roofline`.
+/// loop: a plain reference for how fast random rows of a given size reach a core. Not a bound (the
+/// embedding kernel has outrun it, see results/notebook-2026.md), so it is not in `hercules roofline`.
 pub struct RowTouchTable {
     data: HugeBuf<u8>,
     stride: usize,

@@ -6,9 +6,16 @@
 pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 
 use crate::error::{check_len, KernelError, Result};
 use crate::isa::Isa;
+#[cfg(target_arch = "x86_64")]
+use {
+    crate::simd::{Avx2, Avx512},
+    simd::ElementwiseSimd,
+};
 
 /// Element-wise functions for one ISA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +52,10 @@ impl Elementwise {
         match self.isa {
             // SAFETY: `require` checked the CPU has the ISA; the three slices have equal lengths.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { avx512::tanh_of_sum(a, b, out) },
+            Isa::Avx512 => unsafe { Avx512::tanh_of_sum(a, b, out) },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { avx2::tanh_of_sum(a, b, out) },
+            Isa::Avx2 => unsafe { Avx2::tanh_of_sum(a, b, out) },
             _ => out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&x, &y))| *o = tanh(x + y)),
         }
         Ok(())
@@ -64,15 +71,17 @@ impl Elementwise {
                 logits.len()
             )));
         }
-        let rows = logits.chunks_exact_mut(width).zip(out.chunks_exact_mut(width));
         match self.isa {
             // SAFETY: `require` checked the CPU has the ISA; equal lengths, `width` divides them.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { avx512::add_softmax_rows(logits, out, width) },
-            // SAFETY: `require` checked the CPU has the ISA; each row pair has `width` floats.
+            Isa::Avx512 => unsafe { Avx512::add_softmax_rows(logits, out, width) },
+            // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => rows.for_each(|(x, o)| unsafe { avx2::add_softmax(x, o) }),
-            _ => rows.for_each(|(x, o)| add_softmax(x, o)),
+            Isa::Avx2 => unsafe { Avx2::add_softmax_rows(logits, out, width) },
+            _ => logits
+                .chunks_exact_mut(width)
+                .zip(out.chunks_exact_mut(width))
+                .for_each(|(x, o)| add_softmax(x, o)),
         }
         Ok(())
     }

@@ -89,9 +89,9 @@ impl<I: IndexInt> Job<'_, I> {
 ///
 /// The line count is a compile-time constant of the pass (`lines` is called with one), the hint a
 /// const parameter, and a position past the share's end is clamped rather than branched around, so
-/// a lookup costs a few straight-line instructions. On a 2-core EPYC guest (fp32, D = 64, 2 GiB,
-/// interleaved in one process) the same prefetches issued by a loop over a run-time line count with
-/// a run-time hint ran at 0.5–0.7x the lookups/s of this form, no faster than no prefetch at all.
+/// a lookup costs a few straight-line instructions. The same prefetches issued by a loop over a
+/// run-time line count with a run-time hint gained nothing over no prefetch at all (see
+/// results/notebook-2026.md).
 #[derive(Clone, Copy)]
 pub(super) struct SlicePlan {
     far: usize,

@@ -12,49 +12,8 @@
 //! Inputs are checked before any row is read: bad offsets/lengths → `BadOffsets`, a wrong `out` or
 //! `weights` length → `ShapeMismatch`. Each index is checked in the gather loop just before its row
 //! is read; the first out-of-range one → `IndexOutOfRange` (with its position and bag), and `out` is
-//! then partly written. Kernels: scalar, AVX2 (+FMA, F16C) and AVX-512, chosen by [`EmbeddingOpts`],
-//! all prefetching the row `prefetch_distance` lookups ahead.
-
-/// The body of each SIMD module's `dispatch`: calls that module's `pass::<N, DT, W, H, I>` for a
-/// run-time vector count `$n` (1..=8), dtype code `$dt`, the job's weights and prefetch hint (one
-/// monomorphised pass per combination, so the hot loop carries no branch on any of them).
-macro_rules! dispatch_pass {
-    ($dt:expr, $n:expr, $job:expr, $bags:expr, $col:expr, $out:expr, $pf_end:expr) => {{
-        use $crate::embedding::prefetch::{hint_code, H_NTA, H_T0, H_T1};
-        use $crate::embedding::{DT_F16, DT_F32, DT_I8};
-        macro_rules! by_n {
-            ($d:expr, $w:expr, $h:expr) => {
-                match $n {
-                    1 => pass::<1, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
-                    2 => pass::<2, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
-                    3 => pass::<3, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
-                    4 => pass::<4, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
-                    5 => pass::<5, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
-                    6 => pass::<6, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
-                    7 => pass::<7, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
-                    _ => pass::<8, { $d }, $w, { $h }, _>($job, $bags, $col, $out, $pf_end),
-                }
-            };
-        }
-        macro_rules! by_h {
-            ($d:expr, $w:expr) => {
-                match hint_code($job.hint) {
-                    H_T0 => by_n!($d, $w, H_T0),
-                    H_T1 => by_n!($d, $w, H_T1),
-                    _ => by_n!($d, $w, H_NTA),
-                }
-            };
-        }
-        match ($dt, $job.weights.is_some()) {
-            (DT_F32, false) => by_h!(DT_F32, false),
-            (DT_F32, true) => by_h!(DT_F32, true),
-            (DT_F16, false) => by_h!(DT_F16, false),
-            (DT_F16, true) => by_h!(DT_F16, true),
-            (_, false) => by_h!(DT_I8, false),
-            (_, true) => by_h!(DT_I8, true),
-        }
-    }};
-}
+//! then partly written. Kernels: scalar, and one SIMD body (`simd.rs`) for AVX2 (+FMA, F16C) and
+//! AVX-512, chosen by [`EmbeddingOpts`], all prefetching the row `prefetch_distance` lookups ahead.
 
 mod avx2;
 mod avx512;
@@ -65,6 +24,7 @@ pub(crate) mod prefetch;
 mod quant;
 mod reference;
 mod scalar;
+mod simd;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -289,10 +249,10 @@ fn run<I: IndexInt>(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the caller checked the ISA is available; the job was built from validated inputs
         // (offsets, weights), bags lie within them, and out has bags.len() × dim values.
-        Isa::Avx2 => unsafe { avx2::run(job, bags, out) },
+        Isa::Avx2 => unsafe { simd::run::<crate::simd::Avx2, I>(job, bags, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Isa::Avx512 => unsafe { avx512::run(job, bags, out) },
+        Isa::Avx512 => unsafe { simd::run::<crate::simd::Avx512, I>(job, bags, out) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar::run(job, bags, out),
     }

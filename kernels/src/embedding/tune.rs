@@ -1,6 +1,5 @@
 //! Choosing the software-prefetch distance on the machine at hand. The best distance is a property of
-//! the memory system: on the 2-core Xeon guest 32 rows ahead beat no prefetch; on a 2-core EPYC guest
-//! (AVX2) 16 rows ahead beat none by 1.16–1.28x at D = 64 and 128 and tied with it at D = 32. So a
+//! the memory system and differs between the hosts measured so far (results/notebook-2026.md), so a
 //! DRAM-sized table is measured once with each candidate, interleaved round by round so that drift
 //! spreads evenly.
 

@@ -1,9 +1,9 @@
 //! AVX2 microkernel: 6×16 register tile (12 ymm accumulators), broadcast-FMA from `x` rows.
 //!
 //! The classic Haswell-era shape: 12 accumulators + 2 panel loads + 2 broadcasts = 16 ymm.
-//! Same structure as the AVX-512 kernel, its full-tile K loop in assembly for the same reason
-//! (1.16–1.34x LLVM's loop on this kernel, `results/kernels/mlp-avx2-asm-ab-xeon-2c.txt`); N tails
-//! use `vmaskmovps`.
+//! Same structure as the AVX-512 kernel, its full-tile K loop in assembly for the same reason (the
+//! A/B run against LLVM's loop is `results/kernels/mlp-avx2-asm-ab-xeon-2c.txt`); N tails use
+//! `vmaskmovps`.
 
 use super::driver::{Block, KernelSpec};
 use super::Activation;

@@ -1,12 +1,12 @@
 //! AVX-512 microkernel: 6×64 register tile (24 zmm accumulators), broadcast-FMA from `x` rows.
 //!
 //! Per K step: four aligned zmm loads of the packed panel, six broadcasts from the rows of `x`, 24
-//! FMAs. The tile shape is chosen by measurement on this Xeon: with L1-resident operands the mix
-//! of one broadcast per four FMAs (6×64, also 8×48) sustains ~92% of the FMA-only peak, one per two
-//! (8×32) ~87%, and embedded-broadcast FMAs ~79%. 64-wide panels also divide every N of the sweep
-//! (64…1024), so no panel computes padding. `x` is read in place (no packing copy): six row
-//! pointers are two base registers plus scaled offsets, and a scalar packing pass measured slower
-//! than the strided reads it replaced. Row tails (M mod 6) use narrower tiles of the same code;
+//! FMAs. One broadcast per four FMAs (6×64, as 8×48 would be) is the mix that came nearest the
+//! FMA-only peak with L1-resident operands in `examples/mlp_kernel_probe`, ahead of one per two
+//! and of embedded-broadcast FMAs (figures in results/notebook-2026.md). 64-wide panels also divide
+//! every N of the sweep (64…1024), so no panel computes padding. `x` is read in place (no packing
+//! copy): six row pointers are two base registers plus scaled offsets, and a scalar packing pass
+//! was slower than the strided reads it replaced. Row tails (M mod 6) use narrower tiles of the same code;
 //! column tails use masked loads and stores. The full 6-row K loop is inline assembly because LLVM
 //! spent ~10 extra integer uops per K step on row addressing, on the ports the FMAs need.
 
@@ -22,10 +22,9 @@ const NR: usize = 64;
 /// zmm registers per panel row.
 const V: usize = NR / 16;
 
-/// The AVX-512 kernel. Blocking measured on this Xeon (1 thread, M ≥ 256, K up to 1024): one K
-/// block up to 1024 beat blocks of 256–512 by ~3–10% (no reloads of `y`, long K loops; the panel
-/// block streams from L2 while the tile's rows of `x`, 6 × 4 KiB at most, stay in L1), and M
-/// blocks of 144–288 rows were within noise of each other.
+/// The AVX-512 kernel: one K block up to 1024, as it beat shorter ones (no reloads of `y`, long K
+/// loops; the panel block streams from L2 while the tile's rows of `x`, 6 × 4 KiB at most, stay in
+/// L1); the M block size mattered less than the noise (figures in results/notebook-2026.md).
 pub(crate) const SPEC: KernelSpec = KernelSpec { mr: MR, nr: NR, kc_max: 1024, mc: 192, run: run_block };
 
 /// Sweeps the block's rows in MR-row tiles, then one narrower tile for the remainder.
@@ -77,7 +76,7 @@ unsafe fn tile<const R: usize>(b: &Block, r0: usize, pf: *const f32) {
     let mut acc = [[_mm512_setzero_ps(); V]; R];
     if R == MR && b.kc > 0 {
         // Inline, without `accumulate`'s out-of-line call and copy through memory: at small K the
-        // epilogue is a large share of the tile (measured +30% at K = 13).
+        // epilogue is a large share of the tile (see results/notebook-2026.md).
         if !b.first {
             load_tile(&mut acc, c, b.ldc, &masks);
         }

@@ -115,7 +115,7 @@ pub(crate) unsafe fn run(
     let kcb = k.div_ceil(kblocks);
     // When the whole (packed) W fits in L2 and K is one block, W costs nothing to re-stream, so
     // short M blocks finish whole rows of y together: the stores then go out as sequential row
-    // runs instead of 64-column strips of a tall block (measured on K = 13, where y dominates).
+    // runs instead of 64-column strips of a tall block (this pays where y dominates, as at K = 13).
     let mc_max = if kblocks == 1 && small_w(w, panels.len()) { 4 * spec.mr } else { spec.mc };
     let mut i0 = rows.start;
     while i0 < rows.end {

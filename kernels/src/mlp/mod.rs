@@ -34,9 +34,8 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Multiply-adds (counting at least `MIN_ROWS_OF_WORK` rows) below which `forward_par` stays on
-/// the calling thread. With the pool's ~0.5 µs hand-off, 2 threads on the Xeon guest ran
-/// 64 × 128 × 64 (2^19) 1.2–1.6x and 1 × 512 × 256 1.3x as fast as one, but 16 × 256 × 64 (2^18)
-/// at 0.9x: below that the split costs more than the layer (`examples/mlp_probe`).
+/// the calling thread: below it the pool's hand-off costs more than splitting the layer saves
+/// (`examples/mlp_probe`; figures in results/notebook-2026.md).
 const PAR_MIN_WORK: usize = 1 << 19;
 
 /// Rows a layer counts as at least against `PAR_MIN_WORK`. A batch of one or two streams W instead
@@ -118,9 +117,8 @@ impl Linear {
             check_finite("bias", b)?;
         }
         // A layer that would leave its panel more than half padding runs as dot products instead
-        // (`narrow`). `mlp_probe`, 1 thread, ours over the gemm crate at M = 64: AVX-512 (64-wide
-        // panels) N = 16 0.67 → 1.34x, N = 32 mixed (1.33 → 1.24x, 1.05 → 1.00x at M = 1024),
-        // N = 48 1.81 → 1.46x; AVX2 (16-wide) N = 4 0.52 → 1.26x, N = 8 mixed, N = 16 1.27 → 0.91x.
+        // (`narrow`): about where `mlp_probe` saw the dot products overtake the padded panel on
+        // both ISAs (figures in results/notebook-2026.md).
         let weights = if 2 * n < spec(isa).nr {
             Weights::Rows(RowWeights::new(weight, bias, k, n))
         } else {

@@ -2,7 +2,7 @@
 //! product of a row of `x` with each row of W, kept as nn.Linear stores it.
 //!
 //! A panel kernel computes a whole panel whatever N is: 64 columns on AVX-512, so N = 1 did 63
-//! columns of padding (2 GFLOP/s at 1024 × 256 × 1, 0.1x the gemm crate). Here a tile is up to
+//! columns of padding, far behind the gemm crate (results/notebook-2026.md). Here a tile is up to
 //! 4 rows × 4 features: each vector of `x` is loaded once for all the tile's features, each vector
 //! of W once for all its rows, and the products are summed across lanes at the end of the row.
 
