@@ -39,7 +39,7 @@ fn profile_writes_valid_tables_and_resumes() {
     assert!(t.best.p95_ms <= 20.0);
     assert!(!t.curve.is_empty() && !t.default_curve.is_empty());
     assert_eq!(t.power.source, hercules_results::PowerSource::Estimated, "no RAPL in this VM");
-    for ext in ["csv", "md", "searches.json", "checkpoint.json"] {
+    for ext in ["csv", "md", "svg", "searches.json", "checkpoint.json"] {
         assert!(dir.path().join("tiny-1c").join(format!("sleep-300.{ext}")).exists(), "{ext}");
     }
     let cmp: serde_json::Value = serde_json::from_str(
@@ -48,7 +48,7 @@ fn profile_writes_valid_tables_and_resumes() {
     .unwrap();
     let names: Vec<&str> =
         cmp["searches"].as_array().unwrap().iter().map(|s| s["algorithm"].as_str().unwrap()).collect();
-    assert_eq!(names, ["gradient", "deeprecsched", "exhaustive"]);
+    assert_eq!(names, ["gradient", "deeprecsched", "random", "exhaustive"]);
 
     // The same command again measures nothing new: every point comes from the checkpoint.
     let again = profile(dir.path(), &["--search", "exhaustive"]);

@@ -2,8 +2,9 @@
 //!
 //! `cluster` reads the inventory and matches it with tables, `load` makes the load per slot,
 //! `policy` holds the greedy baselines and the MILP optimum, `provision` runs them over the day,
-//! `replay` checks each plan against the measured latency curves, `report` writes the outputs, and
-//! `synth` makes synthetic fleets for scale tests. `limits` holds every resource bound and numeric range.
+//! `replay` checks each plan against the measured latency curves, `report` writes the outputs,
+//! `roofline` draws a host's roofline picture, and `synth` makes synthetic fleets for scale tests.
+//! `limits` holds every resource bound and numeric range.
 
 pub mod cluster;
 pub mod instance;
@@ -13,4 +14,5 @@ pub mod policy;
 pub mod provision;
 pub mod replay;
 pub mod report;
+pub mod roofline;
 pub mod synth;

@@ -7,10 +7,13 @@ use hercules_analysis::limits;
 use hercules_analysis::load::{read_load_toml, read_trace};
 use hercules_analysis::policy::Backend;
 use hercules_analysis::provision::{provision, Objective, PolicyKind, ProvisionOptions};
-use hercules_analysis::report::{all_reports, pct_or_na, summary_table, totals_csv};
+use hercules_analysis::report::{all_reports, pct_or_na, summary_table, totals_csv, REPORT_STEM};
+use hercules_analysis::roofline::{roofline_svg, RooflineInputs, ZooModel};
 use hercules_analysis::synth::{synth, SynthOptions};
 use hercules_results::{
-    read_table, write_bytes_atomic, CsvExporter, Exporter, JsonExporter, MarkdownExporter,
+    parse_document, read_document, read_table, read_text_bounded, write_bytes_atomic, CsvExporter, Exporter,
+    JsonExporter, KernelReport, MarkdownExporter, RooflineReport, SvgExporter, BENCH_SCHEMA_VERSION,
+    MAX_DOCUMENT_BYTES,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,8 +31,36 @@ enum Command {
     Provision(ProvisionArgs),
     /// Make a synthetic fleet (tables, cluster.toml, load.toml), marked synthetic, for scale tests.
     Synth(SynthArgs),
-    /// Render one efficiency table as Markdown (default), CSV or JSON.
+    /// Render one efficiency table as Markdown (default), CSV, JSON or an SVG latency-vs-load picture.
     Show(ShowArgs),
+    /// Draw a picture from result documents.
+    #[command(subcommand)]
+    Plot(PlotCommand),
+}
+
+#[derive(Subcommand)]
+enum PlotCommand {
+    /// A host's roofline: its ceilings, kernel records and zoo models by arithmetic intensity.
+    Roofline(RooflineArgs),
+}
+
+#[derive(clap::Args)]
+struct RooflineArgs {
+    /// The roof: a `hercules roofline --json` report.
+    #[arg(long)]
+    roofline: PathBuf,
+    /// `hercules kernels --json` reports of the same host; repeatable.
+    #[arg(long)]
+    kernels: Vec<PathBuf>,
+    /// The zoo as `hercules models --json` lists it, to place every model's forward pass.
+    #[arg(long)]
+    zoo: Option<PathBuf>,
+    /// Efficiency tables of the same host (files or directories), for the models' served throughput.
+    #[arg(long, num_args = 1.., requires = "zoo")]
+    tables: Vec<PathBuf>,
+    /// The SVG to write.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -127,11 +158,14 @@ struct ShowArgs {
     /// The table.
     table: PathBuf,
     /// As JSON.
-    #[arg(long, conflicts_with = "csv")]
+    #[arg(long, conflicts_with_all = ["csv", "svg"])]
     json: bool,
     /// As CSV.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "svg")]
     csv: bool,
+    /// As an SVG picture: tail latency against offered load, best and default schedule, SLA line.
+    #[arg(long)]
+    svg: bool,
 }
 
 fn main() {
@@ -187,13 +221,50 @@ fn run(cli: Cli) -> Result<()> {
                 JsonExporter.render(&t)
             } else if a.csv {
                 CsvExporter.render(&t)
+            } else if a.svg {
+                SvgExporter.render(&t)
             } else {
                 MarkdownExporter.render(&t)
             };
             print!("{text}");
             Ok(())
         }
+        Command::Plot(PlotCommand::Roofline(a)) => roofline_cmd(a),
     }
+}
+
+fn roofline_cmd(a: RooflineArgs) -> Result<()> {
+    let roof: RooflineReport = read_document(&a.roofline, "roofline", BENCH_SCHEMA_VERSION)?;
+    let mut kernels = Vec::new();
+    for p in &a.kernels {
+        kernels.push((
+            p.display().to_string(),
+            read_document::<KernelReport>(p, "kernels", BENCH_SCHEMA_VERSION)?,
+        ));
+    }
+    let zoo: Vec<ZooModel> = match &a.zoo {
+        Some(p) => {
+            let text = read_text_bounded(p, MAX_DOCUMENT_BYTES).with_context(|| p.display().to_string())?;
+            parse_document(&text, p)?
+        }
+        None => vec![],
+    };
+    let tables = if a.tables.is_empty() {
+        vec![]
+    } else {
+        let (pool, _) = load_tables(&a.tables, TableLoad::Strict)?;
+        pool.into_iter().map(|(p, t)| (p.display().to_string(), t)).collect()
+    };
+    let name = a.roofline.display().to_string();
+    let svg = roofline_svg(&RooflineInputs {
+        roofline: (&name, &roof),
+        kernels: &kernels,
+        zoo: &zoo,
+        tables: &tables,
+    })?;
+    write_bytes_atomic(&a.out, svg.as_bytes())?;
+    println!("roofline: {}", a.out.display());
+    Ok(())
 }
 
 fn provision_cmd(a: ProvisionArgs) -> Result<()> {
@@ -254,7 +325,7 @@ fn provision_cmd(a: ProvisionArgs) -> Result<()> {
     if let Some(out) = &a.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         for exporter in all_reports() {
-            for (name, text) in exporter.render(&report) {
+            for (name, text) in exporter.files(&report, REPORT_STEM) {
                 write_bytes_atomic(&out.join(&name), text.as_bytes())?;
             }
         }
@@ -265,7 +336,7 @@ fn provision_cmd(a: ProvisionArgs) -> Result<()> {
             "totals": report.policies.iter().map(|p| serde_json::json!({"policy": p.policy.name(), "totals": p.totals})).collect::<Vec<_>>(),
             "savings": report.savings,
         });
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        print!("{}", JsonExporter.render(&summary));
     } else if a.csv {
         print!("{}", totals_csv(&report));
     } else {

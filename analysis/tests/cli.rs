@@ -67,9 +67,7 @@ fn end_to_end_on_synthetic_tables() {
         "report.md",
         "load_vs_capacity.svg",
         "power.svg",
-        "servers_optimal.svg",
-        "servers_greedy-qps.svg",
-        "servers_greedy-eff.svg",
+        "servers.svg",
     ] {
         let text = std::fs::read_to_string(out_dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert!(!text.is_empty(), "{f}");
@@ -79,6 +77,12 @@ fn end_to_end_on_synthetic_tables() {
     }
     let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     assert!(report.contains("**SYNTHETIC**") && report.contains("Replay"));
+    // Every picture the report shows is written beside it.
+    for link in report.split("](").skip(1).filter_map(|l| l.split(')').next()).filter(|l| l.ends_with(".svg"))
+    {
+        assert!(out_dir.join(link).exists(), "{link}");
+    }
+    assert_eq!(report.matches(".svg)").count(), 3);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("provision.json")).unwrap()).unwrap();
     assert_eq!(json["synthetic"], true);

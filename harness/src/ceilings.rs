@@ -58,7 +58,7 @@ pub fn pools(opts: &RooflineOpts) -> Result<Vec<PinnedPool>> {
 pub fn measure(opts: &RooflineOpts, host: &HostFingerprint, pools: &[PinnedPool]) -> Result<Ceilings> {
     let (stream_bytes, table_bytes) = sizes(host, opts.quick);
     let mut arrays = StreamArrays::new(stream_bytes).context("allocating the stream arrays")?;
-    // Enough lookups for ~0.2 s per repeat at ~10 GB/s per thread.
+    // Enough lookups for a fraction of a second per repeat at the gather rates of results/README.md.
     let lookups = if opts.quick { 1 << 20 } else { 8 << 20 };
     let gather = GatherTable::new(table_bytes, lookups, 42).context("allocating the gather table")?;
 

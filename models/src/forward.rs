@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// Below this many row lookups per batch the embeddings run on the calling thread. A hand-off to
-/// the pool costs ~0.5 µs; splitting rmc1's 640 lookups at batch 1 over 2 threads measured 1.3–1.4x
-/// (Xeon guest), while a few dozen lookups take about as long as the hand-off.
+/// Below this many row lookups per batch the embeddings run on the calling thread: a few dozen
+/// lookups take about as long as a hand-off to the pool, while rmc1's 640 at batch 1 gain from the
+/// split (figures in results/notebook-2026.md).
 const PAR_MIN_LOOKUPS: usize = 256;
 /// Below this many samples the blocks and the dot interaction run on the calling thread.
 const PAR_MIN_ROWS: usize = 8;
@@ -263,9 +263,9 @@ impl Model {
         };
         if !matches!(self.interaction, BuiltInteraction::Dot { .. }) {
             // Row by row, split over the batch: each x0 row is written once, in order, while the
-            // features are read as sequential streams (feature by feature, a large batch's x0 is
-            // swept once per feature with one 4 KiB page per row touched: 8–11% of rmc2's time at
-            // batch 1024 on 2 threads, 2% row by row).
+            // features are read as sequential streams (feature by feature, a large batch's x0 would
+            // be swept once per feature, one 4 KiB page per row touched; the profile before and
+            // after is in results/notebook-2026.md).
             let x0 = Shared::new(&mut ws.x0);
             par(row_pool, |wk, n| {
                 let rows = split_range(bsz, n, wk);

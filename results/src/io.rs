@@ -135,8 +135,31 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -
 
 /// Parses an efficiency table from text; `path` only names it in errors.
 pub fn parse_table(text: &str, path: &Path) -> Result<EfficiencyTable, SchemaError> {
-    // Look at the version and kind before the full decode: a document of another version most likely
-    // has fields this one lacks, and "unknown field" would hide the real cause.
+    check_header(text, path, TABLE_SCHEMA_VERSION, TABLE_KIND)?;
+    // Decode from the text, not the Value, so errors carry a line and column.
+    let table: EfficiencyTable = serde_json::from_str(text).map_err(|e| decode_error(e, path))?;
+    table.validate().map_err(|what| SchemaError::Invalid { path: path.into(), what })?;
+    Ok(table)
+}
+
+/// Reads a versioned document of `kind` (`roofline`, `kernels`...) written at `version`, checking both
+/// before decoding, with the same one-line errors as a table.
+pub fn read_document<T: serde::de::DeserializeOwned>(
+    path: impl AsRef<Path>,
+    kind: &'static str,
+    version: u32,
+) -> Result<T, SchemaError> {
+    let path = path.as_ref();
+    let text = read_text_bounded(path, MAX_DOCUMENT_BYTES)
+        .map_err(|cause| SchemaError::Io { path: path.into(), cause })?;
+    check_header(&text, path, version, kind)?;
+    parse_document(&text, path)
+}
+
+/// Checks `schema_version` and `kind` before the full decode.
+fn check_header(text: &str, path: &Path, version: u32, kind: &'static str) -> Result<(), SchemaError> {
+    // Look at the version and kind first: a document of another version most likely has fields this
+    // one lacks, and "unknown field" would hide the real cause.
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| SchemaError::Parse { path: path.into(), message: e.to_string() })?;
     let Some(obj) = value.as_object() else {
@@ -146,23 +169,17 @@ pub fn parse_table(text: &str, path: &Path) -> Result<EfficiencyTable, SchemaErr
         Some(n) => VersionFound::Number(n),
         None => VersionFound::Missing,
     };
-    if found != VersionFound::Number(u64::from(TABLE_SCHEMA_VERSION)) {
-        return Err(SchemaError::Version { path: path.into(), found, expected: TABLE_SCHEMA_VERSION });
+    if found != VersionFound::Number(u64::from(version)) {
+        return Err(SchemaError::Version { path: path.into(), found, expected: version });
     }
     match obj.get("kind").and_then(|v| v.as_str()) {
-        Some(TABLE_KIND) => {}
-        other => {
-            return Err(SchemaError::Kind {
-                path: path.into(),
-                found: other.unwrap_or("(missing)").to_string(),
-                expected: TABLE_KIND,
-            })
-        }
+        Some(k) if k == kind => Ok(()),
+        other => Err(SchemaError::Kind {
+            path: path.into(),
+            found: other.unwrap_or("(missing)").to_string(),
+            expected: kind,
+        }),
     }
-    // Decode from the text, not the Value, so errors carry a line and column.
-    let table: EfficiencyTable = serde_json::from_str(text).map_err(|e| decode_error(e, path))?;
-    table.validate().map_err(|what| SchemaError::Invalid { path: path.into(), what })?;
-    Ok(table)
 }
 
 fn decode_error(e: serde_json::Error, path: &Path) -> SchemaError {

@@ -4,6 +4,7 @@
 use crate::ceilings::Ceilings;
 use crate::host::HostFingerprint;
 pub use crate::schedule::Schedule;
+pub use crate::sizes::QuerySizes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -96,38 +97,6 @@ pub struct Sla {
     pub percentile: f64,
     /// That percentile's latency target, milliseconds.
     pub target_ms: f64,
-}
-
-/// Query-size distribution (candidate items per query), clipped to [1, 1024] by the generator.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "distribution", rename_all = "lowercase", deny_unknown_fields)]
-pub enum QuerySizes {
-    /// exp(N(mu, sigma)).
-    Lognormal {
-        /// Mean of the underlying normal.
-        mu: f64,
-        /// Standard deviation of the underlying normal.
-        sigma: f64,
-    },
-    /// N(mean, sd), rounded.
-    Normal {
-        /// Mean size.
-        mean: f64,
-        /// Standard deviation.
-        sd: f64,
-    },
-    /// The MLPerf quantile table.
-    Mlperf,
-    /// Every query the same size.
-    Fixed {
-        /// Items per query.
-        size: usize,
-    },
-    /// Sizes read from a file.
-    File {
-        /// The file, as given to the harness.
-        path: String,
-    },
 }
 
 /// The schedule search that produced `best`.
@@ -244,6 +213,31 @@ pub struct CurvePoint {
     pub p99_ms: f64,
 }
 
+impl CurvePoint {
+    /// The latency (ms) this point holds for an SLA at `percentile`: the curve holds p50/p95/p99, so
+    /// the nearest one at or above it, erring on the pessimistic side ([`tail_name`] names it).
+    pub fn tail_ms(&self, percentile: f64) -> f64 {
+        if percentile <= 50.0 {
+            self.p50_ms
+        } else if percentile <= 95.0 {
+            self.p95_ms
+        } else {
+            self.p99_ms
+        }
+    }
+}
+
+/// Which stored percentile (`p50`, `p95`, `p99`) [`CurvePoint::tail_ms`] reads for `percentile`.
+pub fn tail_name(percentile: f64) -> &'static str {
+    if percentile <= 50.0 {
+        "p50"
+    } else if percentile <= 95.0 {
+        "p95"
+    } else {
+        "p99"
+    }
+}
+
 impl EfficiencyTable {
     /// Checks what serde cannot: finite non-negative rates and latencies, sorted curves, a sane SLA.
     /// Returns the first problem found, as a short phrase.
@@ -312,17 +306,7 @@ impl EfficiencyTable {
 
 /// Tail latency at `percentile` for `offered_qps` on `curve` (see [`EfficiencyTable::tail_at`]).
 pub fn interpolate_tail(curve: &[CurvePoint], percentile: f64, offered_qps: f64) -> Option<f64> {
-    // The curve holds p50/p95/p99; pick the nearest one at or above the SLA's percentile so the
-    // prediction errs on the pessimistic side.
-    let pick = |c: &CurvePoint| {
-        if percentile <= 50.0 {
-            c.p50_ms
-        } else if percentile <= 95.0 {
-            c.p95_ms
-        } else {
-            c.p99_ms
-        }
-    };
+    let pick = |c: &CurvePoint| c.tail_ms(percentile);
     let first = curve.first()?;
     if offered_qps <= first.offered_qps {
         return Some(pick(first));

@@ -187,7 +187,7 @@ fn renderings() {
     assert!(md.contains("| best |") && md.contains("Best over default: 4.00x"));
     assert!(md.contains("n/a (synthetic table"));
     let exts: Vec<&str> = all_exporters().iter().map(|e| e.extension()).collect();
-    assert_eq!(exts, ["json", "csv", "md"]);
+    assert_eq!(exts, ["json", "csv", "md", "svg"]);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! CSV: the plan (one row per slot, model and type), the day's totals, and the savings.
 
-use super::ReportExporter;
+use super::Exporter;
 use crate::provision::ProvisionReport;
 use hercules_results::export::csv_field;
 
@@ -42,8 +42,17 @@ slots_unsolved\n",
     s
 }
 
-impl ReportExporter for CsvReport {
-    fn render(&self, r: &ProvisionReport) -> Vec<(String, String)> {
+impl Exporter<ProvisionReport> for CsvReport {
+    fn extension(&self) -> &'static str {
+        "csv"
+    }
+
+    /// `plan.csv`.
+    fn render(&self, r: &ProvisionReport) -> String {
+        self.files(r, "").into_iter().next().map_or_else(String::new, |(_, text)| text)
+    }
+
+    fn files(&self, r: &ProvisionReport, _stem: &str) -> Vec<(String, String)> {
         let mut plan = String::from(
             "synthetic,policy,slot,start_hour,model,server_type,servers,schedule,qps_per_server,load_qps,\
 capacity_qps,shortfall_qps,utilisation,offered_per_server,predicted_tail_ms,sla_percentile,sla_target_ms,at_risk\n",

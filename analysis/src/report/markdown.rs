@@ -1,6 +1,6 @@
 //! Markdown: the report people read.
 
-use super::{pct, pct_or_na, ReportExporter};
+use super::{pct, pct_or_na, Exporter};
 use crate::policy::Status;
 use crate::provision::ProvisionReport;
 use std::fmt::Write;
@@ -45,8 +45,17 @@ pub fn summary_table(r: &ProvisionReport) -> String {
     s
 }
 
-impl ReportExporter for MarkdownReport {
-    fn render(&self, r: &ProvisionReport) -> Vec<(String, String)> {
+impl Exporter<ProvisionReport> for MarkdownReport {
+    fn extension(&self) -> &'static str {
+        "md"
+    }
+
+    /// `report.md`, whatever the stem: the name people open.
+    fn files(&self, r: &ProvisionReport, _stem: &str) -> Vec<(String, String)> {
+        vec![("report.md".into(), self.render(r))]
+    }
+
+    fn render(&self, r: &ProvisionReport) -> String {
         let mut s = String::new();
         macro_rules! w {
             ($($arg:tt)*) => {{ let _ = writeln!(s, $($arg)*); }};
@@ -180,11 +189,9 @@ impl ReportExporter for MarkdownReport {
             w!("None: every server's share of its load is predicted within its SLA on its measured curve.");
         }
         w!("\n## Plots\n");
-        w!("![load vs capacity](load_vs_capacity.svg)\n");
-        w!("![power](power.svg)\n");
-        for p in &r.policies {
-            w!("![servers per type, {0}](servers_{0}.svg)\n", p.policy.name());
-        }
+        w!("![load vs capacity per model](load_vs_capacity.svg)\n");
+        w!("![servers per type, per policy](servers.svg)\n");
+        w!("![power per policy](power.svg)\n");
         if let Some(p) = r
             .policies
             .iter()
@@ -216,6 +223,6 @@ impl ReportExporter for MarkdownReport {
         for n in &r.notes {
             w!("- {n}");
         }
-        vec![("report.md".into(), s)]
+        s
     }
 }

@@ -1,26 +1,24 @@
-//! Outputs of a provisioning run, one file per format behind one trait.
+//! Outputs of a provisioning run, one or more files per format behind the workspace's one exporter
+//! trait, [`Exporter`]`<ProvisionReport>` (`hercules-results`).
 
 mod csv;
-mod json;
 mod markdown;
 mod svg;
 
 pub use self::csv::{totals_csv, CsvReport};
-pub use self::json::JsonReport;
 pub use self::markdown::{summary_table, MarkdownReport};
 pub use self::svg::SvgReport;
+pub use hercules_results::{Exporter, JsonExporter};
 
 use crate::provision::ProvisionReport;
 
-/// One output format: the files (name, content) it makes from a report.
-pub trait ReportExporter {
-    /// Files to write, by name relative to the output directory.
-    fn render(&self, report: &ProvisionReport) -> Vec<(String, String)>;
-}
+/// The stem the formats' files are named from: the JSON is `provision.json`; the CSV, Markdown and
+/// SVG formats name their own files (`plan.csv`, `report.md`, ...).
+pub const REPORT_STEM: &str = "provision";
 
 /// Every format.
-pub fn all_reports() -> Vec<Box<dyn ReportExporter>> {
-    vec![Box::new(JsonReport), Box::new(CsvReport), Box::new(MarkdownReport), Box::new(SvgReport)]
+pub fn all_reports() -> Vec<Box<dyn Exporter<ProvisionReport>>> {
+    vec![Box::new(JsonExporter), Box::new(CsvReport), Box::new(MarkdownReport), Box::new(SvgReport)]
 }
 
 /// Percent with one decimal.

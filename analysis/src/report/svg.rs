@@ -1,24 +1,18 @@
-//! SVG plots (plotters, SVG backend only: text is emitted as SVG `<text>`, no system fonts needed).
+//! SVG plots of a provisioning run, drawn with the hand-written kit of `hercules-results`.
+//!
+//! The policies share one scale in every picture, so a policy that needs more servers or power is seen
+//! to; load and capacity are drawn per model (small multiples), because a sum over models is dominated
+//! by the busiest one and hides a policy that leaves a small model short.
 
-use super::ReportExporter;
-use crate::provision::ProvisionReport;
-use plotters::prelude::*;
+use super::Exporter;
+use crate::provision::{PolicyKind, ProvisionReport};
+use hercules_results::plot::{color, steps, Axis, Kind, Marker, Rect, Series, Style, Svg};
 
-/// `load_vs_capacity.svg`, `power.svg`, `servers_<policy>.svg`.
+/// `load_vs_capacity.svg`, `servers.svg`, `power.svg`.
 pub struct SvgReport;
 
-const PALETTE: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
+/// Most models drawn one panel each; beyond it the busiest are drawn and the note says so.
+const MAX_MODEL_PANELS: usize = 23;
 
 fn title(r: &ProvisionReport, what: &str) -> String {
     if r.synthetic {
@@ -28,156 +22,272 @@ fn title(r: &ProvisionReport, what: &str) -> String {
     }
 }
 
-/// A line chart of several series over the slots' start hours.
-fn lines(caption: &str, y_label: &str, hours: &[f64], series: &[(String, Vec<f64>)]) -> String {
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, (900, 500)).into_drawing_area();
-        let _ = root.fill(&WHITE);
-        let x_max = hours.last().copied().unwrap_or(0.0) + hours.get(1).map_or(1.0, |h| h - hours[0]);
-        let y_max = series.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0, f64::max).max(1e-9) * 1.08;
-        let chart = ChartBuilder::on(&root)
-            .caption(caption, ("sans-serif", 20))
-            .margin(15)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max);
-        let Ok(mut chart) = chart else { return out_fallback(caption) };
-        let _ = chart
-            .configure_mesh()
-            .x_desc("hour")
-            .y_desc(y_label)
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .draw();
-        for (i, (name, ys)) in series.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            // Steps: a slot's value holds over the whole slot.
-            let pts: Vec<(f64, f64)> = hours
-                .iter()
-                .zip(ys)
-                .enumerate()
-                .flat_map(|(k, (&h, &y))| {
-                    let end = hours.get(k + 1).copied().unwrap_or(x_max);
-                    [(h, y), (end, y)]
-                })
-                .collect();
-            if let Ok(a) = chart.draw_series(LineSeries::new(pts, color.stroke_width(2))) {
-                a.label(name.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            }
+/// Each policy's look, the same in every picture.
+fn policy_style(p: PolicyKind) -> Style {
+    match p {
+        PolicyKind::GreedyQps => Style { color: color(1), width: 3.5, dash: None, marker: Marker::None },
+        PolicyKind::GreedyEff => {
+            Style { color: color(2), width: 2.5, dash: Some("7 4"), marker: Marker::None }
         }
-        // Diurnal curves leave the bottom of the chart free.
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw();
-        let _ = root.present();
+        PolicyKind::Optimal => Style { color: color(0), width: 1.5, dash: None, marker: Marker::None },
     }
-    out
 }
 
-fn out_fallback(caption: &str) -> String {
-    format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"60\"><text x=\"10\" y=\"30\">{caption}: nothing to plot</text></svg>")
+struct Day {
+    hours: Vec<f64>,
+    width: f64,
+    x_max: f64,
 }
 
-/// Stacked areas of servers per type.
-fn stacked(caption: &str, hours: &[f64], names: &[String], per_slot: &[Vec<u32>]) -> String {
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, (900, 500)).into_drawing_area();
-        let _ = root.fill(&WHITE);
-        let x_max = hours.last().copied().unwrap_or(0.0) + hours.get(1).map_or(1.0, |h| h - hours[0]);
-        let y_max = per_slot.iter().map(|v| v.iter().sum::<u32>()).max().unwrap_or(0).max(1) as f64 * 1.08;
-        let Ok(mut chart) = ChartBuilder::on(&root)
-            .caption(caption, ("sans-serif", 20))
-            .margin(15)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-        else {
-            return out_fallback(caption);
-        };
-        let _ = chart
-            .configure_mesh()
-            .x_desc("hour")
-            .y_desc("servers")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .draw();
-        // Draw the cumulative sums top-down so each type's band is visible.
-        for s in (0..names.len()).rev() {
-            let color = PALETTE[s % PALETTE.len()];
-            let pts: Vec<(f64, f64)> = hours
-                .iter()
-                .enumerate()
-                .flat_map(|(k, &h)| {
-                    let y = per_slot[k][..=s].iter().sum::<u32>() as f64;
-                    let end = hours.get(k + 1).copied().unwrap_or(x_max);
-                    [(h, y), (end, y)]
-                })
-                .collect();
-            if let Ok(a) = chart.draw_series(AreaSeries::new(pts, 0.0, color.mix(0.85)).border_style(color)) {
-                a.label(names[s].clone())
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.filled()));
-            }
-        }
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw();
-        let _ = root.present();
-    }
-    out
-}
-
-impl ReportExporter for SvgReport {
-    fn render(&self, r: &ProvisionReport) -> Vec<(String, String)> {
-        let Some(first) = r.policies.first() else { return vec![] };
+impl Day {
+    fn of(r: &ProvisionReport) -> Option<Self> {
+        let first = r.policies.first()?;
         let hours: Vec<f64> = first.slots.iter().map(|s| s.start_hour).collect();
-        let total_load: Vec<f64> = first.slots.iter().map(|s| s.load.iter().sum()).collect();
-        let mut cap = vec![("load".to_string(), total_load)];
-        for p in &r.policies {
-            cap.push((
-                format!("capacity, {}", p.policy.name()),
-                p.slots.iter().map(|s| s.capacity.iter().sum()).collect(),
-            ));
-        }
-        let power: Vec<(String, Vec<f64>)> = r
+        let width = r.slot_minutes / 60.0;
+        let x_max = hours.last().copied().unwrap_or(0.0) + width;
+        Some(Self { hours, width, x_max })
+    }
+
+    fn axis(&self) -> Axis {
+        // Ticks at round hours of the day (6, 12, 18...), at most eight of them.
+        let step = [1.0, 2.0, 3.0, 6.0, 12.0, 24.0, 48.0]
+            .into_iter()
+            .find(|s| self.x_max / s <= 8.0)
+            .unwrap_or(168.0);
+        Axis::stepped("hour", 0.0, self.x_max, step)
+    }
+
+    fn steps(&self, v: &[f64]) -> Vec<(f64, f64)> {
+        steps(&self.hours, v, self.width)
+    }
+}
+
+fn max_of<'a>(v: impl IntoIterator<Item = &'a f64>) -> f64 {
+    v.into_iter().copied().filter(|x| x.is_finite()).fold(0.0, f64::max)
+}
+
+/// Load, demand (load with headroom) and each policy's capacity, one panel per model, plus the
+/// tightest model's capacity over load per policy.
+fn load_vs_capacity(r: &ProvisionReport, day: &Day) -> String {
+    let n = r.models.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    let peak_load = |m: usize| {
+        r.policies[0].slots.iter().map(|s| s.load.get(m).copied().unwrap_or(0.0)).fold(0.0, f64::max)
+    };
+    if n > MAX_MODEL_PANELS {
+        order.sort_by(|&a, &b| peak_load(b).total_cmp(&peak_load(a)));
+        order.truncate(MAX_MODEL_PANELS);
+    }
+    let panels = order.len() + 1;
+    let cols = (panels as f64).sqrt().ceil() as usize;
+    let rows = panels.div_ceil(cols);
+    let (cw, ch) = (290.0, 210.0);
+    let area = Rect { x: 0.0, y: 40.0, w: cw * cols as f64, h: ch * rows as f64 };
+    let mut what = "Load vs provisioned capacity per model (QPS)".to_string();
+    if n > MAX_MODEL_PANELS {
+        what.push_str(&format!(", the {MAX_MODEL_PANELS} busiest of {n} models"));
+    }
+    let mut svg = Svg::new(area.w + 300.0, (area.y + area.h + 20.0).max(330.0), &title(r, &what));
+    let cells = area.grid(panels, cols, (65.0, 28.0, 15.0, 42.0));
+    let load_style = Style::line("#000000");
+    let demand_style = Style { color: "#555555", width: 1.2, dash: Some("2 3"), marker: Marker::None };
+    for (cell, &m) in cells.iter().zip(&order) {
+        let load: Vec<f64> =
+            r.policies[0].slots.iter().map(|s| s.load.get(m).copied().unwrap_or(0.0)).collect();
+        let demand: Vec<f64> = load.iter().map(|l| l * (1.0 + r.headroom)).collect();
+        let caps: Vec<Vec<f64>> = r
             .policies
             .iter()
-            .flat_map(|p| {
-                [
-                    (
-                        format!("provisioned, {}", p.policy.name()),
-                        p.slots.iter().map(|s| s.provisioned_watts / 1000.0).collect(),
-                    ),
-                    (
-                        format!("estimated, {}", p.policy.name()),
-                        p.slots.iter().map(|s| s.estimated_watts / 1000.0).collect(),
-                    ),
-                ]
-            })
+            .map(|p| p.slots.iter().map(|s| s.capacity.get(m).copied().unwrap_or(0.0)).collect())
             .collect();
-        let mut files = vec![
-            (
-                "load_vs_capacity.svg".to_string(),
-                lines(&title(r, "Load vs provisioned capacity (QPS, all models)"), "QPS", &hours, &cap),
-            ),
-            ("power.svg".to_string(), lines(&title(r, "Power over the day"), "kW", &hours, &power)),
-        ];
-        let names: Vec<String> = r.types.iter().map(|t| t.name.clone()).collect();
-        for p in &r.policies {
-            let per: Vec<Vec<u32>> = p.slots.iter().map(|s| s.servers_by_type.clone()).collect();
-            files.push((
-                format!("servers_{}.svg", p.policy.name()),
-                stacked(&title(r, &format!("Servers per type, {}", p.policy.name())), &hours, &names, &per),
-            ));
+        let y_max = max_of(demand.iter().chain(caps.iter().flatten())).max(1e-9) * 1.05;
+        let name = &r.models[m];
+        let panel = svg.panel(*cell, day.axis(), Axis::linear("QPS", 0.0, y_max), name);
+        for (p, cap) in r.policies.iter().zip(&caps) {
+            let id = format!("capacity-{}-{name}", p.policy.name());
+            let s = Series::new(
+                id,
+                format!("capacity, {}", p.policy.name()),
+                policy_style(p.policy),
+                Kind::Line,
+                day.steps(cap),
+            );
+            svg.series(&panel, &s);
         }
-        files
+        svg.series(
+            &panel,
+            &Series::new(
+                format!("demand-{name}"),
+                "load with headroom",
+                demand_style,
+                Kind::Line,
+                day.steps(&demand),
+            ),
+        );
+        svg.series(
+            &panel,
+            &Series::new(format!("load-{name}"), "load", load_style, Kind::Line, day.steps(&load)),
+        );
+    }
+    // The tightest model per slot: below 1 + headroom a policy leaves some model without its margin.
+    let tight: Vec<Vec<f64>> = r
+        .policies
+        .iter()
+        .map(|p| {
+            p.slots
+                .iter()
+                .map(|s| {
+                    s.load
+                        .iter()
+                        .zip(&s.capacity)
+                        .filter(|(l, _)| **l > 0.0)
+                        .map(|(l, c)| c / l)
+                        .fold(f64::INFINITY, f64::min)
+                })
+                .map(|v| if v.is_finite() { v } else { 0.0 })
+                .collect()
+        })
+        .collect();
+    let y_max = max_of(tight.iter().flatten()).max(1.0 + r.headroom) * 1.1;
+    let cell = cells[panels - 1];
+    let panel = svg.panel(
+        cell,
+        day.axis(),
+        Axis::linear("capacity / load", 0.0, y_max),
+        "tightest model, all models",
+    );
+    for (p, v) in r.policies.iter().zip(&tight) {
+        let s = Series::new(
+            format!("tightest-{}", p.policy.name()),
+            format!("tightest, {}", p.policy.name()),
+            policy_style(p.policy),
+            Kind::Line,
+            day.steps(v),
+        );
+        svg.series(&panel, &s);
+    }
+    let margin = vec![(0.0, 1.0 + r.headroom), (day.x_max, 1.0 + r.headroom)];
+    svg.series(&panel, &Series::new("tightest-margin", "1 + headroom", demand_style, Kind::Line, margin));
+
+    let mut legend = vec![(load_style, Kind::Line, "load".to_string())];
+    legend.push((demand_style, Kind::Line, format!("load + {:.0}% headroom", 100.0 * r.headroom)));
+    for p in &r.policies {
+        legend.push((policy_style(p.policy), Kind::Line, format!("capacity, {}", p.policy.name())));
+    }
+    let x = area.w + 10.0;
+    let y = svg.legend(x, 70.0, &legend);
+    svg.notes(
+        x,
+        y + 8.0,
+        &[
+            "each panel has its own QPS scale;".into(),
+            "the last panel divides capacity by load".into(),
+            "for every model and shows the smallest".into(),
+        ],
+    );
+    svg.finish()
+}
+
+/// Servers per type over the day, one panel per policy, all on one scale.
+fn servers(r: &ProvisionReport, day: &Day) -> String {
+    let k = r.policies.len().max(1);
+    let area = Rect { x: 0.0, y: 40.0, w: 330.0 * k as f64, h: 330.0 };
+    let mut svg = Svg::new(
+        area.w + 230.0,
+        area.y + area.h + 10.0,
+        &title(r, "Servers per type over the day, per policy (one scale)"),
+    );
+    let y_max =
+        r.policies.iter().flat_map(|p| p.slots.iter().map(|s| s.servers as f64)).fold(0.0, f64::max).max(1.0)
+            * 1.05;
+    let cells = area.grid(k, k, (65.0, 28.0, 15.0, 42.0));
+    let type_style = |t: usize| Style { color: color(t), width: 1.0, dash: None, marker: Marker::None };
+    for (cell, p) in cells.iter().zip(&r.policies) {
+        let panel = svg.panel(*cell, day.axis(), Axis::linear("servers", 0.0, y_max), p.policy.name());
+        let mut below = vec![0.0; p.slots.len()];
+        for (t, ty) in r.types.iter().enumerate() {
+            let here: Vec<f64> =
+                p.slots.iter().map(|s| s.servers_by_type.get(t).copied().unwrap_or(0) as f64).collect();
+            if here.iter().all(|v| *v == 0.0) {
+                continue;
+            }
+            let top: Vec<f64> = below.iter().zip(&here).map(|(b, h)| b + h).collect();
+            let mut s = Series::new(
+                format!("servers-{}-{}", p.policy.name(), ty.name),
+                format!("{}, {}", ty.name, p.policy.name()),
+                type_style(t),
+                Kind::Band,
+                day.steps(&top),
+            );
+            s.lower = day.steps(&below);
+            svg.series(&panel, &s);
+            below = top;
+        }
+    }
+    let legend: Vec<_> =
+        r.types.iter().enumerate().map(|(t, ty)| (type_style(t), Kind::Band, ty.name.clone())).collect();
+    svg.legend(area.w + 10.0, 70.0, &legend);
+    svg.finish()
+}
+
+/// Provisioned and estimated power per policy, two panels on one scale.
+fn power(r: &ProvisionReport, day: &Day) -> String {
+    let area = Rect { x: 0.0, y: 40.0, w: 900.0, h: 360.0 };
+    let mut svg = Svg::new(
+        area.w + 230.0,
+        area.y + area.h + 10.0,
+        &title(r, "Power over the day, per policy (one scale)"),
+    );
+    let kw = |f: fn(&crate::provision::SlotResult) -> f64| -> Vec<Vec<f64>> {
+        r.policies.iter().map(|p| p.slots.iter().map(|s| f(s) / 1000.0).collect()).collect()
+    };
+    let prov = kw(|s| s.provisioned_watts);
+    let est = kw(|s| s.estimated_watts);
+    let y_max = max_of(prov.iter().chain(&est).flatten()).max(1e-9) * 1.05;
+    let cells = area.grid(2, 2, (65.0, 28.0, 15.0, 42.0));
+    for (cell, (what, data)) in cells.iter().zip([("provisioned", &prov), ("estimated", &est)]) {
+        let heading = if what == "provisioned" {
+            "provisioned (servers × peak watts)"
+        } else {
+            "estimated (at utilisation)"
+        };
+        let panel = svg.panel(*cell, day.axis(), Axis::linear("kW", 0.0, y_max), heading);
+        for (p, v) in r.policies.iter().zip(data) {
+            let s = Series::new(
+                format!("{what}-{}", p.policy.name()),
+                format!("{what}, {}", p.policy.name()),
+                policy_style(p.policy),
+                Kind::Line,
+                day.steps(v),
+            );
+            svg.series(&panel, &s);
+        }
+    }
+    let legend: Vec<_> = r
+        .policies
+        .iter()
+        .map(|p| (policy_style(p.policy), Kind::Line, p.policy.name().to_string()))
+        .collect();
+    svg.legend(area.w + 10.0, 70.0, &legend);
+    svg.finish()
+}
+
+impl Exporter<ProvisionReport> for SvgReport {
+    fn extension(&self) -> &'static str {
+        "svg"
+    }
+
+    /// `load_vs_capacity.svg`.
+    fn render(&self, r: &ProvisionReport) -> String {
+        Day::of(r).map_or_else(String::new, |day| load_vs_capacity(r, &day))
+    }
+
+    fn files(&self, r: &ProvisionReport, _stem: &str) -> Vec<(String, String)> {
+        let Some(day) = Day::of(r) else { return vec![] };
+        vec![
+            ("load_vs_capacity.svg".to_string(), load_vs_capacity(r, &day)),
+            ("servers.svg".to_string(), servers(r, &day)),
+            ("power.svg".to_string(), power(r, &day)),
+        ]
     }
 }

@@ -94,17 +94,11 @@ pub fn run(a: CapacityArgs) -> Result<()> {
         },
     };
     let write = |r: &CapacityReport| -> Result<()> {
-        if let Some(p) = &a.common.out.json {
-            output::write_json(p, r)?;
+        let mut t = trial_table();
+        for rec in &r.run.trace {
+            trial_row(&mut t, rec);
         }
-        if let Some(p) = &a.common.out.csv {
-            let mut t = trial_table();
-            for rec in &r.run.trace {
-                trial_row(&mut t, rec);
-            }
-            output::write_atomic(p, t.to_csv().as_bytes())?;
-        }
-        Ok(())
+        a.common.out.write(r, &t)
     };
     eprintln!("capacity: {} on {} under {sla}", a.common.model, placed.schedule);
     if let Some(lane) = &placed.gpu_lane {

@@ -3,7 +3,7 @@
 //! the same model, with the same weights and inputs, on CUDA device 0.
 
 use crate::host::DeviceKind;
-use crate::output::{self, table::Table};
+use crate::output::{table::Table, OutputArgs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use hercules_models::inputs::InputPool;
@@ -83,12 +83,8 @@ pub struct InferArgs {
     /// Pre-generated input sets the passes cycle through.
     #[arg(long, default_value_t = 16)]
     pub input_sets: usize,
-    /// Write the result as JSON here.
-    #[arg(long, value_name = "PATH")]
-    pub json: Option<PathBuf>,
-    /// Write the result as CSV here.
-    #[arg(long, value_name = "PATH")]
-    pub csv: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 /// The JSON document of one run.
@@ -166,9 +162,7 @@ pub fn run(args: InferArgs) -> Result<()> {
             hercules_models::limits::MAX_INPUT_SETS
         );
     }
-    for p in args.json.iter().chain(&args.csv) {
-        output::check_writable(p)?;
-    }
+    args.out.check()?;
     let dist = parse_dist(&args.dist, args.wrap_trace)?;
     let spec = zoo::resolve(&args.model)?;
     let max_rows = args.max_rows.or(spec.default_max_rows);
@@ -283,29 +277,24 @@ pub fn run(args: InferArgs) -> Result<()> {
         }
         None => println!("({} timed passes; no per-operator shares on the GPU)", timed.forwards),
     }
-    if let Some(p) = &args.csv {
-        output::write_atomic(p, table.to_csv().as_bytes())?;
-    }
-    if let Some(p) = &args.json {
-        let report = InferReport {
-            kind: "infer",
-            model: spec.name.clone(),
-            device: built.device,
-            batch: args.batch,
-            threads: args.threads,
-            inter_op: args.inter_op,
-            rows_scale: args.rows_scale,
-            max_rows,
-            table_bytes: built.table_bytes,
-            dist: args.dist.clone(),
-            weights,
-            prefetch_distance: profile.as_ref().and_then(|(_, d)| *d),
-            shares: shares.map(|s| s.iter().copied().collect()),
-            profile: profile.map(|(p, _)| p),
-            timed,
-        };
-        output::write_json(p, &report)?;
-    }
+    let report = InferReport {
+        kind: "infer",
+        model: spec.name.clone(),
+        device: built.device,
+        batch: args.batch,
+        threads: args.threads,
+        inter_op: args.inter_op,
+        rows_scale: args.rows_scale,
+        max_rows,
+        table_bytes: built.table_bytes,
+        dist: args.dist.clone(),
+        weights,
+        prefetch_distance: profile.as_ref().and_then(|(_, d)| *d),
+        shares: shares.map(|s| s.iter().copied().collect()),
+        profile: profile.map(|(p, _)| p),
+        timed,
+    };
+    args.out.write(&report, &table)?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! `hercules models`: the model zoo with table memory, bytes gathered and MACs per sample.
 
-use crate::output::{self, table::Table};
+use crate::output::{table::Table, OutputArgs};
 use anyhow::Result;
 use clap::Args;
 use hercules_models::stats::{stats, ModelStats};
@@ -20,12 +20,9 @@ pub struct ModelsArgs {
     /// Also list a user spec file (.json or .toml); repeatable.
     #[arg(long, value_name = "PATH")]
     pub spec: Vec<PathBuf>,
-    /// Write the list as JSON here.
-    #[arg(long, value_name = "PATH")]
-    pub json: Option<PathBuf>,
-    /// Write the table as CSV here.
-    #[arg(long, value_name = "PATH")]
-    pub csv: Option<PathBuf>,
+    /// `--json` (the list) and `--csv` (the table).
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 /// One listed model.
@@ -42,6 +39,7 @@ struct Listed {
 
 /// Runs `hercules models`.
 pub fn run(args: ModelsArgs) -> Result<()> {
+    args.out.check()?;
     let mut specs = zoo::all()?;
     for p in &args.spec {
         specs.push(hercules_models::ModelSpec::from_file(p)?);
@@ -82,11 +80,5 @@ pub fn run(args: ModelsArgs) -> Result<()> {
     let cap = args.max_rows.map_or(String::new(), |r| format!(", max rows {r}"));
     println!("model zoo (rows scale {}{cap})", args.rows_scale);
     print!("{}", table.render());
-    if let Some(p) = &args.csv {
-        output::write_atomic(p, table.to_csv().as_bytes())?;
-    }
-    if let Some(p) = &args.json {
-        output::write_json(p, &listed)?;
-    }
-    Ok(())
+    args.out.write(&listed, &table)
 }

@@ -21,7 +21,7 @@ use hercules_results::table::{
     EfficiencyTable, ModelInfo, Power, PowerSource, ScheduleResult, Search as SearchRecord, SearchPoint,
     ServerType, TABLE_KIND, TABLE_SCHEMA_VERSION,
 };
-use hercules_results::{all_exporters, Ceilings, RooflineReport};
+use hercules_results::{all_exporters, Ceilings, JsonExporter, RooflineReport};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -55,8 +55,8 @@ pub struct ProfileArgs {
     /// The SLA, e.g. `p95:100ms` (default: SPEC §4's target for each zoo model).
     #[arg(long)]
     pub sla: Option<String>,
-    /// The search: gradient (Hercules), deeprecsched, exhaustive, or all three over one shared set of
-    /// measurements (the table then records the exhaustive optimum).
+    /// The search: gradient (Hercules), deeprecsched, random (the baseline), exhaustive, or all four
+    /// over one shared set of measurements (the table then records the exhaustive optimum).
     #[arg(long, default_value = "gradient")]
     pub search: String,
     /// Most distinct schedules each search may evaluate.
@@ -379,9 +379,9 @@ pub fn run(a: ProfileArgs) -> Result<()> {
     let models: Vec<String> =
         if a.all { DEEPRECSYS.iter().map(|s| s.to_string()).collect() } else { a.model.clone() };
     let searches: Vec<&str> = match a.search.as_str() {
-        "all" => vec!["gradient", "deeprecsched", "exhaustive"],
+        "all" => vec!["gradient", "deeprecsched", "random", "exhaustive"],
         s if strategy::by_name(s).is_some() => vec![s],
-        s => bail!("--search `{s}` is unknown (gradient, deeprecsched, exhaustive, all)"),
+        s => bail!("--search `{s}` is unknown (gradient, deeprecsched, random, exhaustive, all)"),
     };
     a.check()?;
     // Check every model, its SLA and the measurement settings before hours of measuring start.
@@ -475,13 +475,7 @@ pub fn run(a: ProfileArgs) -> Result<()> {
     for line in unknown_optima {
         println!("{line}");
     }
-    if let Some(p) = &a.summary.csv {
-        output::write_atomic(p, summary.to_csv().as_bytes())?;
-    }
-    if let Some(p) = &a.summary.json {
-        output::write_json(p, &all_rows)?;
-    }
-    Ok(())
+    a.summary.write(&all_rows, &summary)
 }
 
 /// One search's run over the shared measurements.
@@ -675,7 +669,7 @@ fn profile_model(
             percentile: params.sla.percentile,
             target_ms: params.sla.target.as_secs_f64() * 1e3,
         },
-        query_sizes: fixture.sizes.to_schema(),
+        query_sizes: fixture.sizes.clone(),
         search: SearchRecord {
             algorithm: algo.clone(),
             evaluations: trace.len(),
@@ -696,7 +690,9 @@ fn profile_model(
     table.validate().map_err(|e| anyhow::anyhow!("the table this profile made is invalid: {e}"))?;
     let path = dir.join(format!("{stem}.json"));
     for e in all_exporters() {
-        output::write_atomic(&dir.join(format!("{stem}.{}", e.extension())), e.render(&table).as_bytes())?;
+        for (name, text) in e.files(&table, &stem) {
+            output::write_atomic(&dir.join(name), text.as_bytes())?;
+        }
     }
     let comparison = SearchComparison {
         kind: "search-comparison",
@@ -711,7 +707,7 @@ fn profile_model(
         note: "evaluations = distinct schedules a search asked for; each is a latency-bounded-throughput \
                measurement, made once and shared by the searches that ask for it",
     };
-    output::write_json(&dir.join(format!("{stem}.searches.json")), &comparison)?;
+    output::write_export(&dir.join(format!("{stem}.searches.json")), &JsonExporter, &comparison)?;
     Ok(Profiled { table, path, searches: summaries, space_size: grid, optimum_unknown })
 }
 

@@ -3,7 +3,7 @@
 
 use crate::ceilings;
 use crate::host::{self, max_threads, DeviceKind};
-use crate::output::{self, now_rfc3339, OutputArgs};
+use crate::output::{now_rfc3339, OutputArgs};
 use anyhow::{bail, Result};
 use clap::Args;
 use hercules_results::{RooflineReport, BENCH_SCHEMA_VERSION};
@@ -53,20 +53,14 @@ pub fn run(args: RooflineArgs) -> Result<()> {
         if args.quick { " [quick: not a ceiling]" } else { "" }
     );
     print!("{}", table.render());
-    if let Some(p) = &args.out.csv {
-        output::write_atomic(p, table.to_csv().as_bytes())?;
-    }
-    if let Some(p) = &args.out.json {
-        let report = RooflineReport {
-            schema_version: BENCH_SCHEMA_VERSION,
-            kind: "roofline".into(),
-            host,
-            measured_at: now_rfc3339(),
-            ceilings,
-        };
-        output::write_json(p, &report)?;
-    }
-    Ok(())
+    let report = RooflineReport {
+        schema_version: BENCH_SCHEMA_VERSION,
+        kind: "roofline".into(),
+        host,
+        measured_at: now_rfc3339(),
+        ceilings,
+    };
+    args.out.write(&report, &table)
 }
 
 /// Runs `hercules roofline --device cuda` on device 0. Where there is no CUDA device the error is
@@ -100,12 +94,6 @@ fn run_cuda(args: &RooflineArgs) -> Result<()> {
     for e in &ceilings.gemm_errors {
         println!("not measured: {e}");
     }
-    if let Some(p) = &args.out.csv {
-        output::write_atomic(p, table.to_csv().as_bytes())?;
-    }
-    if let Some(p) = &args.out.json {
-        let report = ceilings::GpuRooflineReport::new("roofline-cuda", host, info, ceilings);
-        output::write_json(p, &report)?;
-    }
-    Ok(())
+    let report = ceilings::GpuRooflineReport::new("roofline-cuda", host, info, ceilings);
+    args.out.write(&report, &table)
 }

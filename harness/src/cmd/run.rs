@@ -4,7 +4,6 @@ use crate::args::{self, parse_duration};
 use crate::engine::schedule::Schedule;
 use crate::latency::Sla;
 use crate::limits;
-use crate::output;
 use crate::serve::fixture::{Fixture, ServeArgs};
 use crate::serve::interrupt_flag;
 use crate::serve::report::{
@@ -124,12 +123,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     let mut header = ServeHeader::new("serve-run", &fixture, &placed, sla, a.common.seed);
     header.status = if interrupted { "interrupted" } else { "complete" }.into();
     let report = RunReport { header, curve: rec.trial.curve_point().into_iter().collect(), result: rec };
-    if let Some(p) = &a.common.out.csv {
-        output::write_atomic(p, table.to_csv().as_bytes())?;
-    }
-    if let Some(p) = &a.common.out.json {
-        output::write_json(p, &report)?;
-    }
+    a.common.out.write(&report, &table)?;
     if interrupted {
         bail!(
             "interrupted (Ctrl-C): the partial trial was {}",

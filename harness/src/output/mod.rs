@@ -1,12 +1,15 @@
 //! What the harness shows people and writes to disk: the shared `--json`/`--csv` options, tables
-//! (terminal / CSV), atomic files, progress.
+//! (terminal / CSV), atomic files, progress. Every output file goes through a
+//! [`hercules_results::Exporter`]: `JsonExporter` for documents, `CsvExporter` for [`Table`]s.
 
 pub mod progress;
 pub mod table;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use hercules_results::{CsvExporter, Exporter, JsonExporter};
 use std::path::{Path, PathBuf};
+pub use table::Table;
 
 /// Where results go besides the terminal.
 #[derive(Debug, Args, Clone)]
@@ -27,6 +30,22 @@ impl OutputArgs {
         }
         Ok(())
     }
+
+    /// Writes `doc` to `--json` and `table` to `--csv`, where given, each through its exporter.
+    pub fn write<D: serde::Serialize + ?Sized>(&self, doc: &D, table: &Table) -> Result<()> {
+        if let Some(p) = &self.csv {
+            write_export(p, &CsvExporter, table)?;
+        }
+        if let Some(p) = &self.json {
+            write_export(p, &JsonExporter, doc)?;
+        }
+        Ok(())
+    }
+}
+
+/// Renders `doc` through `exporter` and writes it to `path` atomically.
+pub fn write_export<D: ?Sized>(path: &Path, exporter: &impl Exporter<D>, doc: &D) -> Result<()> {
+    write_atomic(path, exporter.render(doc).as_bytes())
 }
 
 /// Now as RFC 3339 UTC.
@@ -76,6 +95,25 @@ mod tests {
         write_json(&p, &serde_json::json!({"a": 1})).unwrap();
         assert!(std::fs::read_to_string(&p).unwrap().contains("\"a\": 1"));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn output_args_write_json_and_csv_through_the_exporters() {
+        let dir = tempfile::tempdir().unwrap();
+        let (json, csv) = (dir.path().join("a.json"), dir.path().join("a.csv"));
+        let out = OutputArgs { json: Some(json.clone()), csv: Some(csv.clone()) };
+        let mut t = Table::new(["k", "v"]);
+        t.push(["x,y", "1"]);
+        let doc = serde_json::json!({"k": "x,y", "v": 1});
+        out.write(&doc, &t).unwrap();
+        // The same bytes as the writers these replaced: pretty JSON plus a newline, RFC 4180 CSV.
+        assert_eq!(
+            std::fs::read_to_string(&json).unwrap(),
+            serde_json::to_string_pretty(&doc).unwrap() + "\n"
+        );
+        assert_eq!(std::fs::read_to_string(&csv).unwrap(), "k,v\n\"x,y\",1\n");
+        OutputArgs { json: None, csv: None }.write(&doc, &t).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]

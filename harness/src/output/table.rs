@@ -1,4 +1,7 @@
-//! A plain table rendered for the terminal (aligned columns) or as CSV.
+//! A plain table rendered for the terminal (aligned columns) or as CSV (through the results crate's
+//! `CsvExporter`, so it shares the one exporter shape of every output).
+
+use hercules_results::export::{csv_field, CsvExporter, Exporter};
 
 /// Rows of cells under named columns.
 #[derive(Debug, Clone, Default)]
@@ -53,18 +56,22 @@ impl Table {
         out
     }
 
-    /// RFC 4180 CSV with a header line.
+    /// RFC 4180 CSV with a header line ([`CsvExporter`]'s rendering of the table).
     pub fn to_csv(&self) -> String {
-        let esc = |s: &String| {
-            if s.contains([',', '"', '\n']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.clone()
-            }
-        };
+        CsvExporter.render(self)
+    }
+}
+
+/// A table as RFC 4180 CSV with a header line: what every `--csv` of the harness writes.
+impl Exporter<Table> for CsvExporter {
+    fn extension(&self) -> &'static str {
+        "csv"
+    }
+
+    fn render(&self, t: &Table) -> String {
         let mut out = String::new();
-        for r in std::iter::once(&self.headers).chain(&self.rows) {
-            out.push_str(&r.iter().map(esc).collect::<Vec<_>>().join(","));
+        for r in std::iter::once(&t.headers).chain(&t.rows) {
+            out.push_str(&r.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
             out.push('\n');
         }
         out
@@ -86,6 +93,10 @@ mod tests {
         t.push(["a,b", "1.5"]);
         t.push(["c"]);
         assert_eq!(t.to_csv(), "name,value\n\"a,b\",1.5\nc,\n");
+        assert_eq!(CsvExporter.render(&t), t.to_csv());
+        let mut q = Table::new(["quote"]);
+        q.push(["say \"hi\"\r"]);
+        assert_eq!(CsvExporter.render(&q), "quote\n\"say \"\"hi\"\"\r\"\n");
         let text = t.render();
         assert!(text.lines().nth(2).unwrap().ends_with("1.5"));
         assert_eq!(num(None, 2), "-");

@@ -7,7 +7,7 @@ use crate::counters::{perf::PerfCounters, CounterMap};
 use crate::engine::schedule::Schedule;
 use crate::engine::{self, Engine, Model, WeightSharing};
 use crate::limits::MAX_WATTS;
-use crate::load::sizes::SizeDist;
+use crate::load::sizes::{self, QuerySizes};
 use crate::noise::{self, Noise};
 use crate::output::OutputArgs;
 use crate::power::{estimated, Power, PowerMeter, PowerSource};
@@ -159,7 +159,7 @@ pub struct Fixture {
     /// Cores schedules may use, in placement order.
     pub cores: Vec<usize>,
     /// Query sizes.
-    pub sizes: SizeDist,
+    pub sizes: QuerySizes,
     counters: PerfCounters,
     power: PowerMeter,
     /// The machine.
@@ -196,7 +196,7 @@ pub struct Placed {
 impl Fixture {
     /// Builds the model and opens the meters. `restrict`: use only these cores (they must be usable).
     pub fn new(a: &ServeArgs, restrict: Option<&[usize]>) -> Result<Self> {
-        let sizes = SizeDist::parse(&a.sizes)?;
+        let sizes = sizes::parse(&a.sizes)?;
         a.out.check()?;
         args::in_range("--idle-watts", a.idle_watts, 0.0, MAX_WATTS, "W")?;
         args::in_range("--peak-watts", a.peak_watts, 0.0, MAX_WATTS, "W")?;

@@ -63,7 +63,7 @@ impl ServeHeader {
             gpu_lane: placed.gpu_lane.clone(),
             topology: fixture.topology.clone(),
             generator: placed.generator.clone(),
-            query_sizes: fixture.sizes.to_schema(),
+            query_sizes: fixture.sizes.clone(),
             sla,
             seed,
         }

@@ -11,9 +11,10 @@
 use crate::engine::queue::{TrialState, NOT_DONE};
 use crate::engine::{Engine, EngineError};
 use crate::latency::{Histogram, Percentiles, Sla};
+use crate::load::arrivals;
 use crate::load::closed::ClosedLoop;
 use crate::load::open::OpenLoop;
-use crate::load::{arrivals, sizes::SizeDist};
+use crate::load::sizes::{QuerySizes, SampleSizes};
 use hercules_results::table::CurvePoint;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -58,7 +59,7 @@ pub struct TrialSpec {
     /// Seed for arrivals and sizes.
     pub seed: u64,
     /// Query sizes.
-    pub sizes: SizeDist,
+    pub sizes: QuerySizes,
     /// The generator spins this long before each arrival instead of sleeping.
     pub spin: Duration,
     /// Core for the generator thread.
@@ -85,7 +86,7 @@ impl Default for TrialSpec {
             early_stop: true,
             drain: Duration::from_secs(2),
             seed: 1,
-            sizes: SizeDist::default(),
+            sizes: QuerySizes::default(),
             spin: Duration::from_micros(100),
             generator_core: None,
             realtime: false,
@@ -217,8 +218,8 @@ const Z99: f64 = 2.576;
 
 /// The longest spin before each arrival that keeps a SCHED_FIFO generator asleep at least 10% of the
 /// time at `qps` (Poisson gaps: it sleeps a fraction e^(−qps·spin)). A real-time thread that never
-/// sleeps hits the kernel's RT throttling (by default 50 ms of every second), which shows up as 50 ms
-/// stalls: measured here at p99 34–39 ms when always spinning, against 7–19 µs with 100 µs at 20k QPS.
+/// sleeps hits the kernel's RT throttling (by default 50 ms of every second), which shows up as
+/// stalls of tens of milliseconds in the generator's schedule error (see results/notebook-2026.md).
 fn max_realtime_spin(qps: f64) -> Duration {
     // Bounded so a tiny rate cannot overflow the Duration (a second is far above any spin).
     Duration::from_secs_f64((10f64.ln() / qps).min(1.0))
@@ -612,7 +613,7 @@ mod tests {
             warmup: Duration::ZERO,
             duration: Duration::from_millis(1500),
             early_stop: false,
-            sizes: SizeDist::Fixed { size: 1 },
+            sizes: QuerySizes::Fixed { size: 1 },
             keep_records: true,
             seed: 11,
             ..TrialSpec::default()
@@ -651,7 +652,7 @@ mod tests {
             warmup: Duration::from_millis(100),
             duration: Duration::from_secs(20),
             sla: Some(Sla::parse("p95:10ms").unwrap()),
-            sizes: SizeDist::Fixed { size: 1 },
+            sizes: QuerySizes::Fixed { size: 1 },
             ..TrialSpec::default()
         };
         let t = Instant::now();
@@ -676,7 +677,7 @@ mod tests {
             load: Load::Closed { concurrency: 2 },
             warmup: Duration::from_millis(50),
             duration: Duration::from_millis(500),
-            sizes: SizeDist::Fixed { size: 1 },
+            sizes: QuerySizes::Fixed { size: 1 },
             ..TrialSpec::default()
         };
         let r = run(&e, &spec, &AtomicBool::new(false)).unwrap();

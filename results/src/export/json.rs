@@ -1,19 +1,21 @@
 //! JSON: the document itself, pretty-printed.
 
 use super::Exporter;
-use crate::table::EfficiencyTable;
+use serde::Serialize;
 
-/// The table as pretty JSON (what the harness writes and `read_table` reads).
+/// Any document as pretty JSON with a final newline: an efficiency table (what the harness writes and
+/// `read_table` reads), a harness report, a provisioning report.
 pub struct JsonExporter;
 
-impl Exporter for JsonExporter {
+impl<D: Serialize + ?Sized> Exporter<D> for JsonExporter {
     fn extension(&self) -> &'static str {
         "json"
     }
 
-    fn render(&self, table: &EfficiencyTable) -> String {
-        // The table holds only strings, numbers, bools, maps with string keys: serialising cannot fail.
-        let mut s = serde_json::to_string_pretty(table).expect("efficiency table serialises");
+    fn render(&self, doc: &D) -> String {
+        // Every document of the workspace holds only strings, numbers, bools, sequences and maps with
+        // string or integer keys: serialising cannot fail.
+        let mut s = serde_json::to_string_pretty(doc).expect("document serialises");
         s.push('\n');
         s
     }

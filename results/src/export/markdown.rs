@@ -56,7 +56,7 @@ impl Exporter for MarkdownExporter {
             QuerySizes::Normal { mean, sd } => format!("normal(mean {mean}, sd {sd})"),
             QuerySizes::Mlperf => "MLPerf quantiles".into(),
             QuerySizes::Fixed { size } => format!("fixed {size}"),
-            QuerySizes::File { path } => format!("file {path}"),
+            QuerySizes::File { path, .. } => format!("file {path}"),
         };
         w!("- Query sizes: {qs}");
         w!(
@@ -90,11 +90,23 @@ impl Exporter for MarkdownExporter {
         if !t.counters.is_empty() {
             w!("\n| counter | value |");
             w!("|---|---:|");
+            // Counters missing for one reason (a VM exposes no PMU at all) share one row, so the reason
+            // is read once rather than once per counter.
+            let mut missing: Vec<(&str, Vec<&str>)> = Vec::new();
             for (k, c) in &t.counters {
                 match c.value {
                     Some(v) => w!("| {k} | {} |", num(v)),
-                    None => w!("| {k} | n/a ({}) |", c.reason.as_deref().unwrap_or("")),
+                    None => {
+                        let why = c.reason.as_deref().unwrap_or("");
+                        match missing.iter_mut().find(|(r, _)| *r == why) {
+                            Some((_, names)) => names.push(k),
+                            None => missing.push((why, vec![k])),
+                        }
+                    }
                 }
+            }
+            for (why, names) in missing {
+                w!("| {} | n/a ({why}) |", names.join(", "));
             }
         }
         let curve = |s: &mut String, title: &str, c: &[CurvePoint]| {

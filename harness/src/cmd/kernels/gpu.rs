@@ -3,7 +3,7 @@
 //! does the measuring; this file picks the shapes and writes the records).
 
 use super::{record, table, KernelsArgs, Op};
-use crate::{ceilings, host, output};
+use crate::{ceilings, host};
 use anyhow::{bail, Context, Result};
 use hercules_gpu::bench::{self, CeilingOpts, EmbeddingShape};
 use hercules_gpu::Device;
@@ -194,15 +194,8 @@ pub fn run(args: &KernelsArgs) -> Result<()> {
     print!("{}", ceilings::gpu_table(&ceilings).render());
     let table = table(&records);
     print!("{}", table.render());
-    if let Some(p) = &args.out.csv {
-        output::write_atomic(p, table.to_csv().as_bytes())?;
-    }
-    if let Some(p) = &args.out.json {
-        let run = ceilings::GpuRooflineReport::new("kernels-cuda", host, info, ceilings);
-        let report = GpuKernelReport { run, records };
-        output::write_json(p, &report)?;
-    }
-    Ok(())
+    let run = ceilings::GpuRooflineReport::new("kernels-cuda", host, info, ceilings);
+    args.out.write(&GpuKernelReport { run, records }, &table)
 }
 
 #[cfg(test)]

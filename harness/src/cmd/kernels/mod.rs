@@ -13,7 +13,7 @@ mod timing;
 use crate::host::{max_threads, DeviceKind};
 use crate::output::table::{num, Table};
 use crate::output::{now_rfc3339, OutputArgs};
-use crate::{ceilings, host, output};
+use crate::{ceilings, host};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use hercules_kernels::embedding::{DType, Pooling};
@@ -233,21 +233,15 @@ pub fn run(args: KernelsArgs) -> Result<()> {
     }
     let table = table(&records);
     print!("{}", table.render());
-    if let Some(p) = &args.out.csv {
-        output::write_atomic(p, table.to_csv().as_bytes())?;
-    }
-    if let Some(p) = &args.out.json {
-        let report = KernelReport {
-            schema_version: BENCH_SCHEMA_VERSION,
-            kind: "kernels".into(),
-            host,
-            measured_at: now_rfc3339(),
-            ceilings: ctx.ceilings,
-            records,
-        };
-        output::write_json(p, &report)?;
-    }
-    Ok(())
+    let report = KernelReport {
+        schema_version: BENCH_SCHEMA_VERSION,
+        kind: "kernels".into(),
+        host,
+        measured_at: now_rfc3339(),
+        ceilings: ctx.ceilings,
+        records,
+    };
+    args.out.write(&report, &table)
 }
 
 /// A compact description of a record's shape for the table.
