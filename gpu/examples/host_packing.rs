@@ -7,9 +7,9 @@
 //! cargo run --release -p hercules-gpu --example host_packing -- [MODEL] [BATCH] [ROUNDS]
 //! ```
 
-use hercules_gpu::plan::{bytes_of_indices, plan_bags, plan_into, plan_sizes, TableBags, TableShape};
-use hercules_kernels::embedding::{Bags, DType, Indices};
-use hercules_models::inputs::{IndexBuf, IndexDist, InputGen};
+use hercules_gpu::plan::{bytes_of_indices, input_bags, plan_bags, plan_into, plan_sizes, TableShape};
+use hercules_kernels::embedding::DType;
+use hercules_models::inputs::{IndexDist, InputGen};
 use hercules_models::{zoo, Scale};
 use std::time::Instant;
 
@@ -25,18 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|&g| TableShape { rows: spec.tables[g].rows, dim: spec.tables[g].dim, dtype: DType::F32 })
         .collect();
-    let bags: Vec<TableBags<'_>> = input
-        .tables
-        .iter()
-        .map(|t| TableBags {
-            indices: match &t.indices {
-                IndexBuf::U32(v) => Indices::U32(v),
-                IndexBuf::U64(v) => Indices::U64(v),
-            },
-            bags: Bags::Offsets(&t.offsets),
-            weights: None,
-        })
-        .collect();
+    let bags = input_bags(&input);
     let sizes = plan_sizes(&shapes, &bags);
     let mut staging = vec![0u8; 4 * (shapes.len() * batch + 1) + 8 * sizes.indices + 64];
     let reps = 50;

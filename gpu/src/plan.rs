@@ -129,14 +129,8 @@ pub fn plan_into(
     let mut base = 0usize;
     let mut offs_out = offsets.chunks_exact_mut(4);
     for (t, (shape, inp)) in shapes.iter().zip(inputs).enumerate() {
-        if inp.bags.count() != batch {
-            return Err(GpuError::BadBags {
-                table: t,
-                why: format!("{} bags where table 0 has {batch}", inp.bags.count()),
-            });
-        }
         let n = inp.indices.len();
-        let offs = bag_offsets(t, inp.bags, n)?;
+        let offs = table_offsets(t, inp, batch)?;
         // One pass for the largest index (it vectorises); the first bad position only on failure.
         let bad = match inp.indices {
             Indices::U32(v) => v
@@ -197,6 +191,34 @@ pub(crate) fn bytes_of<T: Copy>(v: &[T]) -> &[u8] {
     // SAFETY: T is a plain number type here (f32/u32/u64): no padding, no invalid bytes; the length is
     // the slice's size in bytes.
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+/// Table `t`'s B + 1 bag offsets, checked: `batch` bags (table 0's count) over its indices.
+fn table_offsets(t: usize, inp: &TableBags<'_>, batch: usize) -> Result<Vec<usize>> {
+    if inp.bags.count() != batch {
+        return Err(GpuError::BadBags {
+            table: t,
+            why: format!("{} bags where table 0 has {batch}", inp.bags.count()),
+        });
+    }
+    bag_offsets(t, inp.bags, inp.indices.len())
+}
+
+/// A model input's tables as the planner reads them (offsets bags, no weights).
+pub fn input_bags(input: &hercules_models::inputs::InputSet) -> Vec<TableBags<'_>> {
+    use hercules_models::inputs::IndexBuf;
+    input
+        .tables
+        .iter()
+        .map(|t| TableBags {
+            indices: match &t.indices {
+                IndexBuf::U32(v) => Indices::U32(v),
+                IndexBuf::U64(v) => Indices::U64(v),
+            },
+            bags: Bags::Offsets(&t.offsets),
+            weights: None,
+        })
+        .collect()
 }
 
 /// B + 1 offsets of one table's bags, checked against `n` indices.
@@ -263,14 +285,8 @@ pub fn plan_bags(shapes: &[TableShape], inputs: &[TableBags<'_>]) -> Result<BagP
     let mut table_starts = Vec::with_capacity(tables);
     let mut base = 0usize;
     for (t, (shape, inp)) in shapes.iter().zip(inputs).enumerate() {
-        if inp.bags.count() != batch {
-            return Err(GpuError::BadBags {
-                table: t,
-                why: format!("{} bags where table 0 has {batch}", inp.bags.count()),
-            });
-        }
         let n = inp.indices.len();
-        let offs = bag_offsets(t, inp.bags, n)?;
+        let offs = table_offsets(t, inp, batch)?;
         if let Some(w) = inp.weights {
             if w.len() != n {
                 return Err(GpuError::Invalid(format!("table {t}: {} weights for {n} indices", w.len())));

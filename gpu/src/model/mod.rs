@@ -33,13 +33,13 @@ use crate::device::{Device, Source};
 use crate::embedding::{BagPtrs, GpuTables};
 use crate::error::{drv, GpuError, Result};
 use crate::mlp::{act_code, elementwise_blocks, Blas, GpuLinear, Strided};
-use crate::plan::{bytes_of, plan_bags, plan_into, plan_sizes, IndexVec, TableBags, TableShape};
+use crate::plan::{bytes_of, input_bags, plan_bags, plan_into, plan_sizes, IndexVec, TableShape};
 use cudarc::driver::{
     CudaFunction, CudaGraph, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PinnedHostSlice, PushKernelArg,
 };
-use hercules_kernels::embedding::{Bags, DType, EmbeddingTable, Indices, Pooling};
+use hercules_kernels::embedding::{DType, EmbeddingTable, Pooling};
 use hercules_kernels::mlp::Activation;
-use hercules_models::inputs::{IndexBuf, InputSet};
+use hercules_models::inputs::InputSet;
 use hercules_models::spec::{Act, Block, DTypeSpec, Feature, Interaction, Mlp, PoolingSpec};
 use hercules_models::weights::{names, params};
 use hercules_models::{ModelSpec, Scale, WeightSource};

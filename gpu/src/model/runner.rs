@@ -144,18 +144,7 @@ impl GpuRunner {
             )));
         }
         // 1. Check and pack the inputs into the pinned staging buffer; one copy to the device.
-        let bags: Vec<TableBags<'_>> = input
-            .tables
-            .iter()
-            .map(|t| TableBags {
-                indices: match &t.indices {
-                    IndexBuf::U32(v) => Indices::U32(v),
-                    IndexBuf::U64(v) => Indices::U64(v),
-                },
-                bags: Bags::Offsets(&t.offsets),
-                weights: None,
-            })
-            .collect();
+        let bags = input_bags(input);
         // Checked and packed straight into the pinned buffer (no intermediate vectors).
         let sizes = plan_sizes(&m.shapes, &bags);
         let wide = sizes.wide;
