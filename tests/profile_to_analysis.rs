@@ -15,6 +15,8 @@ fn profile(out: &Path, extra: &[&str]) -> Output {
         .args(["--restrict-cores", "0", "--server-type", "tiny-1c", "--no-ceilings"])
         .args(["--trial-duration", "800ms", "--min-duration", "300ms", "--min-queries", "100"])
         .args(["--warmup", "100ms", "--max-trials", "8", "--tolerance", "0.1"])
+        // The guard is unit-tested; here it would make the number of measurements depend on the host.
+        .args(["--repeats", "2", "--no-guard"])
         .arg("--out")
         .arg(out)
         .args(extra)
@@ -37,6 +39,20 @@ fn profile_writes_valid_tables_and_resumes() {
     // One core serves at most 1 / 300 µs = 3333 sub-batches per second.
     assert!(t.best.latency_bounded_qps > 300.0 && t.best.latency_bounded_qps < 3400.0, "{:?}", t.best);
     assert!(t.best.p95_ms <= 20.0);
+    // The finalists were measured at least twice (the noise-aware gradient may have re-measured them
+    // already): the table's figure is the median, with an interval.
+    let iv = t.best.interval.as_ref().expect("an interval over the repeated trials");
+    assert!(iv.trials.len() >= 2, "{iv:?}");
+    assert!(iv.low <= iv.median && iv.median <= iv.high && iv.median == t.best.latency_bounded_qps);
+    assert!(t.default_schedule.interval.is_some() && t.best.tail.is_some());
+    let prov = t.provenance.as_ref().expect("provenance");
+    assert!(prov.command.contains("profile") && prov.host_id.starts_with("fnv1a64:"));
+    assert_eq!(t.schema_version, hercules_results::TABLE_SCHEMA_VERSION);
+    let md = std::fs::read_to_string(table_path.with_extension("md")).unwrap();
+    assert!(
+        md.contains("| best | ") && md.contains("Intervals: Student t") && md.contains("- Command: `"),
+        "{md}"
+    );
     assert!(!t.curve.is_empty() && !t.default_curve.is_empty());
     assert_eq!(t.power.source, hercules_results::PowerSource::Estimated, "no RAPL in this VM");
     for ext in ["csv", "md", "svg", "searches.json", "checkpoint.json"] {

@@ -1,6 +1,7 @@
 //! Latency accounting: an HDR histogram of nanoseconds (3 significant digits, 1 ns to 1 hour) and
 //! the SLA it is judged against (`p95:100ms`).
 
+use hercules_results::stats::{percentile_rank_bounds, TailInterval};
 use serde::Serialize;
 use std::fmt;
 use std::time::Duration;
@@ -42,6 +43,26 @@ impl Histogram {
         } else {
             self.0.value_at_percentile(p)
         }
+    }
+
+    /// Where the true `percentile` lies given the values recorded, at two-sided `confidence`
+    /// (binomial order statistics over the recorded count); `None` when empty.
+    pub fn tail_interval(&self, percentile: f64, confidence: f64) -> Option<TailInterval> {
+        let n = self.0.len();
+        if n == 0 {
+            return None;
+        }
+        let (lo, hi) = percentile_rank_bounds(n, percentile, confidence);
+        // The value of the r-th smallest of n recorded values.
+        let at = |r: u64| self.0.value_at_quantile((r as f64 - 0.5) / n as f64) as f64 * 1e-6;
+        Some(TailInterval::new(
+            percentile,
+            n,
+            self.percentile_ns(percentile) as f64 * 1e-6,
+            lo.map(at),
+            hi.map(at),
+            confidence,
+        ))
     }
 
     /// p50/p95/p99/max/mean in milliseconds.
@@ -170,6 +191,21 @@ impl fmt::Display for Sla {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tail_interval_brackets_the_percentile_of_a_uniform_spread() {
+        let mut h = Histogram::new();
+        for ms in 1..=1000u64 {
+            h.record(ms * 1_000_000);
+        }
+        let t = h.tail_interval(95.0, 0.9).unwrap();
+        assert_eq!(t.queries, 1000);
+        let (lo, hi) = (t.low_ms.unwrap(), t.high_ms.unwrap());
+        // Ranks ~939 and ~962 of 1..=1000 ms, within the histogram's 3 significant digits.
+        assert!((lo - 939.0).abs() <= 3.0 && (hi - 962.0).abs() <= 3.0, "{lo} {hi}");
+        assert!(lo < t.estimate_ms && t.estimate_ms < hi);
+        assert!(Histogram::new().tail_interval(95.0, 0.9).is_none());
+    }
 
     #[test]
     fn percentiles_of_a_uniform_spread() {

@@ -37,6 +37,9 @@ pub const MAX_SLEEP_US: f64 = 60e6;
 /// Most bytes one `hercules kernels` operand set may take (MLP weights, inputs and outputs).
 pub const MAX_KERNEL_BYTES: u64 = 8 << 30;
 
+/// Most repeated trials of one latency-bounded-throughput measurement.
+pub const MAX_REPEATS: usize = 1000;
+
 /// Fails when an open loop at `qps` over `span` would schedule more than [`MAX_ARRIVALS`].
 pub fn check_arrivals(qps: f64, span: Duration) -> Result<(), String> {
     let n = qps * span.as_secs_f64();

@@ -68,6 +68,99 @@ impl Snapshot {
     }
 }
 
+/// A few milliseconds' reading of the host's speed: floating-point throughput and memory read
+/// bandwidth. Taken before and after a trial, a change between the two says the host itself changed
+/// speed during it (a neighbour, frequency, migration), which the trial's numbers then carry.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Probe {
+    /// Multiply-adds of eight independent scalar chains, GFLOP/s (best of five ~2 ms runs).
+    pub fma_gflops: f64,
+    /// Sequential read of a 16 MiB buffer, GB/s (best of five). Cache-resident after the first pass
+    /// on most hosts, on purpose: a buffer past the last-level cache reads at whatever the trial
+    /// left in the cache, which is drift of the probe's own making, not the host's. It is a drift
+    /// indicator, not a DRAM figure (`hercules roofline` measures that).
+    pub read_gbs: f64,
+}
+
+/// Bytes the read probe streams.
+const PROBE_BYTES: usize = 16 << 20;
+
+fn probe_buffer() -> &'static [u64] {
+    static BUF: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+    // Written once (not zero pages: those can map to one shared page and read from cache).
+    BUF.get_or_init(|| (0..PROBE_BYTES as u64 / 8).map(|i| i.wrapping_mul(0x9e37_79b9)).collect())
+}
+
+impl Probe {
+    /// Measures now, on the calling thread (~15 ms).
+    pub fn take() -> Self {
+        const ITERS: usize = 1_000_000;
+        let best = |f: &mut dyn FnMut() -> f64| (0..5).map(|_| f()).fold(0.0, f64::max);
+        let fma_gflops = best(&mut || {
+            let mut acc = std::hint::black_box([1.0f64, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7]);
+            let (a, b) = std::hint::black_box((0.999_999_9f64, 1e-9f64));
+            let t = std::time::Instant::now();
+            for _ in 0..ITERS {
+                // Not `mul_add`: without FMA enabled at compile time that is a libm call.
+                for x in &mut acc {
+                    *x = *x * a + b;
+                }
+            }
+            std::hint::black_box(acc);
+            (ITERS * 8 * 2) as f64 / t.elapsed().as_secs_f64().max(1e-9) * 1e-9
+        });
+        let buf = probe_buffer();
+        let read_gbs = best(&mut || {
+            let t = std::time::Instant::now();
+            let sum = buf.chunks_exact(4).fold(0u64, |s, c| s ^ c[0] ^ c[1] ^ c[2] ^ c[3]);
+            std::hint::black_box(sum);
+            PROBE_BYTES as f64 / t.elapsed().as_secs_f64().max(1e-9) * 1e-9
+        });
+        Probe { fma_gflops, read_gbs }
+    }
+
+    /// The larger relative change of either reading from `self` to `after`.
+    pub fn drift(&self, after: &Probe) -> f64 {
+        let rel = |a: f64, b: f64| if a > 0.0 { (b - a).abs() / a } else { 0.0 };
+        rel(self.fma_gflops, after.fma_gflops).max(rel(self.read_gbs, after.read_gbs))
+    }
+}
+
+/// When a trial is not to be trusted: the host changed speed or the hypervisor took too much.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Guard {
+    /// Largest accepted [`Probe::drift`] between before and after, e.g. 0.15.
+    pub max_drift: f64,
+    /// Largest accepted steal fraction over the trial, e.g. 0.05.
+    pub max_steal: f64,
+}
+
+impl Guard {
+    /// Why a trial with these readings is rejected, or `None` when it is accepted.
+    pub fn verdict(&self, before: &Probe, after: &Probe, noise: &Noise) -> Option<String> {
+        let drift = before.drift(after);
+        if drift > self.max_drift {
+            return Some(format!(
+                "host drifted {:.0}% (FMA {:.1} -> {:.1} GFLOP/s, read {:.1} -> {:.1} GB/s; limit {:.0}%)",
+                drift * 100.0,
+                before.fma_gflops,
+                after.fma_gflops,
+                before.read_gbs,
+                after.read_gbs,
+                self.max_drift * 100.0
+            ));
+        }
+        match noise.steal_fraction {
+            Some(st) if st > self.max_steal => Some(format!(
+                "hypervisor stole {:.1}% of the CPU time (limit {:.1}%)",
+                st * 100.0,
+                self.max_steal * 100.0
+            )),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +180,29 @@ mod tests {
         assert!(own > 0.1 / cpus && own <= 1.0, "{n:?}");
         assert!(n.others_cpu_fraction.unwrap() <= 1.0);
         assert!(n.steal_fraction.unwrap() <= 1.0);
+    }
+
+    #[test]
+    fn the_guard_rejects_drift_and_steal_and_accepts_a_steady_host() {
+        let g = Guard { max_drift: 0.15, max_steal: 0.05 };
+        let p = Probe { fma_gflops: 10.0, read_gbs: 8.0 };
+        let calm = Noise {
+            others_cpu_fraction: None,
+            own_cpu_fraction: None,
+            steal_fraction: Some(0.01),
+            loadavg_1m: None,
+        };
+        assert_eq!(g.verdict(&p, &Probe { fma_gflops: 9.5, read_gbs: 8.4 }, &calm), None);
+        let slow = g.verdict(&p, &Probe { fma_gflops: 10.0, read_gbs: 6.0 }, &calm).unwrap();
+        assert!(slow.starts_with("host drifted 25%"), "{slow}");
+        let stolen = Noise { steal_fraction: Some(0.2), ..calm };
+        assert!(g.verdict(&p, &p, &stolen).unwrap().starts_with("hypervisor stole 20.0%"));
+    }
+
+    #[test]
+    fn the_probe_reads_positive_speeds() {
+        let p = Probe::take();
+        assert!(p.fma_gflops > 0.01 && p.read_gbs > 0.01, "{p:?}");
+        assert_eq!(p.drift(&p), 0.0);
     }
 }

@@ -32,6 +32,7 @@ fn fast_profile(out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["--restrict-cores", "0", "--server-type", "t", "--no-ceilings", "--no-gpu"];
     args.extend(["--trial-duration", "300ms", "--min-duration", "100ms", "--min-queries", "20"]);
     args.extend(["--warmup", "50ms", "--max-trials", "3", "--tolerance", "0.3", "--search", "exhaustive"]);
+    args.extend(["--repeats", "1"]);
     args.extend(extra);
     hercules(&args, out)
 }

@@ -43,7 +43,7 @@ fn run_noop_writes_the_document_and_csv() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("p95_ms"));
     let d = json(&j);
-    assert_eq!(d["schema_version"], 1);
+    assert_eq!(d["schema_version"], 2);
     assert_eq!(d["kind"], "serve-run");
     assert_eq!(d["status"], "complete");
     assert_eq!(d["model"]["weights"], "shared");
@@ -143,7 +143,7 @@ fn unreachable_sla_is_reported_not_hung() {
     let d = json(&j);
     assert_eq!(d["status"], "unreachable");
     assert!(d["best_qps"].is_null());
-    assert!(!d["trace"].as_array().unwrap().is_empty());
+    assert!(!d["trials"][0]["run"]["trace"].as_array().unwrap().is_empty());
 }
 
 #[test]
@@ -182,9 +182,71 @@ fn capacity_of_a_known_model_converges() {
     let best = d["best_qps"].as_f64().unwrap();
     assert!(best > 50.0 && best < 1000.0, "{best}");
     assert_eq!(d["sla"]["target_ms"], 20.0);
-    let curve = d["curve"].as_array().unwrap();
-    assert_eq!(curve.len(), d["trace"].as_array().unwrap().len());
+    let run = &d["trials"][0]["run"];
+    let curve = run["curve"].as_array().unwrap();
+    assert_eq!(curve.len(), run["trace"].as_array().unwrap().len());
     assert!(curve.windows(2).all(|w| w[0]["offered_qps"].as_f64() <= w[1]["offered_qps"].as_f64()));
+    // One trial: no interval, and the tail's interval from the query count.
+    let iv = &d["summary"]["interval"];
+    assert_eq!(iv["low"], iv["high"]);
+    assert!(iv["method"].as_str().unwrap().starts_with("one trial"));
+    let tail = &d["summary"]["tail"];
+    assert!(tail["low_ms"].as_f64().unwrap() <= tail["high_ms"].as_f64().unwrap());
+}
+
+#[test]
+fn repeated_capacity_reports_every_trial_and_an_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = dir.path().join("cap.json");
+    let c = dir.path().join("cap.csv");
+    let o = hercules(&[
+        "capacity",
+        "--model",
+        "sleep:1000",
+        "--sizes",
+        "fixed:1",
+        "--sla",
+        "p95:20ms",
+        "--start-qps",
+        "100",
+        "--max-qps",
+        "1000",
+        "--tolerance",
+        "0.2",
+        "--warmup",
+        "100ms",
+        "--trial-duration",
+        "1s",
+        "--min-duration",
+        "300ms",
+        "--min-queries",
+        "50",
+        "--repeats",
+        "2",
+        "--no-guard",
+        "--json",
+        j.to_str().unwrap(),
+        "--csv",
+        c.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("median") && out.contains("90% interval"), "{out}");
+    let d = json(&j);
+    let trials = d["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 2);
+    // Independent trials: their own arrivals.
+    assert_ne!(trials[0]["seed"], trials[1]["seed"]);
+    let iv = &d["summary"]["interval"];
+    let (lo, med, hi) =
+        (iv["low"].as_f64().unwrap(), iv["median"].as_f64().unwrap(), iv["high"].as_f64().unwrap());
+    assert!(lo < med && med < hi, "{iv}");
+    assert_eq!(iv["trials"].as_array().unwrap().len(), 2);
+    assert_eq!(d["best_qps"].as_f64(), Some(med));
+    // Probes are recorded even with the guard off.
+    assert!(trials[0]["probe_before"]["fma_gflops"].as_f64().unwrap() > 0.0);
+    // The CSV has one row per trial.
+    assert_eq!(std::fs::read_to_string(&c).unwrap().lines().count(), 3);
 }
 
 #[test]
@@ -231,5 +293,5 @@ fn ctrl_c_leaves_finished_trials_on_disk() {
     assert!(e.contains("interrupted"), "{e}");
     let d = json(&j);
     assert_eq!(d["status"], "interrupted");
-    assert!(!d["trace"].as_array().unwrap().is_empty());
+    assert!(!d["trials"][0]["run"]["trace"].as_array().unwrap().is_empty());
 }

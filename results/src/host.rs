@@ -69,3 +69,31 @@ pub struct GpuInfo {
     /// Driver version.
     pub driver: String,
 }
+
+impl HostFingerprint {
+    /// A short stable identity of the machine (not the build): FNV-1a of the CPU model, vendor, core
+    /// and CPU counts, memory, NUMA nodes, ISA and GPUs. Two tables with the same id came from the
+    /// same kind of machine, configured alike.
+    pub fn id(&self) -> String {
+        let gpus: Vec<&str> = self.gpus.iter().map(|g| g.name.as_str()).collect();
+        let key = format!(
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            self.cpu_model,
+            self.cpu_vendor,
+            self.sockets,
+            self.physical_cores,
+            self.logical_cpus,
+            self.memory_bytes,
+            self.numa_nodes,
+            self.isa.join(","),
+            gpus.join(",")
+        );
+        format!("fnv1a64:{:016x}", fnv1a64(key.as_bytes()))
+    }
+}
+
+/// FNV-1a, 64 bits: tiny and stable across Rust versions and platforms (std's hashers are not
+/// promised to be), which a hash kept in a file must be.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}

@@ -1,6 +1,6 @@
 //! Reading and writing result documents: version and kind checks, validation, atomic writes.
 
-use crate::table::{EfficiencyTable, TABLE_KIND, TABLE_SCHEMA_VERSION};
+use crate::table::{EfficiencyTable, OLDEST_TABLE_SCHEMA_VERSION, TABLE_KIND, TABLE_SCHEMA_VERSION};
 use serde::Serialize;
 use std::fs::{self, File};
 use std::io::Write;
@@ -28,13 +28,15 @@ pub enum SchemaError {
         message: String,
     },
     /// Written by a different schema version than this build reads.
-    #[error("{}: schema_version {found} but this build reads version {expected}", one_line(&path.display().to_string()))]
+    #[error("{}: schema_version {found} but this build reads {}", one_line(&path.display().to_string()), versions(*oldest, *expected))]
     Version {
         /// The file.
         path: PathBuf,
         /// The version in the file (`None` when the field is missing or not a number).
         found: VersionFound,
-        /// The version this build reads.
+        /// The oldest version this build reads.
+        oldest: u32,
+        /// The newest version this build reads.
         expected: u32,
     },
     /// Some other kind of document (a roofline report, a kernel report...).
@@ -75,6 +77,14 @@ pub enum SchemaError {
         /// serde's message.
         message: String,
     },
+}
+
+fn versions(oldest: u32, newest: u32) -> String {
+    if oldest == newest {
+        format!("version {newest}")
+    } else {
+        format!("versions {oldest} to {newest}")
+    }
 }
 
 /// The `schema_version` a file carried, for error messages.
@@ -135,7 +145,7 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -
 
 /// Parses an efficiency table from text; `path` only names it in errors.
 pub fn parse_table(text: &str, path: &Path) -> Result<EfficiencyTable, SchemaError> {
-    check_header(text, path, TABLE_SCHEMA_VERSION, TABLE_KIND)?;
+    check_header(text, path, OLDEST_TABLE_SCHEMA_VERSION..=TABLE_SCHEMA_VERSION, TABLE_KIND)?;
     // Decode from the text, not the Value, so errors carry a line and column.
     let table: EfficiencyTable = serde_json::from_str(text).map_err(|e| decode_error(e, path))?;
     table.validate().map_err(|what| SchemaError::Invalid { path: path.into(), what })?;
@@ -152,12 +162,17 @@ pub fn read_document<T: serde::de::DeserializeOwned>(
     let path = path.as_ref();
     let text = read_text_bounded(path, MAX_DOCUMENT_BYTES)
         .map_err(|cause| SchemaError::Io { path: path.into(), cause })?;
-    check_header(&text, path, version, kind)?;
+    check_header(&text, path, version..=version, kind)?;
     parse_document(&text, path)
 }
 
 /// Checks `schema_version` and `kind` before the full decode.
-fn check_header(text: &str, path: &Path, version: u32, kind: &'static str) -> Result<(), SchemaError> {
+fn check_header(
+    text: &str,
+    path: &Path,
+    versions: std::ops::RangeInclusive<u32>,
+    kind: &'static str,
+) -> Result<(), SchemaError> {
     // Look at the version and kind first: a document of another version most likely has fields this
     // one lacks, and "unknown field" would hide the real cause.
     let value: serde_json::Value = serde_json::from_str(text)
@@ -169,8 +184,9 @@ fn check_header(text: &str, path: &Path, version: u32, kind: &'static str) -> Re
         Some(n) => VersionFound::Number(n),
         None => VersionFound::Missing,
     };
-    if found != VersionFound::Number(u64::from(version)) {
-        return Err(SchemaError::Version { path: path.into(), found, expected: version });
+    if !matches!(found, VersionFound::Number(n) if versions.contains(&(n.min(u64::from(u32::MAX)) as u32))) {
+        let (oldest, expected) = versions.into_inner();
+        return Err(SchemaError::Version { path: path.into(), found, oldest, expected });
     }
     match obj.get("kind").and_then(|v| v.as_str()) {
         Some(k) if k == kind => Ok(()),

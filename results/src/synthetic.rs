@@ -111,6 +111,8 @@ pub fn synthetic_table(spec: &SyntheticSpec) -> EfficiencyTable {
             p95_ms: p95,
             p99_ms: 1.3 * p95,
             achieved_qps: qps,
+            interval: None,
+            tail: None,
         }
     };
     let mut counters = BTreeMap::new();
@@ -160,5 +162,6 @@ pub fn synthetic_table(spec: &SyntheticSpec) -> EfficiencyTable {
         synthetic: true,
         measured_at: "1970-01-01T00:00:00Z".into(),
         notes: vec!["SYNTHETIC: made by hercules-analysis synth, not measured".into()],
+        provenance: None,
     }
 }

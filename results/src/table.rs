@@ -5,12 +5,18 @@ use crate::ceilings::Ceilings;
 use crate::host::HostFingerprint;
 pub use crate::schedule::Schedule;
 pub use crate::sizes::QuerySizes;
+pub use crate::stats::{QpsInterval, TailInterval};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Version of the efficiency-table document. Bump it on any change a reader of the old version would
-/// misread; readers refuse every other version rather than guess.
-pub const TABLE_SCHEMA_VERSION: u32 = 1;
+/// misread; readers refuse every version outside [`OLDEST_TABLE_SCHEMA_VERSION`]..= this one rather
+/// than guess. Version 2 added the intervals (`interval`, `tail`) and `provenance`; a version-1 table
+/// reads with them absent.
+pub const TABLE_SCHEMA_VERSION: u32 = 2;
+
+/// The oldest efficiency-table version this build still reads.
+pub const OLDEST_TABLE_SCHEMA_VERSION: u32 = 1;
 
 /// The `kind` tag every efficiency table carries, so a roofline or kernel report is never read as one.
 pub const TABLE_KIND: &str = "efficiency_table";
@@ -55,6 +61,36 @@ pub struct EfficiencyTable {
     pub measured_at: String,
     /// Free-form remarks (e.g. why a counter or a power source is missing).
     pub notes: Vec<String>,
+    /// Which build measured it, how it was asked for, on which host (absent in version-1 tables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// Where a table came from: enough to tell whether two tables are comparable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// Git commit of the source that built the harness (`unknown` outside a checkout).
+    pub commit: String,
+    /// Whether that source had uncommitted changes (its numbers are not reproducible from `commit`).
+    pub dirty: bool,
+    /// The command line that made the table.
+    pub command: String,
+    /// [`HostFingerprint::id`] of the machine.
+    pub host_id: String,
+}
+
+impl Provenance {
+    /// The provenance of a table measured on `host` by `command`, from the host's `git_revision`
+    /// (`<commit>` or `<commit>-dirty`).
+    pub fn new(host: &HostFingerprint, command: String) -> Self {
+        let rev = host.git_revision.as_str();
+        let (commit, dirty) = match rev.strip_suffix("-dirty") {
+            Some(c) => (c.to_string(), true),
+            None => (rev.to_string(), false),
+        };
+        Provenance { commit, dirty, command, host_id: host.id() }
+    }
 }
 
 /// A server type as the cluster inventory knows it.
@@ -149,6 +185,24 @@ pub struct ScheduleResult {
     pub p99_ms: f64,
     /// Completed queries per second at that rate (below the offered rate when the server fell behind).
     pub achieved_qps: f64,
+    /// The latency-bounded QPS over repeated trials, with its confidence interval (`latency_bounded_qps`
+    /// is then the median); absent when measured once or in version-1 tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<QpsInterval>,
+    /// The SLA percentile's confidence interval from the query count at that rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<TailInterval>,
+}
+
+impl ScheduleResult {
+    /// The capacity to plan on: the interval's lower end when `conservative` and an interval exists,
+    /// else the measured (median) value.
+    pub fn planning_qps(&self, conservative: bool) -> f64 {
+        match (&self.interval, conservative) {
+            (Some(i), true) => i.low,
+            _ => self.latency_bounded_qps,
+        }
+    }
 }
 
 /// Where a power figure came from.
@@ -347,7 +401,32 @@ fn result(w: &str, r: &ScheduleResult) -> Result<(), String> {
     schedule(w, &r.schedule)?;
     nonneg(&format!("{w}.latency_bounded_qps"), r.latency_bounded_qps)?;
     nonneg(&format!("{w}.achieved_qps"), r.achieved_qps)?;
-    latencies(w, r.p50_ms, r.p95_ms, r.p99_ms)
+    latencies(w, r.p50_ms, r.p95_ms, r.p99_ms)?;
+    if let Some(i) = &r.interval {
+        let at = format!("{w}.interval");
+        for (name, x) in [("low", i.low), ("median", i.median), ("high", i.high)] {
+            nonneg(&format!("{at}.{name}"), x)?;
+        }
+        if !(i.low <= i.median && i.median <= i.high) {
+            return Err(format!("{at} is not ordered: low {} median {} high {}", i.low, i.median, i.high));
+        }
+        crate::stats::check_confidence(i.confidence).map_err(|e| format!("{at}: {e}"))?;
+        if i.trials.is_empty() {
+            return Err(format!("{at} has no trials"));
+        }
+        for (k, x) in i.trials.iter().enumerate() {
+            nonneg(&format!("{at}.trials[{k}]"), *x)?;
+        }
+    }
+    if let Some(t) = &r.tail {
+        let at = format!("{w}.tail");
+        nonneg(&format!("{at}.estimate_ms"), t.estimate_ms)?;
+        for x in [t.low_ms, t.high_ms].into_iter().flatten() {
+            nonneg(&format!("{at} bound"), x)?;
+        }
+        crate::stats::check_confidence(t.confidence).map_err(|e| format!("{at}: {e}"))?;
+    }
+    Ok(())
 }
 
 fn curve(w: &str, c: &[CurvePoint]) -> Result<(), String> {

@@ -12,14 +12,15 @@ use crate::power::estimated;
 use crate::search::eval::{self, Evaluation, Evaluator};
 use crate::search::space::{self, Space};
 use crate::search::strategy::{self, Tracked};
-use crate::serve::capacity::CapacityParams;
+use crate::serve::capacity::{CapacityParams, RepeatArgs};
 use crate::serve::fixture::{Fixture, ServeArgs};
 use crate::{ceilings, limits, output};
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use hercules_results::stats::QpsInterval;
 use hercules_results::table::{
-    EfficiencyTable, ModelInfo, Power, PowerSource, ScheduleResult, Search as SearchRecord, SearchPoint,
-    ServerType, TABLE_KIND, TABLE_SCHEMA_VERSION,
+    EfficiencyTable, ModelInfo, Power, PowerSource, Provenance, ScheduleResult, Search as SearchRecord,
+    SearchPoint, ServerType, TABLE_KIND, TABLE_SCHEMA_VERSION,
 };
 use hercules_results::{all_exporters, Ceilings, JsonExporter, RooflineReport};
 use serde::Serialize;
@@ -93,6 +94,8 @@ pub struct ProfileArgs {
     /// Ignore (and replace) a checkpoint from an earlier, interrupted profile.
     #[arg(long)]
     pub fresh: bool,
+    #[command(flatten)]
+    pub repeat: RepeatArgs,
     /// Embed the ceilings of this `hercules roofline --json` report instead of measuring them.
     #[arg(long, conflicts_with = "no_ceilings")]
     pub roofline: Option<PathBuf>,
@@ -184,6 +187,7 @@ impl ProfileArgs {
         if let Some(s) = &self.server_type {
             check_server_type(s)?;
         }
+        self.repeat.params(3)?;
         Ok(())
     }
 }
@@ -255,6 +259,11 @@ pub struct SearchSummary {
     pub of_optimum: Option<f64>,
     /// Evaluations over the exhaustive search's (when it ran over the whole grid).
     pub evaluations_of_exhaustive: Option<f64>,
+    /// Its best schedule's median and interval over repeated trials.
+    pub interval: Option<QpsInterval>,
+    /// Whether its best differs significantly from the exhaustive optimum (the intervals do not
+    /// overlap); `None` for exhaustive itself or when either has no interval.
+    pub significant_vs_optimum: Option<bool>,
 }
 
 /// The per-model comparison written beside the table.
@@ -525,7 +534,8 @@ fn profile_model(
         .collect();
     let checkpoint = dir.join(format!("{stem}.checkpoint.json"));
     let key = eval::Key::new(serve, params, &fixture.cores, &fixture.host)?;
-    let mut evaluator = Evaluator::open(&checkpoint, key, a.fresh, a.time_budget)?;
+    let rp = a.repeat.params(3)?;
+    let mut evaluator = Evaluator::open(&checkpoint, key, a.fresh, a.time_budget, rp)?;
     let budget = a.budget.unwrap_or(usize::MAX);
     let grid = space.all().len();
     let total: usize = searches.len() * grid.min(budget);
@@ -586,39 +596,77 @@ fn profile_model(
         format!("exhaustive stopped at {at}: {} of {grid} schedules, optimum unknown", r.trace.len())
     });
     let exhaustive = exhaustive.filter(|_| optimum_unknown.is_none());
-    let exhaustive_best = exhaustive.and_then(|r| r.best).map(|b| b.1);
     let exhaustive_evals = exhaustive.map(|r| r.trace.len());
+    // The default and each search's best are measured until each has `--repeats` accepted samples,
+    // so the table's and the comparison's figures are medians with intervals.
+    let mut finalists = vec![default];
+    for p in results.iter().filter_map(|r| r.best.map(|b| b.0)) {
+        if !finalists.contains(&p) {
+            finalists.push(p);
+        }
+    }
+    eprintln!("profile: re-measuring {} finalists to {} accepted trials each", finalists.len(), rp.repeats);
+    for p in &finalists {
+        evaluator.objective(&mut fixture, &space, params, &bar).settle(p, rp.repeats)?;
+    }
+    if evaluator.interrupted() {
+        bail!(
+            "interrupted (Ctrl-C) while re-measuring the finalists; the measurements are in {}: run the same command to resume",
+            checkpoint.display()
+        );
+    }
+    let interval_of = |p: &space::Point| {
+        evaluator.get(&space.schedule(p)).and_then(|e| e.interval(rp.confidence, params.tolerance))
+    };
+    // A search's figure: the median of its best point's accepted samples (0 when it met the SLA at no rate).
+    let median_of = |r: &Ran| {
+        r.best
+            .and_then(|b| evaluator.get(&space.schedule(&b.0)).filter(|e| e.met_sla).map(|_| b.0))
+            .and_then(|p| interval_of(&p))
+            .map_or(0.0, |i| i.median)
+    };
+    let exhaustive_best = exhaustive.map(median_of);
+    let exhaustive_interval = exhaustive.and_then(|r| r.best).and_then(|b| interval_of(&b.0));
     let summaries: Vec<SearchSummary> = results
         .iter()
         .map(|r| {
-            let (bp, bv) = r.best.unwrap_or((default, 0.0));
+            let bp = r.best.map_or(default, |b| b.0);
+            let best_qps = median_of(r);
+            let interval = r.best.and_then(|b| interval_of(&b.0));
+            let significant_vs_optimum = interval
+                .as_ref()
+                .zip(exhaustive_interval.as_ref())
+                .filter(|_| r.name != "exhaustive")
+                .map(|(i, e)| i.separated_from(e));
             SearchSummary {
                 algorithm: r.name.clone(),
                 evaluations: r.trace.len(),
                 measured: r.measured,
                 best_schedule: space.schedule(&bp).to_string(),
-                best_qps: bv,
-                of_optimum: exhaustive_best.filter(|&e| e > 0.0).map(|e| bv / e),
+                best_qps,
+                of_optimum: exhaustive_best.filter(|&e| e > 0.0).map(|e| best_qps / e),
                 evaluations_of_exhaustive: exhaustive_evals.map(|e| r.trace.len() as f64 / e as f64),
+                interval,
+                significant_vs_optimum,
             }
         })
         .collect();
-    // The table records the best search that ran (the exhaustive optimum when it ran).
-    let best_of = |r: &Ran| r.best.map_or(f64::MIN, |b| b.1);
-    let Ran { name: algo, trace, .. } = results
+    // The table records the search whose best has the highest median (exhaustive on a tie: it names
+    // the optimum); a best that met the SLA at no rate leaves the default as the table's best.
+    let winner = results
         .iter()
         .max_by(|x, y| {
-            best_of(x).total_cmp(&best_of(y)).then((x.name == "exhaustive").cmp(&(y.name == "exhaustive")))
+            median_of(x)
+                .total_cmp(&median_of(y))
+                .then((x.name == "exhaustive").cmp(&(y.name == "exhaustive")))
         })
         .context("no search ran")?;
+    let (algo, trace) = (&winner.name, &winner.trace);
+    let best_point = winner.best.filter(|_| median_of(winner) > 0.0).map_or(default, |b| b.0);
     let trace_evals: Vec<Evaluation> =
         trace.iter().filter_map(|(p, _)| evaluator.get(&space.schedule(p))).collect();
-    let best_eval = trace_evals
-        .iter()
-        .filter(|e| e.met_sla)
-        .max_by(|x, y| x.qps.total_cmp(&y.qps))
-        .cloned()
-        .unwrap_or_else(|| default_eval.clone());
+    let default_eval = evaluator.get(&space.schedule(&default)).unwrap_or(default_eval);
+    let best_eval = evaluator.get(&space.schedule(&best_point)).unwrap_or_else(|| default_eval.clone());
     if !best_eval.met_sla {
         eprintln!(
             "warning: {} misses {} on every schedule tried here, even at the lowest rate: its table reports 0 QPS",
@@ -677,8 +725,8 @@ fn profile_model(
             wall_seconds: started.elapsed().as_secs_f64(),
             trace: trace_evals.iter().map(Evaluation::search_point).collect::<Vec<SearchPoint>>(),
         },
-        best: best_eval.result(),
-        default_schedule: default_eval.result(),
+        best: best_eval.result(rp.confidence, params.tolerance),
+        default_schedule: default_eval.result(rp.confidence, params.tolerance),
         power,
         counters: best_eval.counters.clone(),
         curve: best_eval.curve.clone(),
@@ -686,6 +734,7 @@ fn profile_model(
         synthetic: false,
         measured_at: now_rfc3339(),
         notes,
+        provenance: Some(Provenance::new(&fixture.host, std::env::args().collect::<Vec<_>>().join(" "))),
     };
     table.validate().map_err(|e| anyhow::anyhow!("the table this profile made is invalid: {e}"))?;
     let path = dir.join(format!("{stem}.json"));
@@ -731,14 +780,20 @@ fn model_info(name: &str, rows_scale: f64) -> Result<ModelInfo> {
 }
 
 impl Evaluation {
-    fn result(&self) -> ScheduleResult {
+    /// The table's figures: with samples, the median sample's rate and latencies, the interval
+    /// over the accepted samples and the median sample's tail interval.
+    fn result(&self, confidence: f64, tolerance: f64) -> ScheduleResult {
+        let interval = self.interval(confidence, tolerance).filter(|i| i.trials.len() > 1);
+        let m = self.median_sample();
         ScheduleResult {
             schedule: self.schedule.clone(),
-            latency_bounded_qps: self.qps,
-            p50_ms: self.p50_ms,
-            p95_ms: self.p95_ms,
-            p99_ms: self.p99_ms,
-            achieved_qps: self.achieved_qps,
+            latency_bounded_qps: interval.as_ref().map_or(self.qps, |i| i.median),
+            p50_ms: m.map_or(self.p50_ms, |s| s.p50_ms),
+            p95_ms: m.map_or(self.p95_ms, |s| s.p95_ms),
+            p99_ms: m.map_or(self.p99_ms, |s| s.p99_ms),
+            achieved_qps: m.map_or(self.achieved_qps, |s| s.achieved_qps),
+            interval,
+            tail: m.and_then(|s| s.tail.clone()),
         }
     }
 

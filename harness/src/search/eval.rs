@@ -5,11 +5,12 @@
 use super::space::{Point, Space};
 use super::strategy::Objective;
 use crate::output;
-use crate::serve::capacity::{self, CapacityParams, CapacityRun};
+use crate::serve::capacity::{self, CapacityParams, CapacityRun, Repeat, RepeatParams};
 use crate::serve::fixture::{Fixture, ServeArgs};
 use anyhow::{bail, Context, Result};
+use hercules_results::stats::{QpsInterval, TailInterval};
 use hercules_results::table::{Counter, CurvePoint, Power};
-use hercules_results::Schedule;
+use hercules_results::{fnv1a64, Schedule};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -17,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const CHECKPOINT_KIND: &str = "profile-checkpoint";
-const CHECKPOINT_VERSION: u32 = 1;
+/// Version 2: every evaluation keeps its samples (repeated measurements with the guard's verdicts).
+const CHECKPOINT_VERSION: u32 = 2;
 
 /// What a checkpoint's measurements depend on: resuming with any of it changed would mix runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,12 +41,6 @@ pub struct Key {
     /// in checkpoints written before it was recorded).
     #[serde(default)]
     spec_content: String,
-}
-
-/// FNV-1a, 64 bits: tiny and stable across Rust versions and platforms (std's hashers are not
-/// promised to be), which a hash kept in a file must be.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// `fnv1a64:<hex>` of the spec file `model` names, or an empty string when `model` is a zoo or
@@ -128,9 +124,97 @@ pub struct Evaluation {
     pub trials: usize,
     /// Seconds the measurement took.
     pub wall_s: f64,
+    /// Every measurement of the schedule in order (the first is the one above), with the host-noise
+    /// guard's verdicts.
+    pub samples: Vec<Sample>,
+}
+
+/// One latency-bounded-throughput measurement of a schedule and the host's state around it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Seed of its arrivals and sizes.
+    pub seed: u64,
+    /// Its latency-bounded QPS (0 when no rate met the SLA).
+    pub qps: f64,
+    /// Latencies at that rate, ms.
+    pub p50_ms: f64,
+    /// p95, ms.
+    pub p95_ms: f64,
+    /// p99, ms.
+    pub p99_ms: f64,
+    /// Completed queries per second at that rate.
+    pub achieved_qps: f64,
+    /// The SLA percentile's interval from the query count at that rate.
+    pub tail: Option<TailInterval>,
+    /// Host probe drift between before and after.
+    pub drift: f64,
+    /// Hypervisor steal over it.
+    pub steal: Option<f64>,
+    /// Why the guard rejected it (`None`: accepted).
+    pub rejected: Option<String>,
+}
+
+impl Sample {
+    fn from_repeat(r: &Repeat, params: &CapacityParams, confidence: f64) -> Self {
+        let at = r.run.best.as_ref().or(r.run.trace.last());
+        Sample {
+            seed: r.seed,
+            qps: r.qps(),
+            p50_ms: at.map_or(0.0, |t| t.trial.latency_ms.p50),
+            p95_ms: at.map_or(0.0, |t| t.trial.latency_ms.p95),
+            p99_ms: at.map_or(0.0, |t| t.trial.latency_ms.p99),
+            achieved_qps: at.map_or(0.0, |t| t.trial.achieved_qps),
+            tail: r
+                .run
+                .best
+                .as_ref()
+                .and_then(|b| b.trial.histogram.tail_interval(params.sla.percentile, confidence)),
+            drift: r.probe_before.drift(&r.probe_after),
+            steal: r.machine.steal_fraction,
+            rejected: r.rejected.clone(),
+        }
+    }
 }
 
 impl Evaluation {
+    /// The accepted samples.
+    pub fn accepted(&self) -> impl Iterator<Item = &Sample> {
+        self.samples.iter().filter(|s| s.rejected.is_none())
+    }
+
+    /// The median and interval over the accepted samples (over all of them, marked, when the guard
+    /// rejected every one).
+    pub fn interval(&self, confidence: f64, tolerance: f64) -> Option<QpsInterval> {
+        let mut qps: Vec<f64> = self.accepted().map(|s| s.qps).collect();
+        let none_accepted = qps.is_empty();
+        if none_accepted {
+            qps = self.samples.iter().map(|s| s.qps).collect();
+        }
+        let rejected = self
+            .samples
+            .iter()
+            .filter_map(|s| s.rejected.as_ref().map(|w| format!("seed {}: {w}", s.seed)))
+            .collect();
+        let mut iv = QpsInterval::from_trials(&qps, confidence, tolerance, rejected)?;
+        if none_accepted {
+            iv.method = format!(
+                "HOST NOISY: the guard rejected every trial, so these are the rejected ones; {}",
+                iv.method
+            );
+        }
+        Some(iv)
+    }
+
+    /// The accepted sample whose QPS is the median (lower middle for an even count), else the first.
+    pub fn median_sample(&self) -> Option<&Sample> {
+        let mut v: Vec<&Sample> = self.accepted().collect();
+        if v.is_empty() {
+            v = self.samples.iter().collect();
+        }
+        v.sort_by(|a, b| a.qps.total_cmp(&b.qps));
+        v.get(v.len().saturating_sub(1) / 2).copied()
+    }
+
     fn from_run(schedule: Schedule, run: &CapacityRun, wall_s: f64) -> Self {
         // At the best passing rate, else at the last (lowest failing) rate the search tried.
         let at = run.best.as_ref().or(run.trace.last());
@@ -149,6 +233,7 @@ impl Evaluation {
             counters: at.map(|r| r.counters.clone()).unwrap_or_default(),
             trials: run.trace.len(),
             wall_s,
+            samples: Vec::new(),
         }
     }
 }
@@ -173,12 +258,24 @@ pub struct Evaluator {
     interrupted: bool,
     time_budget: Option<Duration>,
     started: Instant,
+    repeat: RepeatParams,
+    /// Re-measurements asked for per schedule in this process (a resumed profile replays the
+    /// checkpoint's samples in the same order before measuring new ones).
+    remeasured: BTreeMap<String, usize>,
 }
 
 impl Evaluator {
     /// Opens the checkpoint at `path` (resuming it when its key matches), or starts an empty one.
-    pub fn open(path: &Path, key: Key, fresh: bool, time_budget: Option<Duration>) -> Result<Self> {
+    pub fn open(
+        path: &Path,
+        key: Key,
+        fresh: bool,
+        time_budget: Option<Duration>,
+        repeat: RepeatParams,
+    ) -> Result<Self> {
         let mut e = Evaluator {
+            repeat,
+            remeasured: BTreeMap::new(),
             path: path.into(),
             key,
             evals: BTreeMap::new(),
@@ -294,49 +391,135 @@ pub struct Measure<'a> {
     bar: &'a ProgressBar,
 }
 
-impl Objective for Measure<'_> {
-    fn eval(&mut self, p: &Point) -> Result<Option<f64>> {
-        let schedule = self.space.schedule(p);
-        let key = unplaced(&schedule);
-        if let Some(e) = self.ev.evals.get(&key) {
-            self.bar.inc(1);
-            return Ok(Some(e.qps));
-        }
+impl Measure<'_> {
+    /// One guarded measurement of `p` with arrivals from `seed`; `None` when Ctrl-C or the time
+    /// budget stops it.
+    fn measure_once(&mut self, p: &Point, seed: u64) -> Result<Option<(Schedule, Repeat, f64)>> {
         if self.ev.interrupted {
             return Ok(None);
         }
         if let Some(t) = self.ev.time_budget.filter(|t| self.ev.started.elapsed() >= *t) {
-            self.bar.suspend(|| eprintln!("time budget {t:?} spent: no new schedules measured"));
+            self.bar.suspend(|| eprintln!("time budget {t:?} spent: no new measurements"));
             return Ok(None);
         }
-        self.bar.set_message(format!("measuring {key}"));
+        let schedule = self.space.schedule(p);
+        self.bar.set_message(format!("measuring {}", unplaced(&schedule)));
         let t0 = Instant::now();
         let placed = self.fixture.start(schedule)?;
-        let run = capacity::measure_capacity(
+        let params = CapacityParams { seed, ..self.params.clone() };
+        let rep = capacity::measure_guarded(
             self.fixture,
             &placed,
-            self.params,
+            &params,
+            self.ev.repeat.guard.as_ref(),
             crate::serve::interrupt_flag(),
             |_| Ok(()),
             None,
         )?;
         let placed_schedule = placed.schedule.clone();
         drop(placed);
-        if run.outcome.is_some_and(|o| o.status == crate::serve::rate_search::SearchStatus::Interrupted) {
+        if rep.interrupted() {
             self.ev.interrupted = true;
             return Ok(None);
         }
-        let e = Evaluation::from_run(placed_schedule, &run, t0.elapsed().as_secs_f64());
+        let secs = t0.elapsed().as_secs_f64();
+        let key = unplaced(&placed_schedule);
+        let verdict = rep.rejected.as_ref().map_or(String::new(), |w| format!(", REJECTED: {w}"));
+        self.bar.suspend(|| eprintln!("  {key}: {:.1} QPS (seed {seed}, {secs:.0} s{verdict})", rep.qps()));
+        Ok(Some((placed_schedule, rep, secs)))
+    }
+
+    /// Most measurements one request makes to get an accepted one.
+    fn attempts(&self) -> usize {
+        if self.ev.repeat.guard.is_some() {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Adds one accepted sample to the measured point `p` (retrying a rejected one); its QPS, or
+    /// `None` when stopped.
+    fn add_sample(&mut self, p: &Point) -> Result<Option<f64>> {
+        let key = unplaced(&self.space.schedule(p));
+        for _ in 0..self.attempts() {
+            let n = self.ev.evals.get(&key).map_or(0, |e| e.samples.len());
+            let Some((_, rep, _)) = self.measure_once(p, self.params.seed.wrapping_add(n as u64))? else {
+                return Ok(None);
+            };
+            let sample = Sample::from_repeat(&rep, self.params, self.ev.repeat.confidence);
+            let e = self.ev.evals.get_mut(&key).context("re-measuring a schedule never measured")?;
+            e.samples.push(sample.clone());
+            self.ev.save()?;
+            if sample.rejected.is_none() {
+                return Ok(Some(sample.qps));
+            }
+        }
+        Ok(self.ev.evals.get(&key).and_then(|e| e.samples.last()).map(|s| s.qps))
+    }
+
+    /// Measures `p` until it has `n` accepted samples (at most twice as many attempts); the
+    /// evaluation, or `None` when `p` was never measured.
+    pub fn settle(&mut self, p: &Point, n: usize) -> Result<Option<Evaluation>> {
+        let key = unplaced(&self.space.schedule(p));
+        for _ in 0..2 * n {
+            let Some(e) = self.ev.evals.get(&key) else { return Ok(None) };
+            if e.accepted().count() >= n || self.add_sample(p)?.is_none() {
+                break;
+            }
+        }
+        Ok(self.ev.evals.get(&key).cloned())
+    }
+}
+
+impl Objective for Measure<'_> {
+    fn eval(&mut self, p: &Point) -> Result<Option<f64>> {
+        let key = unplaced(&self.space.schedule(p));
+        if let Some(e) = self.ev.evals.get(&key) {
+            self.bar.inc(1);
+            return Ok(Some(e.qps));
+        }
+        let mut samples = Vec::new();
+        let mut chosen = None;
+        for attempt in 0..self.attempts() {
+            let Some((placed, rep, secs)) =
+                self.measure_once(p, self.params.seed.wrapping_add(attempt as u64))?
+            else {
+                return Ok(None);
+            };
+            samples.push(Sample::from_repeat(&rep, self.params, self.ev.repeat.confidence));
+            let accepted = rep.rejected.is_none();
+            chosen = Some(Evaluation::from_run(placed, &rep.run, secs));
+            if accepted {
+                break;
+            }
+        }
+        let mut e = chosen.context("no measurement was made")?;
+        e.samples = samples;
         let qps = e.qps;
         self.ev.order.push(key.clone());
-        self.ev.evals.insert(key.clone(), e);
+        self.ev.evals.insert(key, e);
         self.ev.measured_now += 1;
         self.ev.save()?;
         self.bar.inc(1);
         let best = self.ev.evals.values().map(|e| e.qps).fold(0.0, f64::max);
-        self.bar.suspend(|| eprintln!("  {key}: {qps:.1} QPS ({:.0} s)", t0.elapsed().as_secs_f64()));
         self.bar.set_message(format!("best so far {best:.1} QPS"));
         Ok(Some(qps))
+    }
+
+    /// The next accepted sample of `p`: replayed from the checkpoint while it has one not yet used
+    /// in this process, else measured afresh with the next seed.
+    fn remeasure(&mut self, p: &Point) -> Result<Option<f64>> {
+        let key = unplaced(&self.space.schedule(p));
+        let k = {
+            let c = self.ev.remeasured.entry(key.clone()).or_default();
+            *c += 1;
+            *c
+        };
+        if let Some(s) = self.ev.evals.get(&key).and_then(|e| e.accepted().nth(k)) {
+            return Ok(Some(s.qps));
+        }
+        self.add_sample(p)
     }
 }
 
@@ -362,6 +545,10 @@ mod tests {
         assert_ne!(spec_content_hash(model).unwrap(), format!("fnv1a64:{:016x}", fnv1a64(b"{}")));
         assert_eq!(spec_content_hash("ncf").unwrap(), "");
         assert_eq!(spec_content_hash("sleep:300").unwrap(), "");
+    }
+
+    fn repeat() -> RepeatParams {
+        RepeatParams { repeats: 1, confidence: 0.9, guard: None }
     }
 
     fn key(spec_content: &str) -> Key {
@@ -395,6 +582,7 @@ mod tests {
             counters: BTreeMap::new(),
             trials: 1,
             wall_s: 1.0,
+            samples: Vec::new(),
         };
         let c = Checkpoint {
             kind: CHECKPOINT_KIND.into(),
@@ -410,14 +598,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m.checkpoint.json");
         write_checkpoint(&p, key("fnv1a64:0000000000000001"));
-        let same = Evaluator::open(&p, key("fnv1a64:0000000000000001"), false, None).unwrap();
+        let same = Evaluator::open(&p, key("fnv1a64:0000000000000001"), false, None, repeat()).unwrap();
         assert_eq!(same.measured_total(), 1);
-        let edited = Evaluator::open(&p, key("fnv1a64:0000000000000002"), false, None).unwrap();
+        let edited = Evaluator::open(&p, key("fnv1a64:0000000000000002"), false, None, repeat()).unwrap();
         assert_eq!(edited.measured_total(), 0);
         // A checkpoint from before the content was recorded cannot vouch for it either.
         write_checkpoint(&p, key(""));
         assert_eq!(
-            Evaluator::open(&p, key("fnv1a64:0000000000000002"), false, None).unwrap().measured_total(),
+            Evaluator::open(&p, key("fnv1a64:0000000000000002"), false, None, repeat())
+                .unwrap()
+                .measured_total(),
             0
         );
     }

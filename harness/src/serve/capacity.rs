@@ -5,8 +5,10 @@ use super::fixture::{Fixture, Placed, TrialRecord};
 use super::rate_search::{self, SearchResult, SearchSpec};
 use super::trial::{self, Load, StopReason, TrialSpec};
 use crate::latency::Sla;
+use crate::noise::{self, Guard, Noise, Probe};
 use crate::{args, limits};
 use anyhow::{anyhow, bail, Result};
+use hercules_results::stats::{QpsInterval, TailInterval};
 use hercules_results::table::CurvePoint;
 use serde::Serialize;
 use std::sync::atomic::AtomicBool;
@@ -172,4 +174,172 @@ pub fn measure_capacity(
     })?;
     run.outcome = Some(outcome?);
     Ok(run)
+}
+
+/// The flags of a repeated measurement, shared by `capacity` and `profile`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RepeatArgs {
+    /// Independent trials of the measurement, each a whole rate search with its own arrivals; the
+    /// result is their median with a confidence interval [default: capacity 1, profile 3].
+    #[arg(long)]
+    pub repeats: Option<usize>,
+    /// Two-sided confidence of the intervals, in (0, 1).
+    #[arg(long, default_value_t = 0.9)]
+    pub confidence: f64,
+    /// Reject and repeat a trial when the host probe (an FMA loop and a memory read, ~10 ms before
+    /// and after it) changed speed by more than this fraction...
+    #[arg(long, default_value_t = 0.15)]
+    pub max_drift: f64,
+    /// ...or when the hypervisor stole more than this fraction of the CPU time during it.
+    #[arg(long, default_value_t = 0.05)]
+    pub max_steal: f64,
+    /// Accept every trial whatever the host did (the probes are still recorded).
+    #[arg(long)]
+    pub no_guard: bool,
+}
+
+impl RepeatArgs {
+    /// The settings, with `default_repeats` when `--repeats` is not given; checked.
+    pub fn params(&self, default_repeats: usize) -> Result<RepeatParams> {
+        let p = RepeatParams {
+            repeats: self.repeats.unwrap_or(default_repeats),
+            confidence: self.confidence,
+            guard: (!self.no_guard).then_some(Guard { max_drift: self.max_drift, max_steal: self.max_steal }),
+        };
+        p.check()?;
+        Ok(p)
+    }
+}
+
+/// How a latency-bounded throughput is repeated and judged.
+#[derive(Debug, Clone, Copy)]
+pub struct RepeatParams {
+    /// Accepted trials wanted.
+    pub repeats: usize,
+    /// Two-sided confidence of the intervals.
+    pub confidence: f64,
+    /// The host-noise guard (`None`: every trial is accepted).
+    pub guard: Option<Guard>,
+}
+
+impl RepeatParams {
+    /// Checks the flags these came from.
+    pub fn check(&self) -> Result<()> {
+        args::at_least_one("--repeats", self.repeats)?;
+        if self.repeats > limits::MAX_REPEATS {
+            bail!("--repeats {} is above the harness's bound of {}", self.repeats, limits::MAX_REPEATS);
+        }
+        hercules_results::stats::check_confidence(self.confidence).map_err(|e| anyhow!("--{e}"))?;
+        if let Some(g) = self.guard {
+            args::in_range("--max-drift", g.max_drift, 0.0, 10.0, "")?;
+            args::in_range("--max-steal", g.max_steal, 0.0, 1.0, "")?;
+        }
+        Ok(())
+    }
+
+    /// Most trials run to get `repeats` accepted ones: as many again for rejections.
+    pub fn max_attempts(&self) -> usize {
+        if self.guard.is_some() {
+            2 * self.repeats
+        } else {
+            self.repeats
+        }
+    }
+}
+
+/// One trial of a repeated measurement: a whole rate search with its own arrivals (`seed`), and the
+/// host's state around it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Repeat {
+    /// Seed of this trial's arrivals and sizes.
+    pub seed: u64,
+    /// The host probe before the trial.
+    pub probe_before: Probe,
+    /// The host probe after it.
+    pub probe_after: Probe,
+    /// Other processes' and the hypervisor's share of the machine over the trial.
+    pub machine: Noise,
+    /// Why the guard rejected it (`None`: accepted).
+    pub rejected: Option<String>,
+    /// The rate search.
+    pub run: CapacityRun,
+}
+
+impl Repeat {
+    /// Its latency-bounded QPS (0 when no rate met the SLA).
+    pub fn qps(&self) -> f64 {
+        self.run.best_qps.unwrap_or(0.0)
+    }
+
+    /// Whether Ctrl-C cut it short.
+    pub fn interrupted(&self) -> bool {
+        self.run.outcome.is_none_or(|o| o.status == rate_search::SearchStatus::Interrupted)
+    }
+}
+
+/// [`measure_capacity`] between two host probes, judged by `guard`.
+pub fn measure_guarded(
+    fixture: &mut Fixture,
+    placed: &Placed,
+    p: &CapacityParams,
+    guard: Option<&Guard>,
+    interrupt: &AtomicBool,
+    on_trial: impl FnMut(&CapacityRun) -> Result<()>,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Result<Repeat> {
+    let probe_before = Probe::take();
+    let snap = noise::Snapshot::take();
+    let run = measure_capacity(fixture, placed, p, interrupt, on_trial, bar)?;
+    let machine = snap.since();
+    let probe_after = Probe::take();
+    let mut r = Repeat { seed: p.seed, probe_before, probe_after, machine, rejected: None, run };
+    if !r.interrupted() {
+        r.rejected = guard.and_then(|g| g.verdict(&r.probe_before, &r.probe_after, &r.machine));
+    }
+    Ok(r)
+}
+
+/// Summary of repeated trials: the interval of the latency-bounded QPS over the accepted ones, and
+/// the SLA percentile's interval at the median trial's best rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepeatSummary {
+    /// Median and interval over the accepted trials, with every trial's value and each rejection.
+    pub interval: Option<QpsInterval>,
+    /// The SLA percentile at the median trial's best rate, with its interval from the query count.
+    pub tail: Option<TailInterval>,
+    /// Index (into the trials) of the accepted trial whose QPS is the median (the lower middle one
+    /// for an even count).
+    pub median_trial: Option<usize>,
+}
+
+impl RepeatSummary {
+    /// Summarises `repeats` (interrupted ones are left out). When the guard rejected every trial the
+    /// interval is made of the rejected ones and says so.
+    pub fn new(repeats: &[Repeat], sla: &Sla, confidence: f64, tolerance: f64) -> Self {
+        let done: Vec<usize> = (0..repeats.len()).filter(|&i| !repeats[i].interrupted()).collect();
+        let mut used: Vec<usize> = done.iter().copied().filter(|&i| repeats[i].rejected.is_none()).collect();
+        let all_rejected = used.is_empty() && !done.is_empty();
+        if all_rejected {
+            used = done.clone();
+        }
+        let rejected: Vec<String> = done
+            .iter()
+            .filter_map(|&i| repeats[i].rejected.as_ref().map(|w| format!("seed {}: {w}", repeats[i].seed)))
+            .collect();
+        let qps: Vec<f64> = used.iter().map(|&i| repeats[i].qps()).collect();
+        let mut interval = QpsInterval::from_trials(&qps, confidence, tolerance, rejected);
+        if let (Some(iv), true) = (interval.as_mut(), all_rejected) {
+            iv.method = format!(
+                "HOST NOISY: the guard rejected every trial, so these are the rejected ones; {}",
+                iv.method
+            );
+        }
+        let mut order = used.clone();
+        order.sort_by(|&a, &b| repeats[a].qps().total_cmp(&repeats[b].qps()));
+        let median_trial = order.get(order.len().saturating_sub(1) / 2).copied();
+        let tail = median_trial
+            .and_then(|i| repeats[i].run.best.as_ref())
+            .and_then(|b| b.trial.histogram.tail_interval(sla.percentile, confidence));
+        RepeatSummary { interval, tail, median_trial }
+    }
 }

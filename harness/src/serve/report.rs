@@ -1,7 +1,7 @@
 //! What `run`, `capacity` and `profile` write and print about serving: the document header,
 //! the run and capacity documents, the trial table and the power and noise lines.
 
-use super::capacity::CapacityRun;
+use super::capacity::{CapacityRun, Repeat, RepeatSummary};
 use super::fixture::{Fixture, GeneratorInfo, ModelInfo, Placed, TrialRecord};
 use super::trial::{Load, WindowStats};
 use crate::counters::CounterMap;
@@ -16,7 +16,8 @@ use hercules_results::HostFingerprint;
 use serde::Serialize;
 
 /// Version of the `serve-run` and `capacity` documents.
-pub const SERVE_SCHEMA_VERSION: u32 = 1;
+/// Version 2: a capacity document holds every repeated trial (`trials`) and their `summary`.
+pub const SERVE_SCHEMA_VERSION: u32 = 2;
 
 /// What every serve document opens with: what ran where, under which load.
 #[derive(Debug, Serialize)]
@@ -88,9 +89,16 @@ pub struct CapacityReport {
     /// What ran.
     #[serde(flatten)]
     pub header: ServeHeader,
-    /// The measurement.
-    #[serde(flatten)]
-    pub run: CapacityRun,
+    /// The median accepted trial's latency-bounded throughput (null until one finished, or when no
+    /// rate met the SLA).
+    pub best_qps: Option<f64>,
+    /// Every trial (each a whole rate search with its own arrivals), rejected ones included.
+    pub trials: Vec<Repeat>,
+    /// Median, interval and the tail's interval over the accepted trials (null until one finished).
+    pub summary: Option<RepeatSummary>,
+    /// The rate search of the trial under way (absent between trials and at the end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_progress: Option<CapacityRun>,
 }
 
 /// Appends one trial's row to a [`trial_table`].

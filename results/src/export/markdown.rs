@@ -38,6 +38,9 @@ impl Exporter for MarkdownExporter {
             w!("- GPUs: {}", g.join(", "));
         }
         w!("- Build: rustc {}, revision {}; measured at {}", h.rustc, h.git_revision, t.measured_at);
+        if let Some(p) = &t.provenance {
+            w!("- Command: `{}` (host {})", p.command, p.host_id);
+        }
         w!(
             "- Server type: idle {} W, peak {} W{}",
             num(t.server_type.idle_watts),
@@ -79,9 +82,46 @@ impl Exporter for MarkdownExporter {
                 num(r.achieved_qps)
             );
         }
+        let rows = [("best", &t.best), ("default", &t.default_schedule)];
+        if rows.iter().any(|(_, r)| r.interval.is_some() || r.tail.is_some()) {
+            w!(
+                "\n| schedule | trials (QPS) | interval | rejected | p{} at that rate (interval, queries) |",
+                t.sla.percentile
+            );
+            w!("|---|---|---|---:|---|");
+            for (name, r) in rows {
+                let (trials, interval, rejected) = match &r.interval {
+                    Some(i) => (
+                        i.trials.iter().map(|q| num(*q)).collect::<Vec<_>>().join(", "),
+                        format!("{}–{} ({:.0}%)", num(i.low), num(i.high), i.confidence * 100.0),
+                        i.rejected.len().to_string(),
+                    ),
+                    None => ("one".into(), "-".into(), "-".into()),
+                };
+                let tail = r.tail.as_ref().map_or("-".into(), |x| {
+                    let b = |v: Option<f64>| v.map_or("unbounded".into(), num);
+                    format!(
+                        "{} ms ({}–{} ms, {} queries)",
+                        num(x.estimate_ms),
+                        b(x.low_ms),
+                        b(x.high_ms),
+                        x.queries
+                    )
+                });
+                w!("| {name} | {trials} | {interval} | {rejected} | {tail} |");
+            }
+            if let Some(i) = t.best.interval.as_ref().or(t.default_schedule.interval.as_ref()) {
+                w!("\nIntervals: {}.", i.method);
+            }
+        }
         let d = t.default_schedule.latency_bounded_qps;
         if d > 0.0 {
-            w!("\nBest over default: {:.2}x.", t.best.latency_bounded_qps / d);
+            let verdict = match (&t.best.interval, &t.default_schedule.interval) {
+                (Some(b), Some(d)) if b.separated_from(d) => " (the intervals do not overlap: significant)",
+                (Some(_), Some(_)) => " (the intervals overlap: not significant)",
+                _ => "",
+            };
+            w!("\nBest over default: {:.2}x{verdict}.", t.best.latency_bounded_qps / d);
         }
         w!("\nPower: {} W ({:?}: {}).", num(t.power.watts), t.power.source, t.power.detail);
         if t.power.watts > 0.0 {
