@@ -185,6 +185,22 @@ pub struct Fleet {
     pub tables: Vec<Vec<Option<TableRef>>>,
     /// Whether any table used is synthetic.
     pub synthetic: bool,
+    /// Which figure of each table the capacities are.
+    pub capacity: Capacity,
+    /// What a planner should know about the tables used (no intervals, mixed commits, dirty trees),
+    /// one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Which figure of a table a server's capacity is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Capacity {
+    /// The lower end of the latency-bounded QPS's confidence interval (the median where a table has no
+    /// interval): a plan that holds unless the host is slower than its trials showed.
+    Low,
+    /// The median over trials (the single measurement where there is one).
+    Median,
 }
 
 /// Tables read, each with its file.
@@ -325,11 +341,13 @@ pub fn build_fleet(
     cluster_path: &Path,
     pool: &[(PathBuf, EfficiencyTable)],
     models: &[String],
+    capacity: Capacity,
 ) -> Result<Fleet, ClusterError> {
     let base = cluster_path.parent().unwrap_or(Path::new("."));
     let index: BTreeMap<&str, usize> = models.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
     let mut tables = vec![vec![None; cluster.server.len()]; models.len()];
     let mut synthetic = false;
+    let mut used: Vec<(PathBuf, EfficiencyTable)> = Vec::new();
     for (s, entry) in cluster.server.iter().enumerate() {
         let own: Vec<(PathBuf, EfficiencyTable)>;
         let candidates: Vec<&(PathBuf, EfficiencyTable)> = match &entry.tables {
@@ -376,9 +394,10 @@ pub fn build_fleet(
                 )));
             }
             synthetic |= t.synthetic;
+            used.push((path.clone(), t.clone()));
             tables[m][s] = Some(TableRef {
                 path: path.clone(),
-                qps: t.best.latency_bounded_qps,
+                qps: t.best.planning_qps(capacity == Capacity::Low),
                 schedule: t.best.schedule.label(),
                 percentile: t.sla.percentile,
                 target_ms: t.sla.target_ms,
@@ -394,6 +413,7 @@ pub fn build_fleet(
             )));
         }
     }
+    let warnings = check_comparable(&used, capacity)?;
     let types = cluster
         .server
         .iter()
@@ -405,7 +425,73 @@ pub fn build_fleet(
             price: e.price,
         })
         .collect();
-    Ok(Fleet { types, models: models.to_vec(), tables, synthetic })
+    Ok(Fleet { types, models: models.to_vec(), tables, synthetic, capacity, warnings })
+}
+
+/// Refuses tables of different schema versions in one plan (their figures mean different things: a
+/// version-2 best is a median over trials, a version-1 best one measurement), and returns a warning
+/// line for each other way the tables are not like for like.
+fn check_comparable(
+    used: &[(PathBuf, EfficiencyTable)],
+    capacity: Capacity,
+) -> Result<Vec<String>, ClusterError> {
+    let first_of = |pick: &dyn Fn(&EfficiencyTable) -> String| {
+        let mut seen: BTreeMap<String, (&Path, usize)> = BTreeMap::new();
+        for (p, t) in used {
+            seen.entry(pick(t)).or_insert((p.as_path(), 0)).1 += 1;
+        }
+        seen
+    };
+    let versions = first_of(&|t| t.schema_version.to_string());
+    if versions.len() > 1 {
+        let each: Vec<String> = versions
+            .iter()
+            .map(|(v, (p, n))| format!("version {v} ({n} tables, e.g. {})", p.display()))
+            .collect();
+        return Err(ClusterError::Match(format!(
+            "the tables mix schema versions: {}; re-measure or pass one version's tables",
+            each.join(" and ")
+        )));
+    }
+    let mut warnings = Vec::new();
+    let unsure: Vec<&Path> = used
+        .iter()
+        .filter(|(_, t)| !t.synthetic && t.best.interval.is_none())
+        .map(|(p, _)| p.as_path())
+        .collect();
+    if capacity == Capacity::Low && !unsure.is_empty() {
+        warnings.push(format!(
+            "{} of {} tables have no confidence interval (one trial, or schema version 1): their capacity \
+             is a single measurement, not a lower bound (e.g. {})",
+            unsure.len(),
+            used.len(),
+            unsure[0].display()
+        ));
+    }
+    let commits = first_of(&|t| match &t.provenance {
+        Some(p) => p.commit.clone(),
+        None => t.host.git_revision.trim_end_matches("-dirty").to_string(),
+    });
+    if commits.len() > 1 {
+        let each: Vec<String> =
+            commits.iter().map(|(c, (p, n))| format!("{c} ({n}, e.g. {})", p.display())).collect();
+        warnings.push(format!("the tables come from different commits: {}", each.join(", ")));
+    }
+    let dirty: Vec<&Path> = used
+        .iter()
+        .filter(|(_, t)| t.provenance.as_ref().map_or(t.host.git_revision.ends_with("-dirty"), |p| p.dirty))
+        .map(|(p, _)| p.as_path())
+        .collect();
+    if let Some(first) = dirty.first() {
+        warnings.push(format!(
+            "{} of {} tables were measured from a source tree with uncommitted changes, so their commit \
+             does not reproduce them (e.g. {})",
+            dirty.len(),
+            used.len(),
+            first.display()
+        ));
+    }
+    Ok(warnings)
 }
 
 #[cfg(test)]

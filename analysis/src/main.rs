@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use hercules_analysis::cluster::{build_fleet, load_tables, read_cluster, TableLoad};
+use hercules_analysis::cluster::{build_fleet, load_tables, read_cluster, Capacity, TableLoad};
 use hercules_analysis::limits;
 use hercules_analysis::load::{read_load_toml, read_trace};
 use hercules_analysis::policy::Backend;
@@ -83,6 +83,12 @@ enum SolverArg {
     Highs,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum CapacityArg {
+    Low,
+    Median,
+}
+
 #[derive(clap::Args)]
 struct ProvisionArgs {
     /// Efficiency tables: directories (searched recursively) or files.
@@ -100,6 +106,10 @@ struct ProvisionArgs {
     /// What the optimum minimises.
     #[arg(long, value_enum, default_value = "servers")]
     objective: ObjectiveArg,
+    /// A server's capacity: the lower end of its table's confidence interval (`low`, conservative) or
+    /// the median over trials (`median`). Tables without an interval give their one measurement.
+    #[arg(long, value_enum, default_value = "low")]
+    capacity: CapacityArg,
     /// Capacity margin over the load (fraction, 0 to 100).
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     headroom: f64,
@@ -286,7 +296,14 @@ fn provision_cmd(a: ProvisionArgs) -> Result<()> {
     for s in &skipped {
         eprintln!("warning: skipped {s}");
     }
-    let fleet = build_fleet(&cluster, &a.cluster, &pool, &load.models)?;
+    let capacity = match a.capacity {
+        CapacityArg::Low => Capacity::Low,
+        CapacityArg::Median => Capacity::Median,
+    };
+    let fleet = build_fleet(&cluster, &a.cluster, &pool, &load.models, capacity)?;
+    for w in &fleet.warnings {
+        eprintln!("warning: {w}");
+    }
     let policies = match a.policy {
         PolicyArg::GreedyQps => vec![PolicyKind::GreedyQps],
         PolicyArg::GreedyEff => vec![PolicyKind::GreedyEff],

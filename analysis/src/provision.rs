@@ -1,6 +1,6 @@
 //! Runs the policies over every slot and gathers the plan, the day's totals, the savings and the replay.
 
-use crate::cluster::Fleet;
+use crate::cluster::{Capacity, Fleet};
 use crate::instance::Instance;
 use crate::load::Load;
 use crate::policy::{greedy, solve_slot, Backend, OptimalOptions, Rank, Status};
@@ -301,10 +301,20 @@ pub fn provision(
         tables,
         policies,
         savings,
-        notes: vec![
-            "Capacity of a server = its table's latency-bounded QPS at the best schedule; each model's \
-             capacity must cover its load × (1 + headroom)."
-                .into(),
+        notes: [
+            match fleet.capacity {
+                Capacity::Low => {
+                    "Capacity of a server = the lower end of its table's confidence interval of \
+                     latency-bounded QPS at the best schedule (the single measurement where a table has no \
+                     interval); each model's capacity must cover its load × (1 + headroom)."
+                }
+                Capacity::Median => {
+                    "Capacity of a server = its table's median latency-bounded QPS at the \
+                     best schedule (`--capacity median`); each model's capacity must cover its load × \
+                     (1 + headroom)."
+                }
+            }
+            .to_string(),
             "Provisioned power = servers × peak watts (the power budget a provisioned server takes); \
              estimated power = servers × (idle + (peak − idle) × utilisation)."
                 .into(),
@@ -313,7 +323,10 @@ pub fn provision(
              share is looked up on its table's measured QPS–latency curve (linear interpolation). At \
              risk = predicted tail over the SLA target, or a share beyond the last measured point."
                 .into(),
-        ],
+        ]
+        .into_iter()
+        .chain(fleet.warnings.iter().map(|w| format!("Warning: {w}")))
+        .collect(),
     }
 }
 
@@ -543,6 +556,8 @@ mod tests {
             models: vec!["m".into()],
             tables: vec![vec![Some(table)]],
             synthetic: true,
+            capacity: Capacity::Low,
+            warnings: Vec::new(),
         };
         let load = Load {
             models: vec!["m".into()],

@@ -170,18 +170,99 @@ fn bad_inputs_each_give_one_clear_line() {
     let t = write("header.csv", "slot,model,qps\n");
     fails_with(provision(&d, &good_cluster, &t, &[]), "no rows");
 
-    // A table of a newer schema.
+    // A table whose interval's lower end exceeds its median.
     let table = std::fs::read_dir(d.join("tables")).unwrap().next().unwrap().unwrap().path();
-    let text = std::fs::read_to_string(&table).unwrap().replacen(
-        "\"schema_version\": 1",
-        "\"schema_version\": 2",
-        1,
-    );
-    std::fs::write(&table, text).unwrap();
+    let original = std::fs::read_to_string(&table).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&original).unwrap();
+    v["best"]["interval"] = interval(100.0, 120.0, 130.0);
+    std::fs::write(&table, serde_json::to_string_pretty(&v).unwrap()).unwrap();
     fails_with(
         provision(&d, &good_cluster, &good_load, &[]),
-        "schema_version 2 but this build reads version 1",
+        "best.interval is not ordered: low 120 median 100 high 130",
     );
+
+    // Tables of two schema versions in one plan, then a table of a newer schema than this build's.
+    let version = format!("\"schema_version\": {}", hercules_results::TABLE_SCHEMA_VERSION);
+    assert!(original.contains(&version));
+    std::fs::write(&table, original.replacen(&version, "\"schema_version\": 1", 1)).unwrap();
+    fails_with(
+        provision(&d, &good_cluster, &good_load, &[]),
+        "the tables mix schema versions: version 1 (1 tables, e.g. ",
+    );
+    std::fs::write(&table, original.replacen(&version, "\"schema_version\": 99", 1)).unwrap();
+    fails_with(
+        provision(&d, &good_cluster, &good_load, &[]),
+        &format!(
+            "schema_version 99 but this build reads versions 1 to {}",
+            hercules_results::TABLE_SCHEMA_VERSION
+        ),
+    );
+}
+
+/// A `best.interval` object.
+fn interval(median: f64, low: f64, high: f64) -> serde_json::Value {
+    serde_json::json!({
+        "median": median, "low": low, "high": high, "confidence": 0.9, "method": "test",
+        "trials": [low, median, high], "rejected": []
+    })
+}
+
+/// Peak servers of the greedy-by-QPS policy in a `provision --json` answer.
+fn peak_servers(out: &std::process::Output) -> f64 {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["totals"].as_array().unwrap().iter().find(|p| p["policy"] == "greedy-qps").unwrap()["totals"]
+        ["peak_servers"]
+        .as_f64()
+        .unwrap()
+}
+
+#[test]
+fn capacity_is_the_interval_low_end_unless_median_is_asked_for() {
+    let (_keep, d) = fleet();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(d.join("tables")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    // Every table measured with an interval of [0.5, 1.1] × its median, at two commits, one dirty.
+    for (k, f) in files.iter().enumerate() {
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+        let q = v["best"]["latency_bounded_qps"].as_f64().unwrap();
+        v["best"]["interval"] = interval(q, 0.5 * q, 1.1 * q);
+        v["synthetic"] = false.into();
+        let (commit, dirty) = if k == 0 { ("bbbbbbb", true) } else { ("aaaaaaa", false) };
+        v["provenance"] =
+            serde_json::json!({"commit": commit, "dirty": dirty, "command": "test", "host_id": "h"});
+        std::fs::write(f, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    }
+    let run = |extra: &[&str]| {
+        let args: Vec<&str> =
+            ["--policy", "greedy-qps", "--headroom", "0", "--json"].iter().chain(extra).copied().collect();
+        provision(&d, &d.join("cluster.toml"), &d.join("load.toml"), &args)
+    };
+    let low = run(&[]);
+    let median = run(&["--capacity", "median"]);
+    let (n_low, n_median) = (peak_servers(&low), peak_servers(&median));
+    assert!(n_low > n_median, "half the capacity must need more servers: low {n_low}, median {n_median}");
+
+    let warnings = String::from_utf8_lossy(&low.stderr);
+    assert!(warnings.contains("warning: the tables come from different commits: aaaaaaa ("), "{warnings}");
+    assert!(warnings.contains("bbbbbbb (1, e.g. "), "{warnings}");
+    assert!(
+        warnings
+            .contains("warning: 1 of 12 tables were measured from a source tree with uncommitted changes"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("no confidence interval"), "{warnings}");
+
+    // One table measured once: its capacity is its measurement, and the planner is told.
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[1]).unwrap()).unwrap();
+    v["best"].as_object_mut().unwrap().remove("interval");
+    std::fs::write(&files[1], serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let warnings = String::from_utf8_lossy(&run(&[]).stderr).into_owned();
+    assert!(warnings.contains("warning: 1 of 12 tables have no confidence interval"), "{warnings}");
+    let median = String::from_utf8_lossy(&run(&["--capacity", "median"]).stderr).into_owned();
+    assert!(!median.contains("no confidence interval"), "{median}");
 }
 
 #[test]

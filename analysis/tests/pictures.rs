@@ -2,7 +2,7 @@
 //! and has points. Roofline of each CPU host, provisioning over `results/profile` as `main.sh` runs it,
 //! and the one-line errors of `plot roofline`.
 
-use hercules_analysis::cluster::{build_fleet, load_tables, read_cluster, TableLoad};
+use hercules_analysis::cluster::{build_fleet, load_tables, read_cluster, Capacity, TableLoad};
 use hercules_analysis::load::read_load_toml;
 use hercules_analysis::policy::Backend;
 use hercules_analysis::provision::{provision, Objective, PolicyKind, ProvisionOptions};
@@ -141,7 +141,7 @@ fn provisioning_pictures_as_main_sh_runs_them() {
     let cluster = read_cluster(&cluster_path).unwrap();
     let load = read_load_toml(&root().join("results/provisioning/load.toml")).unwrap();
     let (pool, _) = load_tables(&[root().join("results/profile")], TableLoad::Strict).unwrap();
-    let fleet = build_fleet(&cluster, &cluster_path, &pool, &load.models).unwrap();
+    let fleet = build_fleet(&cluster, &cluster_path, &pool, &load.models, Capacity::Low).unwrap();
     let policies = vec![PolicyKind::GreedyQps, PolicyKind::GreedyEff, PolicyKind::Optimal];
     let opts = ProvisionOptions {
         policies: policies.clone(),

@@ -1,7 +1,7 @@
 //! Solve-time checks on synthetic fleets (ignored by default: they take a minute). Run with
 //! `cargo test --release -p hercules-analysis --test speed -- --ignored --nocapture`.
 
-use hercules_analysis::cluster::{build_fleet, load_tables, read_cluster, TableLoad};
+use hercules_analysis::cluster::{build_fleet, load_tables, read_cluster, Capacity, TableLoad};
 use hercules_analysis::load::read_load_toml;
 use hercules_analysis::policy::Backend;
 use hercules_analysis::provision::{provision, Objective, PolicyKind, ProvisionOptions};
@@ -15,7 +15,7 @@ fn run(models: usize, types: usize, slots: usize, budget: f64, objective: Object
     let cluster = read_cluster(&d.join("cluster.toml")).unwrap();
     let load = read_load_toml(&d.join("load.toml")).unwrap();
     let (pool, _) = load_tables(&[d.join("tables")], TableLoad::Strict).unwrap();
-    let fleet = build_fleet(&cluster, &d.join("cluster.toml"), &pool, &load.models).unwrap();
+    let fleet = build_fleet(&cluster, &d.join("cluster.toml"), &pool, &load.models, Capacity::Low).unwrap();
     let opts = ProvisionOptions {
         policies: vec![PolicyKind::Optimal],
         objective,

@@ -3,7 +3,7 @@
 #![no_main]
 hercules_fuzz::bounded_alloc!();
 
-use hercules_analysis::cluster::{build_fleet, glob_match, read_cluster};
+use hercules_analysis::cluster::{build_fleet, glob_match, read_cluster, Capacity};
 use hercules_results::{synthetic_table, EfficiencyTable, SyntheticSpec};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -51,7 +51,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         }
     }
     let models = vec!["m".to_string()];
-    if let Err(e) = build_fleet(&file, &path, pool(), &models) {
+    if let Err(e) = build_fleet(&file, &path, pool(), &models, Capacity::Low) {
         hercules_fuzz::one_line("build_fleet", &e);
     }
 });
