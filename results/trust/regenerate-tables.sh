@@ -16,5 +16,5 @@ roof=results/kernels/roofline-xeon-2c-$(date -u +%Y-%m-%d).json
 two=(--server-type intel-xeon-2c --roofline "$roof" --out "$out")
 one=(--server-type intel-xeon-1c --restrict-cores 0 --idle-watts 70 --peak-watts 170 --roofline "$roof" --out "$out")
 $bin profile --model dlrm-rmc1 --model dlrm-rmc3 --model wnd --search all "${two[@]}"
-$bin profile --model dlrm-rmc2 --model mt-wnd --model ncf --model din --model dien --search gradient --budget 10 "${two[@]}"
 $bin profile --all --search gradient --budget 3 "${one[@]}"
+$bin profile --model dlrm-rmc2 --model mt-wnd --model ncf --model din --model dien --search gradient --budget 8 "${two[@]}"
