@@ -45,6 +45,8 @@ fn profile_writes_valid_tables_and_resumes() {
     assert!(iv.trials.len() >= 2, "{iv:?}");
     assert!(iv.low <= iv.median && iv.median <= iv.high && iv.median == t.best.latency_bounded_qps);
     assert!(t.default_schedule.interval.is_some() && t.best.tail.is_some());
+    // Re-measured, the table's best is never behind the default.
+    assert!(t.best.latency_bounded_qps >= t.default_schedule.latency_bounded_qps, "{t:?}");
     let prov = t.provenance.as_ref().expect("provenance");
     assert!(prov.command.contains("profile") && prov.host_id.starts_with("fnv1a64:"));
     assert_eq!(t.schema_version, hercules_results::TABLE_SCHEMA_VERSION);
@@ -65,6 +67,8 @@ fn profile_writes_valid_tables_and_resumes() {
     let names: Vec<&str> =
         cmp["searches"].as_array().unwrap().iter().map(|s| s["algorithm"].as_str().unwrap()).collect();
     assert_eq!(names, ["gradient", "deeprecsched", "random", "exhaustive"]);
+    let evals = |k: usize| cmp["searches"][k]["evaluations"].as_u64().unwrap();
+    assert!(evals(2) <= evals(0), "random gets the gradient's budget");
 
     // The same command again measures nothing new: every point comes from the checkpoint.
     let again = profile(dir.path(), &["--search", "exhaustive"]);

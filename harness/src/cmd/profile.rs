@@ -57,7 +57,8 @@ pub struct ProfileArgs {
     #[arg(long)]
     pub sla: Option<String>,
     /// The search: gradient (Hercules), deeprecsched, random (the baseline), exhaustive, or all four
-    /// over one shared set of measurements (the table then records the exhaustive optimum).
+    /// over one shared set of measurements (the table then records the exhaustive optimum, and random
+    /// gets as many evaluations as gradient made).
     #[arg(long, default_value = "gradient")]
     pub search: String,
     /// Most distinct schedules each search may evaluate.
@@ -561,9 +562,14 @@ fn profile_model(
     for name in searches {
         let s = strategy::by_name(name).expect("checked names");
         let measured_before = evaluator.measured();
+        // Random is the same-budget baseline: as many evaluations as the gradient search made.
+        let own_budget = match results.iter().find(|r: &&Ran| r.name == "gradient") {
+            Some(g) if *name == "random" => g.trace.len().clamp(1, budget),
+            _ => budget,
+        };
         let (trace, best) = {
             let mut objective = evaluator.objective(&mut fixture, &space, params, &bar);
-            let mut t = Tracked::new(&mut objective, budget);
+            let mut t = Tracked::new(&mut objective, own_budget);
             s.run(&space, &mut t)?;
             (t.trace().to_vec(), t.best())
         };
@@ -619,32 +625,31 @@ fn profile_model(
     let interval_of = |p: &space::Point| {
         evaluator.get(&space.schedule(p)).and_then(|e| e.interval(rp.confidence, params.tolerance))
     };
+    // A re-measured schedule's median latency-bounded QPS (0 when it met the SLA at no rate).
+    let settled_median = |p: &space::Point| {
+        evaluator
+            .get(&space.schedule(p))
+            .filter(|e| e.met_sla)
+            .and_then(|_| interval_of(p))
+            .map_or(0.0, |i| i.median)
+    };
     // Exhaustive measured every finalist too: once they are re-measured, its optimum is the finalist
     // with the highest median, whichever search proposed it (its first trials may have misranked two
     // schedules within the noise).
     if let Some(ix) = exhaustive_ix {
-        let settled = |p: &space::Point| {
-            evaluator
-                .get(&space.schedule(p))
-                .filter(|e| e.met_sla)
-                .and_then(|_| interval_of(p))
-                .map(|i| i.median)
-        };
-        let top =
-            finalists.iter().filter_map(|p| settled(p).map(|m| (*p, m))).max_by(|a, b| a.1.total_cmp(&b.1));
-        let current = results[ix].best.and_then(|b| settled(&b.0)).unwrap_or(0.0);
+        let top = finalists
+            .iter()
+            .map(|p| (*p, settled_median(p)))
+            .filter(|t| t.1 > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let current = results[ix].best.map_or(0.0, |b| settled_median(&b.0));
         if let Some((p, m)) = top.filter(|t| t.1 > current) {
             results[ix].best = Some((p, m));
         }
     }
     let exhaustive = exhaustive_ix.map(|ix| &results[ix]);
     // A search's figure: the median of its best point's accepted samples (0 when it met the SLA at no rate).
-    let median_of = |r: &Ran| {
-        r.best
-            .and_then(|b| evaluator.get(&space.schedule(&b.0)).filter(|e| e.met_sla).map(|_| b.0))
-            .and_then(|p| interval_of(&p))
-            .map_or(0.0, |i| i.median)
-    };
+    let median_of = |r: &Ran| r.best.map_or(0.0, |b| settled_median(&b.0));
     let exhaustive_best = exhaustive.map(median_of);
     let exhaustive_interval = exhaustive.and_then(|r| r.best).and_then(|b| interval_of(&b.0));
     let summaries: Vec<SearchSummary> = results
@@ -682,7 +687,11 @@ fn profile_model(
         })
         .context("no search ran")?;
     let (algo, trace) = (&winner.name, &winner.trace);
-    let best_point = winner.best.filter(|_| median_of(winner) > 0.0).map_or(default, |b| b.0);
+    let searched = winner.best.filter(|_| median_of(winner) > 0.0).map_or(default, |b| b.0);
+    // Both finalists were re-measured: when the default's median beats the search's pick, the
+    // default is the best schedule this run knows.
+    let default_won = settled_median(&default) > settled_median(&searched);
+    let best_point = if default_won { default } else { searched };
     let trace_evals: Vec<Evaluation> =
         trace.iter().filter_map(|(p, _)| evaluator.get(&space.schedule(p))).collect();
     let default_eval = evaluator.get(&space.schedule(&default)).unwrap_or(default_eval);
@@ -707,6 +716,14 @@ fn profile_model(
     )];
     if let Some(why) = &optimum_unknown {
         notes.push(why.clone());
+    }
+    if default_won {
+        let why = format!(
+            "re-measured, the default beat {algo}'s pick {}: the best is the default",
+            space.schedule(&searched)
+        );
+        eprintln!("profile: {why}");
+        notes.push(why);
     }
     if a.search == "all" {
         notes.push(

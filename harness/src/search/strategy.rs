@@ -160,13 +160,24 @@ impl Search for Exhaustive {
 
 /// DeepRecSched (Gupta et al., ISCA 2020), on this grid: one single-threaded instance per core (its
 /// CPU setup), sub-batch sizes from small to none until the first decline, then GPU thresholds from
-/// none to small until the first decline.
-#[derive(Debug, Default)]
-pub struct DeepRecSched;
+/// none to small until the first decline. Noise-aware by default: a decline counts only once the
+/// previous point still beats the next after both were re-measured ([`NoiseRule::beats`]).
+#[derive(Debug)]
+pub struct DeepRecSched {
+    /// The noise-aware comparison; `None` stops at the first single-measurement decline (the paper's rule).
+    pub noise: Option<NoiseRule>,
+}
+
+impl Default for DeepRecSched {
+    fn default() -> Self {
+        Self { noise: Some(NoiseRule::default()) }
+    }
+}
 
 impl DeepRecSched {
     /// Walks knob `k` upward from `start`, stopping at the first decline; returns the best point.
     fn walk(
+        &self,
         space: &Space,
         f: &mut Tracked<'_>,
         start: Point,
@@ -177,10 +188,16 @@ impl DeepRecSched {
         let mut p = start;
         while let Some(q) = space.step(&p, k, 1) {
             let Some(v) = f.eval(&q)? else { return Ok(Some(best)) };
-            if v < prev {
+            let declined = match self.noise {
+                Some(rule) => rule.beats(f, &p, &q, 0.0)?,
+                None => v < prev,
+            };
+            if declined {
                 break;
             }
-            if v > best.1 {
+            // Estimates after any re-measurement, so the best is not the luckiest single trial.
+            let v = f.estimate(&q).map_or(v, |e| e.0);
+            if v > f.estimate(&best.0).map_or(best.1, |e| e.0) {
                 best = (q, v);
             }
             prev = v;
@@ -199,9 +216,9 @@ impl Search for DeepRecSched {
         let mut start = [0; KNOBS];
         start[INSTANCES] = space.instances.len() - 1;
         start[THREADS] = 0;
-        let Some((best, _)) = Self::walk(space, f, Point(start), SUB_BATCH)? else { return Ok(()) };
+        let Some((best, _)) = self.walk(space, f, Point(start), SUB_BATCH)? else { return Ok(()) };
         if space.len(GPU) > 1 {
-            Self::walk(space, f, best, GPU)?;
+            self.walk(space, f, best, GPU)?;
         }
         Ok(())
     }
@@ -395,7 +412,7 @@ impl Search for RandomSearch {
 pub fn by_name(name: &str) -> Option<Box<dyn Search>> {
     match name {
         "exhaustive" | "grid" => Some(Box::new(Exhaustive)),
-        "deeprecsched" => Some(Box::new(DeepRecSched)),
+        "deeprecsched" => Some(Box::new(DeepRecSched::default())),
         "gradient" | "hercules" => Some(Box::new(Gradient::default())),
         "random" => Some(Box::new(RandomSearch::default())),
         _ => None,
@@ -484,7 +501,7 @@ mod tests {
         peak[GPU] = 2;
         let mut f = bowl(&space, Point(peak));
         let mut t = Tracked::new(&mut f, usize::MAX);
-        DeepRecSched.run(&space, &mut t).unwrap();
+        DeepRecSched::default().run(&space, &mut t).unwrap();
         let (best, _) = t.best().unwrap();
         assert_eq!(best, Point(peak));
         let s = space.schedule(&best);
@@ -587,6 +604,42 @@ mod tests {
             most = most.max(t.measurements());
         }
         (ok, most)
+    }
+
+    /// Seeds (of 10) on which DeepRecSched with `noise` ended within 5% of the true optimum of a
+    /// landscape peaked at `peak` (on its own line), and the most measurements it took.
+    fn deeprecsched_successes(noise: Option<NoiseRule>, space: &Space, peak: Point) -> (usize, usize) {
+        let best_true = space.all().iter().map(|p| truth(&peak, p)).fold(0.0, f64::max);
+        let (mut ok, mut most) = (0, 0);
+        for seed in 0..10 {
+            let mut f = noisy(space, peak, 0.10, seed);
+            let mut t = Tracked::new(&mut f, usize::MAX);
+            DeepRecSched { noise }.run(space, &mut t).unwrap();
+            let (p, _) = t.best().unwrap();
+            ok += usize::from(truth(&peak, &p) >= 0.95 * best_true);
+            most = most.max(t.measurements());
+        }
+        (ok, most)
+    }
+
+    #[test]
+    fn noise_aware_deeprecsched_stops_at_a_decline_only_outside_the_noise() {
+        let space = Space::new(16, &[32, 64, 128, 256, 512], &[], &[1]);
+        let last = space.instances.len() - 1;
+        let (mut aware_all, mut blind_all) = (0, 0);
+        for split in [3, 4, 5] {
+            let peak = Point([last, 0, 0, split, 0, 0]);
+            let (aware, used) = deeprecsched_successes(Some(NoiseRule::default()), &space, peak);
+            let (blind, _) = deeprecsched_successes(None, &space, peak);
+            println!(
+                "peak {peak:?}: noise-aware {aware}/10 (at most {used} measurements), noise-blind {blind}/10"
+            );
+            assert!(aware >= 9, "peak {peak:?}: noise-aware found it on {aware} of 10 seeds");
+            (aware_all, blind_all) = (aware_all + aware, blind_all + blind);
+        }
+        // A peak at the walk's end needs no stopping rule; the ones before it are where noise stops
+        // the paper's rule early.
+        assert!(blind_all + 3 <= aware_all, "noise-blind {blind_all}/30, noise-aware {aware_all}/30");
     }
 
     #[test]
