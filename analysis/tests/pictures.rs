@@ -115,12 +115,13 @@ fn roofline_with_kernels_and_the_zoo() {
 
 #[test]
 fn roofline_with_served_models() {
-    let r = roof("roofline-xeon-2c.json");
+    // The host the committed tables were measured on, and its ceilings from the same day.
+    let r = roof("roofline-xeon-2c-2026-12-05.json");
     let (pool, _) = load_tables(&[root().join("results/profile/intel-xeon-2c")], TableLoad::Strict).unwrap();
     let tables: Vec<_> = pool.into_iter().map(|(p, t)| (p.display().to_string(), t)).collect();
     let zoo = zoo();
     let svg = roofline_svg(&RooflineInputs {
-        roofline: ("roofline-xeon-2c.json", &r),
+        roofline: ("roofline-xeon-2c-2026-12-05.json", &r),
         kernels: &[],
         zoo: &zoo,
         tables: &tables,

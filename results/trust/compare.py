@@ -33,6 +33,8 @@ for path in sys.argv[1:]:
         of_opt = f"{s['of_optimum']:.3f}" if s.get("of_optimum") is not None else "-"
         sig = s.get("significant_vs_optimum")
         vs_opt = "-" if sig is None else ("significant" if sig else "within noise")
+        if opt and s["algorithm"] != "exhaustive" and s["best_schedule"] == opt["best_schedule"]:
+            vs_opt = "same schedule"
         over = s["best_qps"] / default_qps if default_qps > 0 else float("nan")
         vs_def = "-" if not (iv and default_iv) else ("significant" if apart(iv, default_iv) else "within noise")
         evals_of = s.get("evaluations_of_exhaustive")
