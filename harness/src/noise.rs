@@ -4,7 +4,10 @@
 //! hypervisor's steal time is recorded too: time the vCPUs were runnable but not running, which shows
 //! up in the tail of the latencies and of the generator's schedule error whatever the harness does.
 
+use crate::engine::{Instance, Model};
 use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// (machine busy ticks, machine total ticks, this process's ticks, machine steal ticks).
 #[derive(Debug, Clone, Copy)]
@@ -68,9 +71,10 @@ impl Snapshot {
     }
 }
 
-/// A few milliseconds' reading of the host's speed: floating-point throughput and memory read
-/// bandwidth. Taken before and after a trial, a change between the two says the host itself changed
-/// speed during it (a neighbour, frequency, migration), which the trial's numbers then carry.
+/// A few milliseconds' reading of the host's speed: floating-point throughput, memory read
+/// bandwidth and, where there is a model, the model's own work. Taken before and after a trial, a
+/// change between the two says the host itself changed speed during it (a neighbour, frequency,
+/// migration), which the trial's numbers then carry.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Probe {
     /// Multiply-adds of eight independent scalar chains, GFLOP/s (best of five ~2 ms runs).
@@ -80,6 +84,59 @@ pub struct Probe {
     /// left in the cache, which is drift of the probe's own making, not the host's. It is a drift
     /// indicator, not a DRAM figure (`hercules roofline` measures that).
     pub read_gbs: f64,
+    /// Milliseconds per forward pass of the model being measured ([`WorkProbe`]), when it ran. Where
+    /// present it replaces the read probe in [`Probe::drift`]: the read probe's cache residency drifted
+    /// without the trials doing so (results/trust/guard-2026-12-05.md); the model's own work reads
+    /// what the trial reads.
+    pub work_ms: Option<f64>,
+}
+
+/// Items per forward pass of the work probe: about one median query (lognormal mu 5.1).
+pub const WORK_PROBE_BATCH: usize = 128;
+
+/// The model's own work as a host probe: forward passes of [`WORK_PROBE_BATCH`] items by one
+/// instance on one core, the first core of the trial's schedule, with the trial's engine idle.
+pub struct WorkProbe {
+    model: Arc<dyn Model>,
+    core: usize,
+    /// Built on first use and kept, so before and after time the same instance.
+    instance: Option<Box<dyn Instance>>,
+}
+
+impl WorkProbe {
+    /// A probe of `model` on `core` (nothing is built yet).
+    pub fn new(model: Arc<dyn Model>, core: usize) -> Self {
+        Self { model, core, instance: None }
+    }
+
+    /// Milliseconds per forward pass: best of five rounds of at least 3 ms, on a thread pinned to
+    /// the probe's core (unpinned where the pin fails: the reading is then noisier, not wrong).
+    pub fn time(&mut self) -> anyhow::Result<f64> {
+        let (model, core, instance) = (self.model.clone(), self.core, self.instance.take());
+        let (instance, ms) = std::thread::scope(|s| {
+            s.spawn(move || -> anyhow::Result<(Box<dyn Instance>, f64)> {
+                let _ = hercules_kernels::pool::pin_current(core);
+                let mut inst = match instance {
+                    Some(i) => i,
+                    None => model.instance(&[core], false)?,
+                };
+                let mut best = f64::INFINITY;
+                for _ in 0..5 {
+                    let (t, mut n) = (Instant::now(), 0u32);
+                    while n == 0 || t.elapsed() < Duration::from_millis(3) {
+                        inst.run(WORK_PROBE_BATCH)?;
+                        n += 1;
+                    }
+                    best = best.min(t.elapsed().as_secs_f64() * 1e3 / f64::from(n));
+                }
+                Ok((inst, best))
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the work probe's thread panicked"))?
+        })?;
+        self.instance = Some(instance);
+        Ok(ms)
+    }
 }
 
 /// Bytes the read probe streams.
@@ -116,13 +173,23 @@ impl Probe {
             std::hint::black_box(sum);
             PROBE_BYTES as f64 / t.elapsed().as_secs_f64().max(1e-9) * 1e-9
         });
-        Probe { fma_gflops, read_gbs }
+        Probe { fma_gflops, read_gbs, work_ms: None }
     }
 
-    /// The larger relative change of either reading from `self` to `after`.
+    /// This reading with the model's own work timed (`None` when the work probe failed).
+    pub fn with_work(self, work_ms: Option<f64>) -> Self {
+        Self { work_ms: work_ms.filter(|ms| ms.is_finite() && *ms > 0.0), ..self }
+    }
+
+    /// The larger relative change in speed from `self` to `after`: of the FMA loop, and of the
+    /// model's work where both readings have it (of the read probe otherwise).
     pub fn drift(&self, after: &Probe) -> f64 {
         let rel = |a: f64, b: f64| if a > 0.0 { (b - a).abs() / a } else { 0.0 };
-        rel(self.fma_gflops, after.fma_gflops).max(rel(self.read_gbs, after.read_gbs))
+        let memory = match (self.work_ms, after.work_ms) {
+            (Some(a), Some(b)) => rel(1.0 / a, 1.0 / b),
+            _ => rel(self.read_gbs, after.read_gbs),
+        };
+        rel(self.fma_gflops, after.fma_gflops).max(memory)
     }
 }
 
@@ -140,13 +207,15 @@ impl Guard {
     pub fn verdict(&self, before: &Probe, after: &Probe, noise: &Noise) -> Option<String> {
         let drift = before.drift(after);
         if drift > self.max_drift {
+            let memory = match (before.work_ms, after.work_ms) {
+                (Some(a), Some(b)) => format!("model work {a:.2} -> {b:.2} ms"),
+                _ => format!("read {:.1} -> {:.1} GB/s", before.read_gbs, after.read_gbs),
+            };
             return Some(format!(
-                "host drifted {:.0}% (FMA {:.1} -> {:.1} GFLOP/s, read {:.1} -> {:.1} GB/s; limit {:.0}%)",
+                "host drifted {:.0}% (FMA {:.1} -> {:.1} GFLOP/s, {memory}; limit {:.0}%)",
                 drift * 100.0,
                 before.fma_gflops,
                 after.fma_gflops,
-                before.read_gbs,
-                after.read_gbs,
                 self.max_drift * 100.0
             ));
         }
@@ -185,16 +254,25 @@ mod tests {
     #[test]
     fn the_guard_rejects_drift_and_steal_and_accepts_a_steady_host() {
         let g = Guard { max_drift: 0.15, max_steal: 0.05 };
-        let p = Probe { fma_gflops: 10.0, read_gbs: 8.0 };
+        let p = Probe { fma_gflops: 10.0, read_gbs: 8.0, work_ms: None };
         let calm = Noise {
             others_cpu_fraction: None,
             own_cpu_fraction: None,
             steal_fraction: Some(0.01),
             loadavg_1m: None,
         };
-        assert_eq!(g.verdict(&p, &Probe { fma_gflops: 9.5, read_gbs: 8.4 }, &calm), None);
-        let slow = g.verdict(&p, &Probe { fma_gflops: 10.0, read_gbs: 6.0 }, &calm).unwrap();
+        assert_eq!(g.verdict(&p, &Probe { fma_gflops: 9.5, read_gbs: 8.4, work_ms: None }, &calm), None);
+        let slow = g.verdict(&p, &Probe { fma_gflops: 10.0, read_gbs: 6.0, work_ms: None }, &calm).unwrap();
         assert!(slow.starts_with("host drifted 25%"), "{slow}");
+        // With the model's work timed on both sides, it judges memory instead of the read probe.
+        let w = p.with_work(Some(2.0));
+        let read_only = Probe { read_gbs: 6.0, ..w };
+        assert_eq!(g.verdict(&w, &read_only, &calm), None);
+        let slower = g.verdict(&w, &Probe { work_ms: Some(2.5), ..w }, &calm).unwrap();
+        assert!(
+            slower.starts_with("host drifted 20%") && slower.contains("model work 2.00 -> 2.50 ms"),
+            "{slower}"
+        );
         let stolen = Noise { steal_fraction: Some(0.2), ..calm };
         assert!(g.verdict(&p, &p, &stolen).unwrap().starts_with("hypervisor stole 20.0%"));
     }
@@ -204,5 +282,18 @@ mod tests {
         let p = Probe::take();
         assert!(p.fma_gflops > 0.01 && p.read_gbs > 0.01, "{p:?}");
         assert_eq!(p.drift(&p), 0.0);
+    }
+
+    #[test]
+    fn the_work_probe_times_the_model_and_reports_its_errors() {
+        use crate::engine::{Broken, Delay};
+        let mut w = WorkProbe::new(Arc::new(Delay::new(Duration::from_micros(200))), 0);
+        let (a, b) = (w.time().unwrap(), w.time().unwrap());
+        // Best of five: a busy-wait of 0.2 ms, plus little (more on a loaded host).
+        assert!((0.2..1.0).contains(&a) && (0.2..1.0).contains(&b), "{a} {b}");
+        let err = WorkProbe::new(Arc::new(Broken { panic: false }), 0).time().unwrap_err();
+        assert!(err.to_string().contains("weights missing"), "{err}");
+        let err = WorkProbe::new(Arc::new(Broken { panic: true }), 0).time().unwrap_err();
+        assert!(err.to_string().contains("panicked"), "{err}");
     }
 }

@@ -245,6 +245,9 @@ fn repeated_capacity_reports_every_trial_and_an_interval() {
     assert_eq!(d["best_qps"].as_f64(), Some(med));
     // Probes are recorded even with the guard off.
     assert!(trials[0]["probe_before"]["fma_gflops"].as_f64().unwrap() > 0.0);
+    // The model's own work is among them, timed before and after each trial.
+    assert!(trials.iter().all(|t| t["probe_before"]["work_ms"].as_f64().unwrap() > 0.0
+        && t["probe_after"]["work_ms"].as_f64().unwrap() > 0.0));
     // The CSV has one row per trial.
     assert_eq!(std::fs::read_to_string(&c).unwrap().lines().count(), 3);
 }

@@ -186,8 +186,8 @@ pub struct RepeatArgs {
     /// Two-sided confidence of the intervals, in (0, 1).
     #[arg(long, default_value_t = 0.9)]
     pub confidence: f64,
-    /// Reject and repeat a trial when the host probe (an FMA loop and a memory read, ~10 ms before
-    /// and after it) changed speed by more than this fraction...
+    /// Reject and repeat a trial when the host probe (an FMA loop and forward passes of the model,
+    /// ~30 ms before and after it) changed speed by more than this fraction...
     #[arg(long, default_value_t = 0.15)]
     pub max_drift: f64,
     /// ...or when the hypervisor stole more than this fraction of the CPU time during it.
@@ -287,11 +287,15 @@ pub fn measure_guarded(
     on_trial: impl FnMut(&CapacityRun) -> Result<()>,
     bar: Option<&indicatif::ProgressBar>,
 ) -> Result<Repeat> {
-    let probe_before = Probe::take();
+    // The model's own work on the schedule's first core; a probe that fails leaves the read probe
+    // to judge (the trial itself reports the model's errors).
+    let core = placed.schedule.cores.first().copied().unwrap_or(0);
+    let mut work = noise::WorkProbe::new(fixture.model.clone(), core);
+    let probe_before = Probe::take().with_work(work.time().ok());
     let snap = noise::Snapshot::take();
     let run = measure_capacity(fixture, placed, p, interrupt, on_trial, bar)?;
     let machine = snap.since();
-    let probe_after = Probe::take();
+    let probe_after = Probe::take().with_work(work.time().ok());
     let mut r = Repeat { seed: p.seed, probe_before, probe_after, machine, rejected: None, run };
     if !r.interrupted() {
         r.rejected = guard.and_then(|g| g.verdict(&r.probe_before, &r.probe_after, &r.machine));
