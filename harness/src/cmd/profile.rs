@@ -727,8 +727,8 @@ fn profile_model(
     }
     if a.search == "all" {
         notes.push(
-            "searches gradient, deeprecsched and exhaustive ran over one shared set of measurements; \
-             see the .searches.json beside this table"
+            "searches gradient, deeprecsched, random (at the gradient's evaluation count) and \
+             exhaustive ran over one shared set of measurements; see the .searches.json beside this table"
                 .into(),
         );
     }
