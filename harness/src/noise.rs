@@ -193,11 +193,14 @@ impl Probe {
     }
 }
 
-/// When a trial is not to be trusted: the host changed speed or the hypervisor took too much.
+/// When a trial is not to be trusted: the host changed speed, other processes used the CPUs, or
+/// the hypervisor took too much.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Guard {
     /// Largest accepted [`Probe::drift`] between before and after, e.g. 0.15.
     pub max_drift: f64,
+    /// Largest accepted fraction of the machine's CPU time used by other processes, e.g. 0.10.
+    pub max_others: f64,
     /// Largest accepted steal fraction over the trial, e.g. 0.05.
     pub max_steal: f64,
 }
@@ -217,6 +220,13 @@ impl Guard {
                 before.fma_gflops,
                 after.fma_gflops,
                 self.max_drift * 100.0
+            ));
+        }
+        if let Some(o) = noise.others_cpu_fraction.filter(|&o| o > self.max_others) {
+            return Some(format!(
+                "other processes used {:.1}% of the machine's CPU time (limit {:.1}%)",
+                o * 100.0,
+                self.max_others * 100.0
             ));
         }
         match noise.steal_fraction {
@@ -253,7 +263,7 @@ mod tests {
 
     #[test]
     fn the_guard_rejects_drift_and_steal_and_accepts_a_steady_host() {
-        let g = Guard { max_drift: 0.15, max_steal: 0.05 };
+        let g = Guard { max_drift: 0.15, max_others: 0.10, max_steal: 0.05 };
         let p = Probe { fma_gflops: 10.0, read_gbs: 8.0, work_ms: None };
         let calm = Noise {
             others_cpu_fraction: None,
@@ -275,6 +285,12 @@ mod tests {
         );
         let stolen = Noise { steal_fraction: Some(0.2), ..calm };
         assert!(g.verdict(&p, &p, &stolen).unwrap().starts_with("hypervisor stole 20.0%"));
+        // A neighbour process busy through the whole trial slows both probes alike: no drift, but
+        // its CPU time shows.
+        let quiet = Noise { others_cpu_fraction: Some(0.02), ..calm };
+        assert_eq!(g.verdict(&p, &p, &quiet), None);
+        let busy = Noise { others_cpu_fraction: Some(0.45), ..calm };
+        assert!(g.verdict(&p, &p, &busy).unwrap().starts_with("other processes used 45.0%"));
     }
 
     #[test]

@@ -190,6 +190,9 @@ pub struct RepeatArgs {
     /// ~30 ms before and after it) changed speed by more than this fraction...
     #[arg(long, default_value_t = 0.15)]
     pub max_drift: f64,
+    /// ...or when other processes used more than this fraction of the machine's CPU time during it...
+    #[arg(long, default_value_t = 0.10)]
+    pub max_others: f64,
     /// ...or when the hypervisor stole more than this fraction of the CPU time during it.
     #[arg(long, default_value_t = 0.05)]
     pub max_steal: f64,
@@ -204,7 +207,11 @@ impl RepeatArgs {
         let p = RepeatParams {
             repeats: self.repeats.unwrap_or(default_repeats),
             confidence: self.confidence,
-            guard: (!self.no_guard).then_some(Guard { max_drift: self.max_drift, max_steal: self.max_steal }),
+            guard: (!self.no_guard).then_some(Guard {
+                max_drift: self.max_drift,
+                max_others: self.max_others,
+                max_steal: self.max_steal,
+            }),
         };
         p.check()?;
         Ok(p)
@@ -232,6 +239,7 @@ impl RepeatParams {
         hercules_results::stats::check_confidence(self.confidence).map_err(|e| anyhow!("--{e}"))?;
         if let Some(g) = self.guard {
             args::in_range("--max-drift", g.max_drift, 0.0, 10.0, "")?;
+            args::in_range("--max-others", g.max_others, 0.0, 1.0, "")?;
             args::in_range("--max-steal", g.max_steal, 0.0, 1.0, "")?;
         }
         Ok(())
