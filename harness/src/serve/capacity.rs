@@ -190,8 +190,9 @@ pub struct RepeatArgs {
     /// ~30 ms before and after it) changed speed by more than this fraction...
     #[arg(long, default_value_t = 0.15)]
     pub max_drift: f64,
-    /// ...or when other processes used more than this fraction of the machine's CPU time during it...
-    #[arg(long, default_value_t = 0.10)]
+    /// ...or when other processes used more than this fraction of the machine's CPU time during it
+    /// (quiet hosts measured at most 0.03; results/trust/neighbour-*)...
+    #[arg(long, default_value_t = 0.05)]
     pub max_others: f64,
     /// ...or when the hypervisor stole more than this fraction of the CPU time during it.
     #[arg(long, default_value_t = 0.05)]
