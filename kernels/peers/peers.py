@@ -116,8 +116,8 @@ def main():
         return [r for r in ours["records"] if r["implementation"] == "hercules"
                 and (r["op"] != "embedding" or r["shape"].get("dtype") == "fp32")]
 
-    def key(r):  # the shape without what hercules chose by measuring (the prefetch distance)
-        shape = {k: v for k, v in r["shape"].items() if not k.startswith("prefetch")}
+    def key(r):  # the shape without what hercules chose or measured per run (prefetch, row-touch ceiling)
+        shape = {k: v for k, v in r["shape"].items() if not k.startswith(("prefetch", "row_touch"))}
         return r["op"], json.dumps(shape, sort_keys=True), r["threads"]
 
     def theirs(recs, llc, rnd):
@@ -149,13 +149,22 @@ def main():
         per = [(h[k][metric], t[k][metric], h[k]["shape"].get("prefetch_distance")) for h, t in rounds
                if k in h and k in t]
         ratios = [a / b for a, b, _ in per]
+        # The same run's row-touch ceiling (embedding on DRAM-sized tables): our fraction of it, and it
+        # over PyTorch, per round.
+        fracs = [h[k]["fraction_of_ceiling"] for h, t in rounds if k in h and k in t
+                 and h[k].get("fraction_of_ceiling") is not None]
+        ceil_vs_torch = [h[k]["shape"]["row_touch_mrows_s"] * 1e6 / t[k][metric] for h, t in rounds
+                         if k in h and k in t and "row_touch_mrows_s" in h[k]["shape"]]
         t_last = rounds[-1][1][k]
         gemm = next((g for g in ours["records"] if g["op"] == r["op"] and g["implementation"].startswith("gemm-crate")
                      and g["shape"] == r["shape"] and g["threads"] == r["threads"]), None)
         rows.append({"op": r["op"], "shape": r["shape"], "threads": r["threads"], "metric": metric,
                      "hercules": statistics.median(a for a, _, _ in per), "torch": statistics.median(b for _, b, _ in per),
                      "ratio_vs_torch": statistics.median(ratios), "ratio_min": min(ratios),
-                     "ratio_max": max(ratios), "per_round": [{"hercules": a, "torch": b, "prefetch_distance": d} for a, b, d in per],
+                     "ratio_max": max(ratios),
+                     "fraction_of_ceiling": statistics.median(fracs) if fracs else None,
+                     "ceiling_over_torch": statistics.median(ceil_vs_torch) if ceil_vs_torch else None,
+                     "per_round": [{"hercules": a, "torch": b, "prefetch_distance": d} for a, b, d in per],
                      "torch_spread": (t_last["seconds_max"] - t_last["seconds_min"]) / t_last["seconds_median"],
                      "hercules_spread": (r["seconds_max"] - r["seconds_min"]) / r["seconds_median"],
                      "gemm_crate": gemm and gemm["gflops"],
@@ -170,8 +179,8 @@ def main():
     lines = [f"# hercules vs PyTorch {torch.__version__} on {ours['host']['cpu_model']}",
              f"measured {ours['measured_at']}, git {ours['host']['git_revision']}; medians of {args.repeats} repeats; "
              f"{args.rounds} round(s), who goes first alternating; ratio = median of the per-round ratios [min, max]",
-             "", "| op | shape | threads | metric | hercules | torch | ratio | gemm crate | ratio vs gemm |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "", "| op | shape | threads | metric | hercules | torch | ratio | of ceiling | ceiling / torch | gemm crate | ratio vs gemm |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         s = r["shape"]
         shape = (f"D={s['dim']} L={s['lookups']} B={s['batch']} {s['table_mib']}MiB" if r["op"] == "embedding"
@@ -181,8 +190,10 @@ def main():
         unit = "Mrows/s" if r["metric"] == "rows_per_s" else "GFLOP/s"
         g = f"{r['gemm_crate']:.1f}" if r["gemm_crate"] else "-"
         gr = f"{r['ratio_vs_gemm_crate']:.2f}" if r["ratio_vs_gemm_crate"] else "-"
+        fc = f"{r['fraction_of_ceiling']:.2f}" if r["fraction_of_ceiling"] is not None else "-"
+        ct = f"{r['ceiling_over_torch']:.2f}" if r["ceiling_over_torch"] is not None else "-"
         lines.append(f"| {r['op']} | {shape} | {r['threads']} | {unit} | {r['hercules'] / scale:.1f} | "
-                     f"{r['torch'] / scale:.1f} | {r['ratio_vs_torch']:.2f} [{r['ratio_min']:.2f}, {r['ratio_max']:.2f}] | {g} | {gr} |")
+                     f"{r['torch'] / scale:.1f} | {r['ratio_vs_torch']:.2f} [{r['ratio_min']:.2f}, {r['ratio_max']:.2f}] | {fc} | {ct} | {g} | {gr} |")
     text = "\n".join(lines) + "\n"
     open(args.out + ".md", "w").write(text)
     print(text)

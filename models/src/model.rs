@@ -87,7 +87,7 @@ pub struct Model {
     pub(crate) interaction: BuiltInteraction,
     pub(crate) top: Vec<Dense>,
     pub(crate) heads: Vec<Vec<Dense>>,
-    /// The embedding prefetch distance measured at build (None: no table outgrows the cache alone).
+    /// The embedding prefetch chosen at build (None: no table outgrows the cache alone).
     pub prefetch: Option<hercules_kernels::embedding::PrefetchTuning>,
 }
 
@@ -163,16 +163,16 @@ impl Model {
         for t in &mut tables {
             t.set_model_table_bytes(total);
         }
-        // The prefetch distance is measured on the largest table; `tune_prefetch` measures nothing (empty
-        // medians) when that table alone fits in the cache, and the defaults stay.
+        // The prefetch is chosen on the largest table; `tune_prefetch` measures nothing when that table
+        // alone fits in the cache, and the defaults stay.
         let prefetch = tables
             .iter()
             .max_by_key(|t| t.bytes())
             .map(|big| big.tune_prefetch())
             .transpose()?
-            .filter(|tuning| !tuning.medians.is_empty());
+            .filter(|tuning| tuning.source != hercules_kernels::embedding::TuningSource::CacheResident);
         if let Some(tuning) = &prefetch {
-            tables.iter_mut().for_each(|t| t.set_prefetch_distance(tuning.distance));
+            tables.iter_mut().for_each(|t| t.set_prefetch(tuning));
         }
         let bottom = match &spec.bottom_mlp {
             Some(m) => mlp(names::BOTTOM, m)?,

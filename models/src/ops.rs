@@ -49,15 +49,18 @@ impl Table {
         }
     }
 
-    /// Measures the software-prefetch distance on this table (see [`embedding::tune_prefetch`]).
+    /// The software prefetch for this table on this host: from the per-host tuning cache, or measured
+    /// (see [`embedding::tune_prefetch_cached`]).
     pub fn tune_prefetch(&self) -> Result<embedding::PrefetchTuning> {
-        embedding::tune_prefetch(&self.inner, self.opts, 9).map_err(kernel("tuning the prefetch distance"))
+        let cache = embedding::default_cache_path();
+        embedding::tune_prefetch_cached(&self.inner, self.opts, 9, cache.as_deref())
+            .map_err(kernel("tuning the software prefetch"))
     }
 
-    /// Prefetches `distance` rows ahead where this table prefetches at all.
-    pub fn set_prefetch_distance(&mut self, distance: usize) {
+    /// Uses `tuning`'s prefetch where this table prefetches at all.
+    pub fn set_prefetch(&mut self, tuning: &embedding::PrefetchTuning) {
         if self.opts.prefetch_distance != 0 {
-            self.opts.prefetch_distance = distance;
+            self.opts = tuning.apply(self.opts);
         }
     }
 

@@ -6,6 +6,7 @@ use crate::host::DeviceKind;
 use crate::output::{table::Table, OutputArgs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use hercules_kernels::embedding::PrefetchTuning;
 use hercules_models::inputs::InputPool;
 use hercules_models::runner::{measure, timed_passes, InferConfig, Timed};
 use hercules_models::weights::TensorFile;
@@ -102,8 +103,8 @@ struct InferReport {
     table_bytes: usize,
     dist: String,
     weights: String,
-    /// The embedding prefetch distance measured at build (null: no table outgrows the cache alone).
-    prefetch_distance: Option<usize>,
+    /// The embedding prefetch chosen at build and how (null: no table outgrows the cache alone).
+    prefetch: Option<PrefetchTuning>,
     #[serde(flatten)]
     timed: Timed,
     /// Seconds per operator class over the profiled passes (CPU only).
@@ -214,18 +215,18 @@ pub fn run(args: InferArgs) -> Result<()> {
     let (timed, profile) = match built.backend {
         Backend::Cpu(model) => {
             if let Some(p) = &model.prefetch {
-                let ms: Vec<String> =
-                    p.medians.iter().map(|(d, t)| format!("{d}: {:.0} µs", t * 1e6)).collect();
+                if let Some(w) = &p.warning {
+                    eprintln!("warning: {w}");
+                }
+                let gain = p.gain_over_default.map_or(String::new(), |g| format!(", {g:.2}x the default"));
                 println!(
-                    "{}: embedding prefetch {} rows ahead (measured {})",
-                    spec.name,
-                    p.distance,
-                    ms.join(", ")
+                    "{}: embedding prefetch {} rows ahead, {:?} ({:?}{gain})",
+                    spec.name, p.distance, p.hint, p.source
                 );
             }
             let r = measure(&model, &cfg)?;
             let timed = Timed { forwards: r.forwards, latency: r.latency, samples_per_s: r.samples_per_s };
-            (timed, Some((r.profile, model.prefetch.as_ref().map(|p| p.distance))))
+            (timed, Some((r.profile, model.prefetch.clone())))
         }
         Backend::Cuda { dev, model, mut runner } => {
             let mut inputs =
@@ -289,7 +290,7 @@ pub fn run(args: InferArgs) -> Result<()> {
         table_bytes: built.table_bytes,
         dist: args.dist.clone(),
         weights,
-        prefetch_distance: profile.as_ref().and_then(|(_, d)| *d),
+        prefetch: profile.as_ref().and_then(|(_, d)| d.clone()),
         shares: shares.map(|s| s.iter().copied().collect()),
         profile: profile.map(|(p, _)| p),
         timed,

@@ -10,6 +10,7 @@ pub mod worker;
 pub mod zoo;
 
 use crossbeam_channel::Sender;
+use hercules_kernels::embedding::PrefetchTuning;
 use queue::{SubBatch, TrialState};
 use schedule::Schedule;
 use serde::Serialize;
@@ -64,8 +65,8 @@ pub trait Servable: Send + Sync + 'static {
     fn weight_sharing(&self) -> WeightSharing {
         WeightSharing::Shared
     }
-    /// The embedding prefetch distance the model measured at build, if it did.
-    fn prefetch_distance(&self) -> Option<usize> {
+    /// The embedding prefetch the model chose at build, if it did.
+    fn prefetch(&self) -> Option<PrefetchTuning> {
         None
     }
 }
@@ -82,8 +83,8 @@ pub trait Model: Send + Sync {
     fn instance(self: Arc<Self>, cores: &[usize], inter_op: bool) -> anyhow::Result<Box<dyn Instance>>;
     /// Whether instances share one copy of the weights.
     fn sharing(&self) -> WeightSharing;
-    /// The embedding prefetch distance the model measured at build, if it did.
-    fn embedding_prefetch(&self) -> Option<usize>;
+    /// The embedding prefetch the model chose at build, if it did.
+    fn embedding_prefetch(&self) -> Option<PrefetchTuning>;
 }
 
 struct Bound<S: Servable> {
@@ -107,8 +108,8 @@ impl<S: Servable> Model for S {
         self.weight_sharing()
     }
 
-    fn embedding_prefetch(&self) -> Option<usize> {
-        self.prefetch_distance()
+    fn embedding_prefetch(&self) -> Option<PrefetchTuning> {
+        self.prefetch()
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::{Model as EngineModel, Servable};
 use hercules_gpu::{Device, GpuModel, GpuRunner};
+use hercules_kernels::embedding::PrefetchTuning;
 use hercules_kernels::pool::PinGuard;
 use hercules_kernels::PinnedPool;
 use hercules_models::{
@@ -80,12 +81,19 @@ impl ZooModel {
             scale,
             &WeightSource::Init { init: hercules_models::Init::DeepRecSys, seed },
         )?;
+        let prefetch = match &model.prefetch {
+            Some(p) => format!(", embedding prefetch {} rows {:?} ({:?})", p.distance, p.hint, p.source),
+            None => String::new(),
+        };
         eprintln!(
-            "{}: built in {:.1} s, {:.2} GiB of tables (rows scale {rows_scale})",
+            "{}: built in {:.1} s, {:.2} GiB of tables (rows scale {rows_scale}){prefetch}",
             spec.name,
             t.elapsed().as_secs_f64(),
             model.table_bytes() as f64 / f64::from(1u32 << 30)
         );
+        if let Some(w) = model.prefetch.as_ref().and_then(|p| p.warning.as_ref()) {
+            eprintln!("warning: {w}");
+        }
         Ok(Arc::new(Self { model, seed }))
     }
 }
@@ -93,8 +101,8 @@ impl ZooModel {
 impl Servable for ZooModel {
     type Worker = ZooWorker;
 
-    fn prefetch_distance(&self) -> Option<usize> {
-        self.model.prefetch.as_ref().map(|p| p.distance)
+    fn prefetch(&self) -> Option<PrefetchTuning> {
+        self.model.prefetch.clone()
     }
 
     fn worker(&self, cores: &[usize], inter_op: bool) -> anyhow::Result<ZooWorker> {

@@ -15,6 +15,7 @@ use crate::{host, topology};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use hercules_gpu::PowerSampler;
+use hercules_kernels::embedding::PrefetchTuning;
 use hercules_kernels::pool;
 use hercules_results::HostFingerprint;
 use serde::Serialize;
@@ -77,9 +78,10 @@ pub struct ModelInfo {
     pub rows_scale: f64,
     /// How instances hold the weights.
     pub weights: WeightSharing,
-    /// The embedding prefetch distance measured at build (absent: no table outgrows the cache alone).
+    /// The embedding prefetch chosen at build, how, and what each candidate measured (absent: no
+    /// table outgrows the cache alone).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub embedding_prefetch_distance: Option<usize>,
+    pub embedding_tuning: Option<PrefetchTuning>,
 }
 
 /// Where the load generator ran.
@@ -223,7 +225,7 @@ impl Fixture {
                 name: a.model.clone(),
                 rows_scale: a.rows_scale,
                 weights: model.sharing(),
-                embedding_prefetch_distance: model.embedding_prefetch(),
+                embedding_tuning: model.embedding_prefetch(),
             },
             model,
             cores: topo.placement_order(&allowed),

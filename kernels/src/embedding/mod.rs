@@ -29,12 +29,17 @@ mod table;
 #[cfg(test)]
 mod tests;
 mod tune;
+mod tune_cache;
 
 pub use input::{random_bags, random_bags_u64, Bags, Indices};
 pub use par::embedding_bag_par;
 pub use reference::embedding_bag_reference;
 pub use table::{DType, EmbeddingTable};
-pub use tune::{tune_prefetch, PrefetchTuning};
+pub use tune::{
+    candidates, tune_prefetch, tune_prefetch_cached, CandidateTime, PrefetchTuning, TuningSource,
+    DEFAULT_HINT,
+};
+pub use tune_cache::{default_cache_path, host_fingerprint, shape_class, TuningCache, CACHE_ENV};
 
 use crate::error::{KernelError, Result};
 use crate::isa::Isa;
@@ -93,7 +98,8 @@ pub enum PrefetchHint {
 /// Rows ahead the kernels prefetch by default. Tuned on a 2-core Xeon (KVM) with 2 GiB
 /// tables: 32–64 rows ahead with `prefetcht1` were best at D = 32, 64, 128 (16 was slightly worse,
 /// `prefetcht0` no better than no prefetch at all). Other machines differ (16 rows ahead was best on a
-/// 2-core EPYC guest), so models and `hercules kernels` measure it per table with [`tune_prefetch`].
+/// 2-core EPYC guest), so models and `hercules kernels` measure distance and hint per host and shape
+/// class with [`tune_prefetch_cached`].
 pub const DEFAULT_PREFETCH_DISTANCE: usize = 32;
 
 /// Tables up to this size are served from the last-level cache once warm; there, software prefetch

@@ -1,44 +1,124 @@
-//! Choosing the software-prefetch distance on the machine at hand. The best distance is a property of
-//! the memory system and differs between the hosts measured so far (results/notebook-2026.md), so a
-//! DRAM-sized table is measured once with each candidate, interleaved round by round so that drift
-//! spreads evenly.
+//! Choosing the software prefetch (distance and hint) on the machine at hand. The best setting is a
+//! property of the memory system and differs between the hosts measured so far
+//! (results/notebook-2026.md), so a DRAM-sized table is measured once with each candidate, interleaved
+//! round by round so that drift spreads evenly, and the choice is kept in a per-host cache
+//! ([`super::tune_cache`]) so the next run reuses it.
 
+use super::tune_cache::{self, TuningCache};
 use super::{embedding_bag, random_bags, Bags, EmbeddingOpts, EmbeddingTable, Indices, Pooling};
-use super::{DEFAULT_PREFETCH_DISTANCE, PREFETCH_MIN_TABLE_BYTES};
+use super::{PrefetchHint, DEFAULT_PREFETCH_DISTANCE, PREFETCH_MIN_TABLE_BYTES};
 use crate::error::Result;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::time::Instant;
 
-/// Distances tried, in rows ahead (0 = no software prefetch).
-pub const CANDIDATES: [usize; 4] = [0, 16, DEFAULT_PREFETCH_DISTANCE, 64];
+/// Distances tried with each hint of [`HINTS`], in rows ahead (no software prefetch is tried too).
+pub const DISTANCES: [usize; 4] = [8, 16, DEFAULT_PREFETCH_DISTANCE, 64];
+
+/// Hints tried at each distance of [`DISTANCES`].
+pub const HINTS: [PrefetchHint; 4] =
+    [PrefetchHint::T1, PrefetchHint::T0, PrefetchHint::Nta, PrefetchHint::T1T0];
+
+/// The hint of [`EmbeddingOpts::default`].
+pub const DEFAULT_HINT: PrefetchHint = PrefetchHint::T1;
 
 /// A candidate replaces the default only when its median time is at least this much lower, so that
 /// noise does not flip the choice between runs.
 const MIN_GAIN: f64 = 0.05;
 
-/// What [`tune_prefetch`] measured and chose.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PrefetchTuning {
-    /// The chosen distance.
+/// One prefetch setting and its median time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CandidateTime {
+    /// Rows ahead (0 = no software prefetch).
     pub distance: usize,
-    /// (distance, median seconds per call) for each candidate; empty when nothing was measured.
-    pub medians: Vec<(usize, f64)>,
+    /// Cache level the prefetch targets.
+    pub hint: PrefetchHint,
+    /// Median seconds per call over the rounds.
+    pub median_s: f64,
 }
 
-/// Measures `CANDIDATES` on `table` from the calling thread (`rounds` interleaved rounds of one call of
-/// 256 bags × 40 fresh uniform lookups each) and returns the fastest, keeping the default unless another
-/// is at least 5% faster. Tables small enough to stay in cache get 0 without measuring.
+/// Where a [`PrefetchTuning`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TuningSource {
+    /// Measured in this process.
+    Measured,
+    /// Read from the per-host tuning cache (measured by an earlier run on this host).
+    Cached,
+    /// Not measured: the table stays in cache, where software prefetch only costs instructions.
+    CacheResident,
+    /// Fixed by the user (e.g. `--prefetch`).
+    Fixed,
+}
+
+/// What [`tune_prefetch`] measured and chose.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrefetchTuning {
+    /// The chosen distance (0 = no software prefetch).
+    pub distance: usize,
+    /// The chosen hint.
+    pub hint: PrefetchHint,
+    /// How the choice was made.
+    pub source: TuningSource,
+    /// The default setting's median time over the chosen one's (1 when the default was kept; absent
+    /// when nothing was measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gain_over_default: Option<f64>,
+    /// Every candidate's median time, as measured (also when read back from the cache).
+    #[serde(default)]
+    pub medians: Vec<CandidateTime>,
+    /// When the measurement was made, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_at_unix: Option<u64>,
+    /// Why an existing tuning cache was not used (corrupt, another host's, unwritable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+impl PrefetchTuning {
+    /// A setting chosen without measuring.
+    pub fn fixed(distance: usize, hint: PrefetchHint, source: TuningSource) -> Self {
+        Self {
+            distance,
+            hint,
+            source,
+            gain_over_default: None,
+            medians: Vec::new(),
+            measured_at_unix: None,
+            warning: None,
+        }
+    }
+
+    /// `base` with this prefetch setting.
+    pub fn apply(&self, base: EmbeddingOpts) -> EmbeddingOpts {
+        EmbeddingOpts { prefetch_distance: self.distance, prefetch_hint: self.hint, ..base }
+    }
+}
+
+/// Every candidate setting: no prefetch, then each of [`DISTANCES`] with each of [`HINTS`].
+pub fn candidates() -> Vec<(usize, PrefetchHint)> {
+    let mut c = vec![(0, DEFAULT_HINT)];
+    c.extend(DISTANCES.iter().flat_map(|&d| HINTS.iter().map(move |&h| (d, h))));
+    c
+}
+
+/// Measures every [`candidates`] setting on `table` from the calling thread (`rounds` interleaved
+/// rounds of one call of 256 bags × 40 fresh uniform lookups each) and returns the fastest, keeping the
+/// default unless another is at least 5% faster. Tables small enough to stay in cache get no prefetch
+/// without measuring.
 pub fn tune_prefetch(table: &EmbeddingTable, base: EmbeddingOpts, rounds: usize) -> Result<PrefetchTuning> {
     if table.bytes() <= PREFETCH_MIN_TABLE_BYTES || table.rows() == 0 {
-        return Ok(PrefetchTuning { distance: 0, medians: Vec::new() });
+        return Ok(PrefetchTuning::fixed(0, DEFAULT_HINT, TuningSource::CacheResident));
     }
+    let cands = candidates();
     let (batch, lookups) = (256, 40.min(table.rows()));
     let mut out = vec![0.0f32; batch * table.dim()];
-    let mut times = vec![Vec::with_capacity(rounds); CANDIDATES.len()];
-    // One warm-up call, then a fresh batch for every timed call so none finds its rows in cache.
+    let mut times = vec![Vec::with_capacity(rounds); cands.len()];
+    // One warm-up round, then a fresh batch for every timed call so none finds its rows in cache.
     for r in 0..=rounds.max(1) {
-        for (c, &distance) in CANDIDATES.iter().enumerate() {
-            let (idx, offsets) = random_bags(table.rows(), batch, lookups, (r * CANDIDATES.len() + c) as u64);
-            let opts = EmbeddingOpts { prefetch_distance: distance, ..base };
+        for (c, &(distance, hint)) in cands.iter().enumerate() {
+            let (idx, offsets) = random_bags(table.rows(), batch, lookups, (r * cands.len() + c) as u64);
+            let opts = EmbeddingOpts { prefetch_distance: distance, prefetch_hint: hint, ..base };
             let t = Instant::now();
             embedding_bag(
                 table,
@@ -54,26 +134,67 @@ pub fn tune_prefetch(table: &EmbeddingTable, base: EmbeddingOpts, rounds: usize)
             }
         }
     }
-    let medians: Vec<(usize, f64)> = CANDIDATES
+    let medians: Vec<CandidateTime> = cands
         .iter()
         .zip(&mut times)
-        .map(|(&d, ts)| {
+        .map(|(&(distance, hint), ts)| {
             ts.sort_by(f64::total_cmp);
-            (d, ts[ts.len() / 2])
+            CandidateTime { distance, hint, median_s: ts[ts.len() / 2] }
         })
         .collect();
-    Ok(PrefetchTuning { distance: choose(&medians), medians })
+    let (distance, hint, gain) = choose(&medians);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs());
+    Ok(PrefetchTuning {
+        distance,
+        hint,
+        source: TuningSource::Measured,
+        gain_over_default: gain,
+        medians,
+        measured_at_unix: now,
+        warning: None,
+    })
 }
 
-/// The fastest distance, or the default unless the fastest beats it by [`MIN_GAIN`].
-fn choose(medians: &[(usize, f64)]) -> usize {
-    let default = medians.iter().find(|(d, _)| *d == DEFAULT_PREFETCH_DISTANCE).map(|m| m.1);
-    let best = medians.iter().min_by(|a, b| a.1.total_cmp(&b.1)).copied();
+/// As [`tune_prefetch`], through the per-host cache at `cache` (none: always measure): a cached
+/// choice for this host and this table's shape class is reused; otherwise the measurement is made and
+/// stored. A corrupt cache, one written on another host, or one that cannot be written is reported in
+/// [`PrefetchTuning::warning`] and measured over, never an error.
+pub fn tune_prefetch_cached(
+    table: &EmbeddingTable,
+    base: EmbeddingOpts,
+    rounds: usize,
+    cache: Option<&Path>,
+) -> Result<PrefetchTuning> {
+    let Some(path) = cache else { return tune_prefetch(table, base, rounds) };
+    if table.bytes() <= PREFETCH_MIN_TABLE_BYTES || table.rows() == 0 {
+        return tune_prefetch(table, base, rounds);
+    }
+    let key = tune_cache::shape_class(table, base.isa);
+    let (mut file, mut warning) = TuningCache::load(path);
+    if let Some(hit) = file.get(&key) {
+        return Ok(PrefetchTuning { source: TuningSource::Cached, warning, ..hit.clone() });
+    }
+    let mut tuning = tune_prefetch(table, base, rounds)?;
+    file.insert(key, tuning.clone());
+    if let Err(e) = file.save(path) {
+        warning.get_or_insert(e);
+    }
+    tuning.warning = warning;
+    Ok(tuning)
+}
+
+/// The fastest setting and its gain over the default, or the default (gain 1) unless the fastest beats
+/// it by [`MIN_GAIN`].
+fn choose(medians: &[CandidateTime]) -> (usize, PrefetchHint, Option<f64>) {
+    let default = medians.iter().find(|m| m.distance == DEFAULT_PREFETCH_DISTANCE && m.hint == DEFAULT_HINT);
+    let best = medians.iter().min_by(|a, b| a.median_s.total_cmp(&b.median_s));
     match (best, default) {
-        (Some((d, t)), Some(td)) if t < td * (1.0 - MIN_GAIN) => d,
-        (_, Some(_)) => DEFAULT_PREFETCH_DISTANCE,
-        (Some((d, _)), None) => d,
-        (None, None) => DEFAULT_PREFETCH_DISTANCE,
+        (Some(b), Some(d)) if b.median_s < d.median_s * (1.0 - MIN_GAIN) => {
+            (b.distance, b.hint, Some(d.median_s / b.median_s))
+        }
+        (_, Some(_)) => (DEFAULT_PREFETCH_DISTANCE, DEFAULT_HINT, Some(1.0)),
+        (Some(b), None) => (b.distance, b.hint, None),
+        (None, None) => (DEFAULT_PREFETCH_DISTANCE, DEFAULT_HINT, None),
     }
 }
 
@@ -82,20 +203,31 @@ mod tests {
     use super::*;
     use crate::embedding::DType;
 
+    fn times(v: &[f64]) -> Vec<CandidateTime> {
+        candidates()
+            .into_iter()
+            .zip(v.iter().copied().chain(std::iter::repeat(1.0)))
+            .map(|((distance, hint), median_s)| CandidateTime { distance, hint, median_s })
+            .collect()
+    }
+
     #[test]
     fn the_default_stays_unless_clearly_beaten() {
-        let m = |v: [f64; 4]| CANDIDATES.iter().copied().zip(v).collect::<Vec<_>>();
-        assert_eq!(choose(&m([1.0, 1.0, 1.0, 1.0])), DEFAULT_PREFETCH_DISTANCE);
-        assert_eq!(choose(&m([0.97, 1.0, 1.0, 1.0])), DEFAULT_PREFETCH_DISTANCE);
-        assert_eq!(choose(&m([0.7, 0.9, 1.0, 1.0])), 0);
-        assert_eq!(choose(&m([1.2, 0.9, 1.0, 0.8])), 64);
+        let def = (DEFAULT_PREFETCH_DISTANCE, DEFAULT_HINT, Some(1.0));
+        assert_eq!(choose(&times(&[])), def);
+        assert_eq!(choose(&times(&[0.97])), def);
+        assert_eq!(choose(&times(&[0.7, 0.9])), (0, DEFAULT_HINT, Some(1.0 / 0.7)));
+        // Candidate 2 is distance 8 with the second hint.
+        let (d, h, g) = choose(&times(&[1.2, 1.0, 0.8]));
+        assert_eq!((d, h), (DISTANCES[0], HINTS[1]));
+        assert!((g.unwrap() - 1.25).abs() < 1e-12);
     }
 
     #[test]
     fn cache_sized_tables_are_not_measured() {
         let t = EmbeddingTable::random(1000, 16, DType::F32, 1).unwrap();
         let r = tune_prefetch(&t, EmbeddingOpts::default(), 3).unwrap();
-        assert_eq!(r, PrefetchTuning { distance: 0, medians: Vec::new() });
+        assert_eq!(r, PrefetchTuning::fixed(0, DEFAULT_HINT, TuningSource::CacheResident));
     }
 
     #[test]
@@ -104,8 +236,44 @@ mod tests {
         let t = EmbeddingTable::random(40 << 14, 16, DType::F32, 2).unwrap();
         assert!(t.bytes() > PREFETCH_MIN_TABLE_BYTES);
         let r = tune_prefetch(&t, EmbeddingOpts::default(), 3).unwrap();
-        assert_eq!(r.medians.iter().map(|m| m.0).collect::<Vec<_>>(), CANDIDATES);
-        assert!(r.medians.iter().all(|m| m.1 > 0.0));
-        assert!(CANDIDATES.contains(&r.distance));
+        let got: Vec<_> = r.medians.iter().map(|m| (m.distance, m.hint)).collect();
+        assert_eq!(got, candidates());
+        assert!(r.medians.iter().all(|m| m.median_s > 0.0));
+        assert!(got.contains(&(r.distance, r.hint)));
+        assert_eq!(r.source, TuningSource::Measured);
+        assert!(r.gain_over_default.unwrap() >= 1.0);
+    }
+
+    #[test]
+    fn the_cache_is_reused_and_bad_caches_are_measured_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("tuning.json");
+        let t = EmbeddingTable::random(40 << 14, 16, DType::F32, 3).unwrap();
+        let base = EmbeddingOpts::default();
+        let first = tune_prefetch_cached(&t, base, 2, Some(&path)).unwrap();
+        assert_eq!((first.source, first.warning.as_deref()), (TuningSource::Measured, None));
+        let second = tune_prefetch_cached(&t, base, 2, Some(&path)).unwrap();
+        assert_eq!(second.source, TuningSource::Cached);
+        assert_eq!(
+            (second.distance, second.hint, &second.medians),
+            (first.distance, first.hint, &first.medians)
+        );
+
+        std::fs::write(&path, "{ not json").unwrap();
+        let r = tune_prefetch_cached(&t, base, 2, Some(&path)).unwrap();
+        assert_eq!(r.source, TuningSource::Measured);
+        let w = r.warning.unwrap();
+        assert!(w.contains("is not a valid tuning cache") && w.contains("re-measuring"), "{w}");
+        assert_eq!(tune_prefetch_cached(&t, base, 2, Some(&path)).unwrap().source, TuningSource::Cached);
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        let host = tune_cache::host_fingerprint();
+        std::fs::write(&path, text.replace(&serde_json::to_string(&host).unwrap(), "\"another machine\""))
+            .unwrap();
+        let r = tune_prefetch_cached(&t, base, 2, Some(&path)).unwrap();
+        assert_eq!(r.source, TuningSource::Measured);
+        let w = r.warning.unwrap();
+        assert!(w.contains("written on another host (another machine)"), "{w}");
+        assert_eq!(tune_prefetch_cached(&t, base, 2, Some(&path)).unwrap().source, TuningSource::Cached);
     }
 }

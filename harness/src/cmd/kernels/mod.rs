@@ -71,7 +71,9 @@ pub struct KernelsArgs {
     /// Pooling (sum, mean).
     #[arg(long, default_value = "sum")]
     pub pooling: Pooling,
-    /// Software prefetch distance in rows (0 = off); default: chosen on each table by measuring 0, 16, 32 and 64.
+    /// Software prefetch distance in rows (0 = off), with the default hint; default: chosen per host and
+    /// table class by measuring distances and hints, kept in the tuning cache
+    /// ($HERCULES_TUNING_CACHE, or ~/.cache/hercules/embedding-tuning.json; `off` disables it).
     #[arg(long)]
     pub prefetch: Option<usize>,
     /// MLP batch rows; repeatable.
@@ -249,7 +251,17 @@ fn shape_text(r: &KernelRecord) -> String {
     let g = |k: &str| r.shape.get(k).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default();
     match r.op.as_str() {
         "embedding" => {
-            format!("D={} L={} B={} {} {}MiB", g("dim"), g("lookups"), g("batch"), g("dtype"), g("table_mib"))
+            let source = r.shape.pointer("/prefetch_tuning/source").and_then(|v| v.as_str()).unwrap_or("");
+            format!(
+                "D={} L={} B={} {} {}MiB pf={}/{} {source}",
+                g("dim"),
+                g("lookups"),
+                g("batch"),
+                g("dtype"),
+                g("table_mib"),
+                g("prefetch_distance"),
+                g("prefetch_hint")
+            )
         }
         "interaction" => format!("F={} D={} B={}", g("features"), g("dim"), g("batch")),
         _ => format!("M={} K={} N={} {}", g("m"), g("k"), g("n"), g("activation")),
