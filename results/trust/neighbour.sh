@@ -9,7 +9,8 @@
 # The neighbour is a memory-bandwidth hog (python copying a 512 MiB buffer, larger than the last-level
 # cache, in a loop): the kind of job another user starts on a shared machine.
 # Then results/trust/neighbour.py over the runs.
-# Usage: bash results/trust/neighbour.sh [out-dir] [rounds] (needs `cargo build --release -p hercules`).
+# Usage: bash results/trust/neighbour.sh [out-dir] [rounds] [modes...] (default: all four; needs
+# `cargo build --release -p hercules`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-results/trust/neighbour-$(date -u +%Y-%m-%d)}
@@ -38,10 +39,17 @@ run() { # name, the neighbour's mode, its core
   [[ -n $hog_pid ]] && { kill "$hog_pid"; wait "$hog_pid" 2>/dev/null || true; }
   echo "$name: $(tail -1 "$log")"
 }
+modes=("${@:3}")
+[[ ${#modes[@]} -gt 0 ]] || modes=(quiet mid mid-core0 whole)
 for r in $(seq 1 "$rounds"); do
-  run "quiet-$r" quiet 1
-  run "mid-$r" mid 1
-  run "mid-core0-$r" mid 0
-  run "whole-$r" whole 1
+  for m in "${modes[@]}"; do
+    case $m in
+      quiet) run "quiet-$r" quiet 1 ;;
+      mid) run "mid-$r" mid 1 ;;
+      mid-core0) run "mid-core0-$r" mid 0 ;;
+      whole) run "whole-$r" whole 1 ;;
+      *) echo "unknown mode $m (quiet, mid, mid-core0, whole)" >&2; exit 2 ;;
+    esac
+  done
 done
 python3 results/trust/neighbour.py "$out"/*.json | tee "$out/neighbour.md"
