@@ -60,8 +60,8 @@ pub struct PrefetchTuning {
     pub hint: PrefetchHint,
     /// How the choice was made.
     pub source: TuningSource,
-    /// The default setting's median time over the chosen one's (1 when the default was kept; absent
-    /// when nothing was measured).
+    /// The default setting's median time over the chosen one's, from the confirming rounds of the two
+    /// alone (1 when the default was kept; absent when nothing was measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gain_over_default: Option<f64>,
     /// Every candidate's median time, as measured (also when read back from the cache).
@@ -103,21 +103,58 @@ pub fn candidates() -> Vec<(usize, PrefetchHint)> {
 }
 
 /// Measures every [`candidates`] setting on `table` from the calling thread (`rounds` interleaved
-/// rounds of one call of 256 bags × 40 fresh uniform lookups each) and returns the fastest, keeping the
-/// default unless another is at least 5% faster. Tables small enough to stay in cache get no prefetch
-/// without measuring.
+/// rounds of one call of 256 bags × 40 fresh uniform lookups each). The fastest replaces the default
+/// only when a second, fresh set of `rounds` rounds of the two alone confirms it at least 5% faster:
+/// the fastest of 17 noisy medians is faster than it really is, and the confirming rounds are not.
+/// Tables small enough to stay in cache get no prefetch without measuring.
 pub fn tune_prefetch(table: &EmbeddingTable, base: EmbeddingOpts, rounds: usize) -> Result<PrefetchTuning> {
     if table.bytes() <= PREFETCH_MIN_TABLE_BYTES || table.rows() == 0 {
         return Ok(PrefetchTuning::fixed(0, DEFAULT_HINT, TuningSource::CacheResident));
     }
     let cands = candidates();
+    let medians: Vec<CandidateTime> = time_settings(table, base, &cands, rounds, 0)?
+        .into_iter()
+        .zip(&cands)
+        .map(|(median_s, &(distance, hint))| CandidateTime { distance, hint, median_s })
+        .collect();
+    let (mut distance, mut hint, mut gain) = choose(&medians);
+    if (distance, hint) != (DEFAULT_PREFETCH_DISTANCE, DEFAULT_HINT) {
+        let pair = [(distance, hint), (DEFAULT_PREFETCH_DISTANCE, DEFAULT_HINT)];
+        let t = time_settings(table, base, &pair, rounds, 1 << 20)?;
+        let confirmed = t[1] / t[0];
+        gain = Some(confirmed);
+        if confirmed < 1.0 / (1.0 - MIN_GAIN) {
+            (distance, hint, gain) = (DEFAULT_PREFETCH_DISTANCE, DEFAULT_HINT, Some(1.0));
+        }
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs());
+    Ok(PrefetchTuning {
+        distance,
+        hint,
+        source: TuningSource::Measured,
+        gain_over_default: gain,
+        medians,
+        measured_at_unix: now,
+        warning: None,
+    })
+}
+
+/// Median seconds per call of each setting over `rounds` interleaved rounds (after one warm-up
+/// round), each call on a fresh batch (seeded from `seed0`) so none finds its rows in cache.
+fn time_settings(
+    table: &EmbeddingTable,
+    base: EmbeddingOpts,
+    settings: &[(usize, PrefetchHint)],
+    rounds: usize,
+    seed0: u64,
+) -> Result<Vec<f64>> {
     let (batch, lookups) = (256, 40.min(table.rows()));
     let mut out = vec![0.0f32; batch * table.dim()];
-    let mut times = vec![Vec::with_capacity(rounds); cands.len()];
-    // One warm-up round, then a fresh batch for every timed call so none finds its rows in cache.
+    let mut times = vec![Vec::with_capacity(rounds); settings.len()];
     for r in 0..=rounds.max(1) {
-        for (c, &(distance, hint)) in cands.iter().enumerate() {
-            let (idx, offsets) = random_bags(table.rows(), batch, lookups, (r * cands.len() + c) as u64);
+        for (c, &(distance, hint)) in settings.iter().enumerate() {
+            let seed = seed0 + (r * settings.len() + c) as u64;
+            let (idx, offsets) = random_bags(table.rows(), batch, lookups, seed);
             let opts = EmbeddingOpts { prefetch_distance: distance, prefetch_hint: hint, ..base };
             let t = Instant::now();
             embedding_bag(
@@ -134,25 +171,13 @@ pub fn tune_prefetch(table: &EmbeddingTable, base: EmbeddingOpts, rounds: usize)
             }
         }
     }
-    let medians: Vec<CandidateTime> = cands
-        .iter()
-        .zip(&mut times)
-        .map(|(&(distance, hint), ts)| {
+    Ok(times
+        .into_iter()
+        .map(|mut ts| {
             ts.sort_by(f64::total_cmp);
-            CandidateTime { distance, hint, median_s: ts[ts.len() / 2] }
+            ts[ts.len() / 2]
         })
-        .collect();
-    let (distance, hint, gain) = choose(&medians);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs());
-    Ok(PrefetchTuning {
-        distance,
-        hint,
-        source: TuningSource::Measured,
-        gain_over_default: gain,
-        medians,
-        measured_at_unix: now,
-        warning: None,
-    })
+        .collect())
 }
 
 /// As [`tune_prefetch`], through the per-host cache at `cache` (none: always measure): a cached
