@@ -218,11 +218,7 @@ pub fn run(args: InferArgs) -> Result<()> {
                 if let Some(w) = &p.warning {
                     eprintln!("warning: {w}");
                 }
-                let gain = p.gain_over_default.map_or(String::new(), |g| format!(", {g:.2}x the default"));
-                println!(
-                    "{}: embedding prefetch {} rows ahead, {:?} ({:?}{gain})",
-                    spec.name, p.distance, p.hint, p.source
-                );
+                println!("{}: embedding prefetch {p}", spec.name);
             }
             let r = measure(&model, &cfg)?;
             let timed = Timed { forwards: r.forwards, latency: r.latency, samples_per_s: r.samples_per_s };

@@ -81,10 +81,7 @@ impl ZooModel {
             scale,
             &WeightSource::Init { init: hercules_models::Init::DeepRecSys, seed },
         )?;
-        let prefetch = match &model.prefetch {
-            Some(p) => format!(", embedding prefetch {} rows {:?} ({:?})", p.distance, p.hint, p.source),
-            None => String::new(),
-        };
+        let prefetch = model.prefetch.as_ref().map_or(String::new(), |p| format!(", embedding prefetch {p}"));
         eprintln!(
             "{}: built in {:.1} s, {:.2} GiB of tables (rows scale {rows_scale}){prefetch}",
             spec.name,

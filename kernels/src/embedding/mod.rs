@@ -37,7 +37,6 @@ pub use reference::embedding_bag_reference;
 pub use table::{DType, EmbeddingTable};
 pub use tune::{
     candidates, tune_prefetch, tune_prefetch_cached, CandidateTime, PrefetchTuning, TuningSource,
-    DEFAULT_HINT,
 };
 pub use tune_cache::{default_cache_path, host_fingerprint, shape_class, TuningCache, CACHE_ENV};
 
@@ -102,6 +101,9 @@ pub enum PrefetchHint {
 /// class with [`tune_prefetch_cached`].
 pub const DEFAULT_PREFETCH_DISTANCE: usize = 32;
 
+/// The prefetch hint of [`EmbeddingOpts::default`] (see [`DEFAULT_PREFETCH_DISTANCE`]).
+pub const DEFAULT_HINT: PrefetchHint = PrefetchHint::T1;
+
 /// Tables up to this size are served from the last-level cache once warm; there, software prefetch
 /// only costs instructions (−25% at 8 MiB on that Xeon VM), so [`EmbeddingOpts::for_table`] turns it off.
 pub const PREFETCH_MIN_TABLE_BYTES: usize = 32 << 20;
@@ -120,11 +122,7 @@ pub struct EmbeddingOpts {
 impl Default for EmbeddingOpts {
     /// The best ISA, prefetching [`DEFAULT_PREFETCH_DISTANCE`] rows ahead into L2.
     fn default() -> Self {
-        Self {
-            isa: Isa::best(),
-            prefetch_distance: DEFAULT_PREFETCH_DISTANCE,
-            prefetch_hint: PrefetchHint::T1,
-        }
+        Self { isa: Isa::best(), prefetch_distance: DEFAULT_PREFETCH_DISTANCE, prefetch_hint: DEFAULT_HINT }
     }
 }
 

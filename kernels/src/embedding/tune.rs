@@ -6,7 +6,7 @@
 
 use super::tune_cache::{self, TuningCache};
 use super::{embedding_bag, random_bags, Bags, EmbeddingOpts, EmbeddingTable, Indices, Pooling};
-use super::{PrefetchHint, DEFAULT_PREFETCH_DISTANCE, PREFETCH_MIN_TABLE_BYTES};
+use super::{PrefetchHint, DEFAULT_HINT, DEFAULT_PREFETCH_DISTANCE, PREFETCH_MIN_TABLE_BYTES};
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -18,9 +18,6 @@ pub const DISTANCES: [usize; 4] = [8, 16, DEFAULT_PREFETCH_DISTANCE, 64];
 /// Hints tried at each distance of [`DISTANCES`].
 pub const HINTS: [PrefetchHint; 4] =
     [PrefetchHint::T1, PrefetchHint::T0, PrefetchHint::Nta, PrefetchHint::T1T0];
-
-/// The hint of [`EmbeddingOpts::default`].
-pub const DEFAULT_HINT: PrefetchHint = PrefetchHint::T1;
 
 /// A candidate replaces the default only when its median time is at least this much lower, so that
 /// noise does not flip the choice between runs.
@@ -95,6 +92,17 @@ impl PrefetchTuning {
     }
 }
 
+impl std::fmt::Display for PrefetchTuning {
+    /// `32 rows ahead, T1 (Measured, 1.00x the default)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} rows ahead, {:?} ({:?}", self.distance, self.hint, self.source)?;
+        if let Some(g) = self.gain_over_default {
+            write!(f, ", {g:.2}x the default")?;
+        }
+        f.write_str(")")
+    }
+}
+
 /// Every candidate setting: no prefetch, then each of [`DISTANCES`] with each of [`HINTS`].
 pub fn candidates() -> Vec<(usize, PrefetchHint)> {
     let mut c = vec![(0, DEFAULT_HINT)];
@@ -108,7 +116,7 @@ pub fn candidates() -> Vec<(usize, PrefetchHint)> {
 /// the fastest of 17 noisy medians is faster than it really is, and the confirming rounds are not.
 /// Tables small enough to stay in cache get no prefetch without measuring.
 pub fn tune_prefetch(table: &EmbeddingTable, base: EmbeddingOpts, rounds: usize) -> Result<PrefetchTuning> {
-    if table.bytes() <= PREFETCH_MIN_TABLE_BYTES || table.rows() == 0 {
+    if stays_in_cache(table) {
         return Ok(PrefetchTuning::fixed(0, DEFAULT_HINT, TuningSource::CacheResident));
     }
     let cands = candidates();
@@ -137,6 +145,11 @@ pub fn tune_prefetch(table: &EmbeddingTable, base: EmbeddingOpts, rounds: usize)
         measured_at_unix: now,
         warning: None,
     })
+}
+
+/// Whether `table` is small (or empty) enough that software prefetch is not worth measuring.
+fn stays_in_cache(table: &EmbeddingTable) -> bool {
+    table.bytes() <= PREFETCH_MIN_TABLE_BYTES || table.rows() == 0
 }
 
 /// Median seconds per call of each setting over `rounds` interleaved rounds (after one warm-up
@@ -190,10 +203,9 @@ pub fn tune_prefetch_cached(
     rounds: usize,
     cache: Option<&Path>,
 ) -> Result<PrefetchTuning> {
-    let Some(path) = cache else { return tune_prefetch(table, base, rounds) };
-    if table.bytes() <= PREFETCH_MIN_TABLE_BYTES || table.rows() == 0 {
+    let Some(path) = cache.filter(|_| !stays_in_cache(table)) else {
         return tune_prefetch(table, base, rounds);
-    }
+    };
     let key = tune_cache::shape_class(table, base.isa);
     let (mut file, mut warning) = TuningCache::load(path);
     if let Some(hit) = file.get(&key) {

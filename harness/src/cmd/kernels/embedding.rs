@@ -145,6 +145,9 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
                 pool.threads()
             ));
             let mut r = bench_one(ctx, args, pool, (table, tuning, opts), &s, &batches)?;
+            if touch.is_none() {
+                r.ceiling = Some("none: the table fits in the last-level cache".into());
+            }
             if let (Some(t), Some(rows_per_s)) = (touch, r.rows_per_s) {
                 pb.set_message(format!("row-touch ceiling D={} {} {} MiB", s.dim, s.dtype, s.table_mib));
                 let (best, hint, dist) =
@@ -257,9 +260,5 @@ fn bench_one(
     r.rows_per_s = Some(rows_per_s);
     r.gbs = Some(gbs);
     r.huge_pages = Some(format!("{:?}", table.huge_pages()).to_lowercase());
-    // DRAM-sized tables are judged against the row-touch loop by the caller.
-    if table.bytes() as u64 <= 2 * ctx.llc_bytes {
-        r.ceiling = Some("none: the table fits in the last-level cache".into());
-    }
     Ok(r)
 }
