@@ -41,6 +41,49 @@ fn cpuinfo_field<'a>(cpuinfo: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
+/// This CPU's microarchitecture from `/proc/cpuinfo` (vendor, family, model, stepping), e.g. `zen4`
+/// or `sapphirerapids`; `None` where the table below does not know it.
+pub fn microarch() -> Option<&'static str> {
+    let cpuinfo = read("/proc/cpuinfo")?;
+    let num = |k: &str| cpuinfo_field(&cpuinfo, k)?.parse::<u32>().ok();
+    microarch_of(
+        cpuinfo_field(&cpuinfo, "vendor_id")?,
+        num("cpu family")?,
+        num("model")?,
+        num("stepping").unwrap_or(0),
+    )
+}
+
+/// The microarchitecture of a (vendor, family, model, stepping), for the server-class parts this tool
+/// meets (AMD's and Intel's programming references list the model numbers).
+pub fn microarch_of(vendor: &str, family: u32, model: u32, stepping: u32) -> Option<&'static str> {
+    Some(match (vendor, family) {
+        ("AuthenticAMD", 0x17) => match model {
+            0x00..=0x2f => "zen1",
+            _ => "zen2",
+        },
+        ("AuthenticAMD", 0x19) => match model {
+            0x10..=0x1f | 0x60..=0xaf => "zen4",
+            _ => "zen3",
+        },
+        ("AuthenticAMD", 0x1a) => "zen5",
+        ("GenuineIntel", 6) => match model {
+            0x3f => "haswell",
+            0x4f | 0x56 => "broadwell",
+            0x55 if stepping >= 10 => "cooperlake",
+            0x55 if stepping >= 5 => "cascadelake",
+            0x55 => "skylake",
+            0x6a | 0x6c => "icelake",
+            0x8f => "sapphirerapids",
+            0xcf => "emeraldrapids",
+            0xad | 0xae => "graniterapids",
+            0xaf => "sierraforest",
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
 /// Cache levels from the discovered topology: one entry per (level, kind) with its instance count.
 fn caches(topo: &crate::topology::Topology) -> Vec<CacheInfo> {
     let mut out: Vec<CacheInfo> = Vec::new();
@@ -133,6 +176,20 @@ pub fn fingerprint() -> HostFingerprint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn microarchitectures_of_the_hosts_seen() {
+        assert_eq!(microarch_of("AuthenticAMD", 0x17, 0x01, 2), Some("zen1"));
+        assert_eq!(microarch_of("AuthenticAMD", 0x17, 0x31, 0), Some("zen2"));
+        assert_eq!(microarch_of("AuthenticAMD", 0x19, 0x01, 1), Some("zen3"));
+        assert_eq!(microarch_of("AuthenticAMD", 0x19, 0x11, 1), Some("zen4"));
+        assert_eq!(microarch_of("AuthenticAMD", 0x1a, 0x02, 1), Some("zen5"));
+        assert_eq!(microarch_of("GenuineIntel", 6, 207, 2), Some("emeraldrapids"));
+        assert_eq!(microarch_of("GenuineIntel", 6, 0x55, 4), Some("skylake"));
+        assert_eq!(microarch_of("GenuineIntel", 6, 0x55, 7), Some("cascadelake"));
+        assert_eq!(microarch_of("GenuineIntel", 6, 0x01, 0), None);
+        assert_eq!(microarch_of("HygonGenuine", 0x18, 0, 0), None);
+    }
 
     #[test]
     fn fingerprint_of_this_machine_is_plausible() {

@@ -83,7 +83,8 @@ pub struct ProfileArgs {
     /// Use only these cores (e.g. `0` or `0-3+8`): a smaller server type on a large machine.
     #[arg(long)]
     pub restrict_cores: Option<String>,
-    /// Server-type name recorded in the tables (default: from the CPU model and core count).
+    /// Server-type name recorded in the tables (default: from the CPU model, microarchitecture, core
+    /// count, ISA and GPU, e.g. `amd-epyc-zen5-2c-avx512`).
     #[arg(long)]
     pub server_type: Option<String>,
     /// Price of one server of this type, recorded in the tables.
@@ -284,27 +285,38 @@ struct SearchComparison {
     note: &'static str,
 }
 
-/// A filesystem-friendly name from the CPU model, core count and GPU short name, e.g.
-/// `intel-xeon-2c` or `amd-epyc-9454p-48c-h100`: always a valid server type (see
-/// [`check_server_type`]), whatever the machine reports.
-fn server_type_name(cpu_model: &str, cores: usize, gpu: Option<&str>) -> String {
+/// A filesystem-friendly name from the CPU model, microarchitecture, core count, widest ISA the
+/// kernels use and GPU short name, e.g. `amd-epyc-zen5-2c-avx512` or
+/// `intel-xeon-8480-sapphirerapids-112c-avx512-h100`: always a valid server type (see
+/// [`check_server_type`]), whatever the machine reports. Virtual machines often report only
+/// `AMD EPYC`, so the microarchitecture is what tells two such hosts apart.
+fn server_type_name(
+    cpu_model: &str,
+    uarch: Option<&str>,
+    cores: usize,
+    isa: &str,
+    gpu: Option<&str>,
+) -> String {
     let skip = ["r", "tm", "cpu", "processor", "core", "with", "radeon", "graphics"];
     // The clock after `@` is not part of the name.
     let name = cpu_model.split('@').next().unwrap_or_default();
-    let words: Vec<String> = name
+    let mut words: Vec<String> = name
         .split(|c: char| !c.is_ascii_alphanumeric())
         .map(str::to_ascii_lowercase)
         .filter(|w| !w.is_empty() && !skip.contains(&w.as_str()))
         .take(3)
-        // Short words keep the core count and GPU within the length limit.
+        // Short words keep the core count, ISA and GPU within the length limit.
         .map(|w| w.chars().take(12).collect())
         .collect();
-    let base = if words.is_empty() { "cpu".to_string() } else { words.join("-") };
-    let name = match gpu {
-        Some(g) => format!("{base}-{cores}c-{g}"),
-        None => format!("{base}-{cores}c"),
-    };
-    sanitised_server_type(&name)
+    if words.is_empty() {
+        words.push("cpu".into());
+    }
+    if let Some(u) = uarch.filter(|u| !words.iter().any(|w| w == u)) {
+        words.push(u.chars().take(16).collect());
+    }
+    words.push(format!("{cores}c"));
+    words.extend([isa, gpu.unwrap_or_default()].iter().filter(|w| !w.is_empty()).map(|w| w.to_string()));
+    sanitised_server_type(&words.join("-"))
 }
 
 /// The GPU side of the schedule space: offload thresholds, stream counts, and the GPU's short name
@@ -520,7 +532,13 @@ fn profile_model(
     let space = Space::new(fixture.cores.len(), &a.sub_batches, &gpu.thresholds, &gpu.streams);
     let server = match &a.server_type {
         Some(s) => s.clone(),
-        None => server_type_name(&fixture.host.cpu_model, fixture.cores.len(), gpu.gpu_name.as_deref()),
+        None => server_type_name(
+            &fixture.host.cpu_model,
+            crate::host::microarch(),
+            fixture.cores.len(),
+            &hercules_kernels::Isa::best().to_string(),
+            gpu.gpu_name.as_deref(),
+        ),
     };
     // Checked in `run` when given; the derived name is sanitised, so this only guards a regression.
     check_server_type(&server)?;
@@ -852,13 +870,21 @@ mod tests {
 
     #[test]
     fn server_type_names_are_short_and_stable() {
-        assert_eq!(server_type_name("Intel(R) Xeon(R) Processor @ 2.10GHz", 2, None), "intel-xeon-2c");
-        assert_eq!(server_type_name("AMD EPYC 9454P 48-Core Processor", 48, None), "amd-epyc-9454p-48c");
+        let xeon = "Intel(R) Xeon(R) Processor @ 2.10GHz";
         assert_eq!(
-            server_type_name("AMD EPYC 9454P 48-Core Processor", 48, Some("h100")),
-            "amd-epyc-9454p-48c-h100"
+            server_type_name(xeon, Some("emeraldrapids"), 2, "avx512", None),
+            "intel-xeon-emeraldrapids-2c-avx512"
         );
-        assert_eq!(server_type_name("", 1, None), "cpu-1c");
+        assert_eq!(server_type_name("AMD EPYC", Some("zen1"), 2, "avx2", None), "amd-epyc-zen1-2c-avx2");
+        assert_eq!(
+            server_type_name("AMD EPYC 9454P 48-Core Processor", Some("zen4"), 48, "avx512", Some("h100")),
+            "amd-epyc-9454p-zen4-48c-avx512-h100"
+        );
+        assert_eq!(
+            server_type_name("AMD EPYC Zen4", Some("zen4"), 2, "avx512", None),
+            "amd-epyc-zen4-2c-avx512"
+        );
+        assert_eq!(server_type_name("", None, 1, "scalar", None), "cpu-1c-scalar");
         assert_eq!(gpu_short_name("NVIDIA H100 80GB HBM3"), "h100");
         assert_eq!(gpu_short_name("NVIDIA H200"), "h200");
         assert_eq!(gpu_short_name(""), "gpu");
@@ -878,7 +904,7 @@ mod tests {
         let gpu = gpu_short_name(&long);
         for cpu in ["", "..", "/", &long] {
             for g in [None, Some(gpu.as_str()), Some("..")] {
-                let n = server_type_name(cpu, usize::MAX, g);
+                let n = server_type_name(cpu, Some(cpu), usize::MAX, "avx512", g);
                 check_server_type(&n).unwrap_or_else(|e| panic!("{n}: {e}"));
             }
         }
