@@ -152,6 +152,9 @@ pub struct TypeSpec {
     pub peak_watts: f64,
     /// Price of one server, if given.
     pub price: Option<f64>,
+    /// `MODELLED from <source type> at <commit>` when the type's tables are projections, not
+    /// measurements (the first table's basis); every report shows it.
+    pub modelled: Option<String>,
 }
 
 /// What the analysis keeps of one efficiency table.
@@ -347,6 +350,7 @@ pub fn build_fleet(
     let index: BTreeMap<&str, usize> = models.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
     let mut tables = vec![vec![None; cluster.server.len()]; models.len()];
     let mut synthetic = false;
+    let mut modelled: Vec<Option<String>> = vec![None; cluster.server.len()];
     let mut used: Vec<(PathBuf, EfficiencyTable)> = Vec::new();
     for (s, entry) in cluster.server.iter().enumerate() {
         let own: Vec<(PathBuf, EfficiencyTable)>;
@@ -394,6 +398,15 @@ pub fn build_fleet(
                 )));
             }
             synthetic |= t.synthetic;
+            if modelled[s].is_none() {
+                // The basis is `<type>/<model> at <commit>`: the type's label names the type and commit.
+                modelled[s] = t.modelled.as_ref().map(|m| match m.basis.split_once('/') {
+                    Some((ty, rest)) => {
+                        format!("MODELLED from {ty}{}", rest.find(" at ").map_or("", |i| &rest[i..]))
+                    }
+                    None => format!("MODELLED from {}", m.basis),
+                });
+            }
             used.push((path.clone(), t.clone()));
             tables[m][s] = Some(TableRef {
                 path: path.clone(),
@@ -417,12 +430,14 @@ pub fn build_fleet(
     let types = cluster
         .server
         .iter()
-        .map(|e| TypeSpec {
+        .zip(modelled)
+        .map(|(e, modelled)| TypeSpec {
             name: e.name.clone(),
             count: e.count,
             idle_watts: e.idle_watts,
             peak_watts: e.peak_watts,
             price: e.price,
+            modelled,
         })
         .collect();
     Ok(Fleet { types, models: models.to_vec(), tables, synthetic, capacity, warnings })

@@ -2,18 +2,21 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use hercules_analysis::catalogue::read_catalogue;
 use hercules_analysis::cluster::{build_fleet, load_tables, read_cluster, Capacity, TableLoad};
-use hercules_analysis::limits;
 use hercules_analysis::load::{read_load_toml, read_trace};
 use hercules_analysis::policy::Backend;
+use hercules_analysis::project::{project, ProjectError, Shares, Target};
 use hercules_analysis::provision::{provision, Objective, PolicyKind, ProvisionOptions};
 use hercules_analysis::report::{all_reports, pct_or_na, summary_table, totals_csv, REPORT_STEM};
-use hercules_analysis::roofline::{roofline_svg, RooflineInputs, ZooModel};
+use hercules_analysis::roofline::{mean_query_size, roofline_svg, RooflineInputs, ZooModel};
 use hercules_analysis::synth::{synth, SynthOptions};
+use hercules_analysis::{limits, merge};
+use hercules_results::export::csv_field;
 use hercules_results::{
-    parse_document, read_document, read_table, read_text_bounded, write_bytes_atomic, CsvExporter, Exporter,
-    JsonExporter, KernelReport, MarkdownExporter, RooflineReport, SvgExporter, BENCH_SCHEMA_VERSION,
-    MAX_DOCUMENT_BYTES,
+    all_exporters, parse_document, read_document, read_table, read_text_bounded, write_bytes_atomic,
+    CsvExporter, Exporter, JsonExporter, KernelReport, MarkdownExporter, RooflineReport, SvgExporter,
+    BENCH_SCHEMA_VERSION, MAX_DOCUMENT_BYTES,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,6 +36,12 @@ enum Command {
     Synth(SynthArgs),
     /// Render one efficiency table as Markdown (default), CSV, JSON or an SVG latency-vs-load picture.
     Show(ShowArgs),
+    /// Project measured tables onto catalogue SKUs (or onto a measured type, to validate): tables marked
+    /// `modelled`.
+    Project(ProjectArgs),
+    /// Merge many hosts' tables (e.g. a campaign's shared folder) into one folder per server type,
+    /// refusing two kinds of host under one type, duplicate tables and mixed schema versions.
+    Merge(MergeArgs),
     /// Draw a picture from result documents.
     #[command(subcommand)]
     Plot(PlotCommand),
@@ -164,6 +173,50 @@ struct SynthArgs {
 }
 
 #[derive(clap::Args)]
+struct ProjectArgs {
+    /// Measured efficiency tables of one server type (directories searched recursively, or files).
+    #[arg(long, num_args = 1.., required = true)]
+    tables: Vec<PathBuf>,
+    /// `hercules infer --json` documents measured on the same host: each model's time share per
+    /// operator class (files, or directories of `*.json`).
+    #[arg(long, num_args = 1.., required = true)]
+    shares: Vec<PathBuf>,
+    /// The zoo as `hercules models --json` lists it: each model's bytes gathered per sample, which caps a
+    /// target at its all-core gather bandwidth (without it, no such cap).
+    #[arg(long)]
+    zoo: Option<PathBuf>,
+    /// Server catalogue (TOML, [[sku]] entries).
+    #[arg(long, required_unless_present = "against")]
+    catalogue: Option<PathBuf>,
+    /// SKUs of the catalogue to project onto; repeatable (default: all).
+    #[arg(long, requires = "catalogue")]
+    sku: Vec<String>,
+    /// Validate instead: project onto the measured server type whose tables are here (its ceilings are
+    /// the target's figures) and compare with its measured latency-bounded QPS.
+    #[arg(long, conflicts_with = "catalogue")]
+    against: Option<PathBuf>,
+    /// Write `<out>/<target>/<model>.{json,csv,md,svg}` here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the summary as JSON instead of a table.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print the summary as CSV instead of a table.
+    #[arg(long)]
+    csv: bool,
+}
+
+#[derive(clap::Args)]
+struct MergeArgs {
+    /// Tables: directories (searched recursively) or files.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// The merged folder, `<out>/<server type>/<model>.{json,csv,md,svg}`; must not exist yet.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
 struct ShowArgs {
     /// The table.
     table: PathBuf,
@@ -240,7 +293,194 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Plot(PlotCommand::Roofline(a)) => roofline_cmd(a),
+        Command::Project(a) => project_cmd(a),
+        Command::Merge(a) => {
+            let (tables, _) = load_tables(&a.inputs, TableLoad::Strict)?;
+            let placed = merge::plan(&tables)?;
+            merge::write(&a.out, &tables, &placed)?;
+            let types: std::collections::BTreeSet<&str> =
+                tables.iter().map(|(_, t)| t.server_type.name.as_str()).collect();
+            println!(
+                "merged {} tables of {} server types ({}) into {}",
+                tables.len(),
+                types.len(),
+                types.into_iter().collect::<Vec<_>>().join(", "),
+                a.out.display()
+            );
+            Ok(())
+        }
     }
+}
+
+/// One projected table in the summary.
+#[derive(serde::Serialize)]
+struct Projected {
+    target: String,
+    model: String,
+    basis: String,
+    embedding_share: f64,
+    time_ratio: f64,
+    /// `cores` or `memory`: what bounds the projected throughput.
+    bound: &'static str,
+    source_qps: f64,
+    projected_qps: f64,
+    /// With `--against`: the target's measured QPS and the relative error of the projection.
+    measured_qps: Option<f64>,
+    error: Option<f64>,
+}
+
+fn project_cmd(a: ProjectArgs) -> Result<()> {
+    let (sources, _) = load_tables(&a.tables, TableLoad::Strict)?;
+    let mut shares_docs = Vec::new();
+    for p in &a.shares {
+        let files: Vec<PathBuf> = if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| p.display().to_string())?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "json"))
+                .collect();
+            v.sort();
+            v
+        } else {
+            vec![p.clone()]
+        };
+        for f in files {
+            let text = read_text_bounded(&f, MAX_DOCUMENT_BYTES).with_context(|| f.display().to_string())?;
+            let doc: serde_json::Value = parse_document(&text, &f)?;
+            shares_docs.push((f.display().to_string(), doc));
+        }
+    }
+    let shares_of = |model: &str| -> Result<Shares> {
+        let mut found = None;
+        for (name, doc) in &shares_docs {
+            if let Some(s) = Shares::from_infer(doc, model, name).map_err(anyhow::Error::msg)? {
+                if found.is_some() {
+                    bail!("two --shares documents for model `{model}` (the second is {name}); keep one");
+                }
+                found = Some(s);
+            }
+        }
+        found.with_context(|| format!("no --shares document for model `{model}`: run `hercules infer --model {model} --json FILE` on the source host"))
+    };
+    // Targets, and the measured tables to compare with (validation).
+    let (targets, measured): (Vec<Target>, Vec<(PathBuf, hercules_results::EfficiencyTable)>) = match &a
+        .against
+    {
+        Some(dir) => {
+            let (m, _) = load_tables(std::slice::from_ref(dir), TableLoad::Strict)?;
+            let first = m
+                .first()
+                .with_context(|| format!("--against {}: no efficiency tables there", dir.display()))?;
+            (vec![Target::from_measured(&first.1)?], m)
+        }
+        None => {
+            let path = a.catalogue.as_ref().expect("clap requires --catalogue without --against");
+            let cat = read_catalogue(path)?;
+            let names: Vec<String> = if a.sku.is_empty() {
+                cat.sku.iter().map(|s| s.name.clone()).collect()
+            } else {
+                a.sku.clone()
+            };
+            let skus = names.iter().map(|n| cat.get(n).map(Target::from_sku)).collect::<Result<Vec<_>, _>>();
+            (skus.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?, vec![])
+        }
+    };
+    let zoo: Vec<ZooModel> = match &a.zoo {
+        Some(p) => {
+            let text = read_text_bounded(p, MAX_DOCUMENT_BYTES).with_context(|| p.display().to_string())?;
+            parse_document(&text, p)?
+        }
+        None => vec![],
+    };
+    let bytes_per_query = |t: &hercules_results::EfficiencyTable| {
+        let z = zoo.iter().find(|z| z.name == t.model.name)?;
+        Some(z.gathered_bytes_per_sample as f64 * mean_query_size(&t.query_sizes)?)
+    };
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let mut rows = Vec::new();
+    for target in &targets {
+        for (path, src) in sources.iter().filter(|(_, t)| t.server_type.name != target.name) {
+            let shares = shares_of(&src.model.name)?;
+            let (p, f) = match project(src, &shares, target, bytes_per_query(src), &command) {
+                Ok(x) => x,
+                // A model out of reach on one target leaves that target without its table.
+                Err(e @ ProjectError::Unreachable(_)) => {
+                    eprintln!("warning: {e}; no table for it there");
+                    continue;
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context(path.display().to_string())),
+            };
+            let truth = measured.iter().find(|(_, m)| m.model.name == src.model.name && m.sla == src.sla);
+            let measured_qps = truth.map(|(_, m)| m.best.latency_bounded_qps);
+            rows.push(Projected {
+                target: target.name.clone(),
+                model: src.model.name.clone(),
+                basis: p.modelled.as_ref().map(|m| m.basis.clone()).unwrap_or_default(),
+                embedding_share: shares.embedding,
+                time_ratio: f.time_ratio,
+                bound: if f.bandwidth_bound { "memory" } else { "cores" },
+                source_qps: src.best.latency_bounded_qps,
+                projected_qps: p.best.latency_bounded_qps,
+                measured_qps,
+                error: measured_qps.map(|m| p.best.latency_bounded_qps / m - 1.0),
+            });
+            if let Some(out) = &a.out {
+                let dir = out.join(&target.name);
+                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                for e in all_exporters() {
+                    let file = dir.join(format!("{}.{}", p.model.name, e.extension()));
+                    write_bytes_atomic(&file, e.render(&p).as_bytes())?;
+                }
+            }
+        }
+    }
+    if rows.is_empty() {
+        bail!("nothing to project: every table in --tables is of the target's own server type");
+    }
+    if a.json {
+        print!("{}", JsonExporter.render(&rows));
+    } else if a.csv {
+        println!(
+            "target,model,basis,embedding_share,time_ratio,bound,source_qps,projected_qps,measured_qps,error"
+        );
+        for r in &rows {
+            let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+            println!(
+                "{},{},{},{},{},{},{},{},{},{}",
+                r.target,
+                r.model,
+                csv_field(&r.basis),
+                r.embedding_share,
+                r.time_ratio,
+                r.bound,
+                r.source_qps,
+                r.projected_qps,
+                opt(r.measured_qps),
+                opt(r.error)
+            );
+        }
+    } else {
+        println!("MODELLED tables (projections, not measurements):");
+        println!(
+            "{:<34} {:<10} {:>6} {:>7} {:>7} {:>10} {:>10} {:>10} {:>7}",
+            "target", "model", "emb", "time x", "bound", "source", "projected", "measured", "error"
+        );
+        for r in &rows {
+            println!(
+                "{:<34} {:<10} {:>5.0}% {:>7.3} {:>7} {:>10.1} {:>10.1} {:>10} {:>7}",
+                r.target,
+                r.model,
+                100.0 * r.embedding_share,
+                r.time_ratio,
+                r.bound,
+                r.source_qps,
+                r.projected_qps,
+                r.measured_qps.map_or("-".into(), |m| format!("{m:.1}")),
+                r.error.map_or("-".into(), |e| format!("{:+.1}%", 100.0 * e))
+            );
+        }
+    }
+    Ok(())
 }
 
 fn roofline_cmd(a: RooflineArgs) -> Result<()> {

@@ -552,6 +552,7 @@ mod tests {
                 idle_watts: 50.0,
                 peak_watts: 100.0,
                 price: None,
+                modelled: None,
             }],
             models: vec!["m".into()],
             tables: vec![vec![Some(table)]],

@@ -29,4 +29,7 @@ pub enum Command {
     Capacity(cmd::capacity::CapacityArgs),
     /// Search the schedule space for each model's best latency-bounded throughput; write efficiency tables.
     Profile(cmd::profile::ProfileArgs),
+    /// Write (and submit) a Slurm job array profiling each model on each node type into a shared
+    /// folder; optionally the same as Kubernetes Indexed Jobs.
+    Campaign(cmd::campaign::CampaignArgs),
 }

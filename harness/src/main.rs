@@ -62,5 +62,6 @@ fn run() -> Result<()> {
         cli::Command::Run(args) => cmd::run::run(args),
         cli::Command::Capacity(args) => cmd::capacity::run(args),
         cli::Command::Profile(args) => cmd::profile::run(args),
+        cli::Command::Campaign(args) => cmd::campaign::run(args),
     }
 }

@@ -23,7 +23,7 @@ pub use schedule::{Schedule, ScheduleError};
 pub use sizes::{clip_size, SizeError, MAX_SIZE, MIN_SIZE, MLPERF_TABLE};
 pub use synthetic::{synthetic_table, SyntheticSpec};
 pub use table::{
-    interpolate_tail, tail_name, Counter, CurvePoint, EfficiencyTable, ModelInfo, Power, PowerSource,
-    Provenance, QpsInterval, QuerySizes, ScheduleResult, Search, SearchPoint, ServerType, Sla, TailInterval,
-    OLDEST_TABLE_SCHEMA_VERSION, TABLE_KIND, TABLE_SCHEMA_VERSION,
+    interpolate_tail, tail_name, Counter, CurvePoint, EfficiencyTable, ModelInfo, Modelled, Power,
+    PowerSource, Provenance, QpsInterval, QuerySizes, ScheduleResult, Search, SearchPoint, ServerType, Sla,
+    TailInterval, OLDEST_TABLE_SCHEMA_VERSION, TABLE_KIND, TABLE_SCHEMA_VERSION,
 };

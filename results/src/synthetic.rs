@@ -163,5 +163,6 @@ pub fn synthetic_table(spec: &SyntheticSpec) -> EfficiencyTable {
         measured_at: "1970-01-01T00:00:00Z".into(),
         notes: vec!["SYNTHETIC: made by hercules-analysis synth, not measured".into()],
         provenance: None,
+        modelled: None,
     }
 }

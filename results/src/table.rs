@@ -64,6 +64,38 @@ pub struct EfficiencyTable {
     /// Which build measured it, how it was asked for, on which host (absent in version-1 tables).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+    /// Set on a table a projection made from a measured one (`hercules-analysis project`): a model of a
+    /// server type nobody measured here, never a measurement. Every report shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modelled: Option<Modelled>,
+}
+
+/// How a modelled table was made: which catalogue entry it stands for, from which measured table, by
+/// what rule, and where each figure of the target came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Modelled {
+    /// The catalogue SKU (or measured type) it stands for.
+    pub target: String,
+    /// The measured table it was projected from: `<server type>/<model>` at `<commit>`.
+    pub basis: String,
+    /// The scaling rule, with the ratios it applied.
+    pub method: String,
+    /// The target's figures the projection used, each with its source (datasheet, published
+    /// benchmark, measured ceiling).
+    pub sources: BTreeMap<String, String>,
+}
+
+impl EfficiencyTable {
+    /// `MODELLED from <basis>` or `SYNTHETIC` for a table that is not a measurement, else `None`:
+    /// the label every report and plot of it carries.
+    pub fn not_measured_label(&self) -> Option<String> {
+        if self.synthetic {
+            Some("SYNTHETIC".into())
+        } else {
+            self.modelled.as_ref().map(|m| format!("MODELLED from {}", m.basis))
+        }
+    }
 }
 
 /// Where a table came from: enough to tell whether two tables are comparable.

@@ -184,7 +184,7 @@ fn renderings() {
     assert_eq!(lines.len(), 1 + t.curve.len() + t.default_curve.len());
     let cols = lines[0].split(',').count();
     assert!(lines.iter().all(|l| l.split(',').count() == cols), "rectangular");
-    assert!(lines[1].starts_with("skylake,dlrm-rmc1,95,100,true,best,"));
+    assert!(lines[1].starts_with("skylake,dlrm-rmc1,95,100,true,,best,"));
     let md = MarkdownExporter.render(&t);
     assert!(md.contains("SYNTHETIC"));
     assert!(md.contains("| best |") && md.contains("Best over default: 4.00x"));

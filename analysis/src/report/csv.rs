@@ -55,14 +55,16 @@ impl Exporter<ProvisionReport> for CsvReport {
     fn files(&self, r: &ProvisionReport, _stem: &str) -> Vec<(String, String)> {
         let mut plan = String::from(
             "synthetic,policy,slot,start_hour,model,server_type,servers,schedule,qps_per_server,load_qps,\
-capacity_qps,shortfall_qps,utilisation,offered_per_server,predicted_tail_ms,sla_percentile,sla_target_ms,at_risk\n",
+capacity_qps,shortfall_qps,utilisation,offered_per_server,predicted_tail_ms,sla_percentile,sla_target_ms,at_risk,\
+modelled_type\n",
         );
         for p in &r.policies {
             for sl in &p.slots {
                 for a in &sl.assignments {
                     let m = r.models.iter().position(|x| *x == a.model).unwrap_or(0);
+                    let modelled = r.types.iter().any(|t| t.name == a.server_type && t.modelled.is_some());
                     plan.push_str(&format!(
-                        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                         r.synthetic,
                         p.policy.name(),
                         sl.slot,
@@ -80,14 +82,15 @@ capacity_qps,shortfall_qps,utilisation,offered_per_server,predicted_tail_ms,sla_
                         opt(a.predicted_tail_ms),
                         a.sla_percentile,
                         a.sla_target_ms,
-                        a.at_risk
+                        a.at_risk,
+                        modelled
                     ));
                 }
                 // Models left entirely uncovered have no assignment row: list their shortfall too.
                 for (m, &short) in sl.shortfall.iter().enumerate() {
                     if short > 0.0 && sl.capacity[m] == 0.0 {
                         plan.push_str(&format!(
-                            "{},{},{},{},{},,0,,,{},0,{},,,,,,true\n",
+                            "{},{},{},{},{},,0,,,{},0,{},,,,,,true,false\n",
                             r.synthetic,
                             p.policy.name(),
                             sl.slot,

@@ -64,6 +64,14 @@ impl Exporter<ProvisionReport> for MarkdownReport {
         if r.synthetic {
             w!("> **SYNTHETIC** — some or all efficiency tables were made by `hercules-analysis synth`, not measured. These numbers say nothing about real hardware.\n");
         }
+        let modelled: Vec<&str> =
+            r.types.iter().filter(|t| t.modelled.is_some()).map(|t| t.name.as_str()).collect();
+        if !modelled.is_empty() {
+            w!(
+                "> **MODELLED** — server types {} are projections by `hercules-analysis project` from measured tables, not measurements (see the tables column).\n",
+                modelled.join(", ")
+            );
+        }
         w!(
             "{} models, {} server types, {} slots of {} min; load from {}; headroom {}; the optimum minimises {}.\n",
             r.models.len(),
@@ -78,18 +86,19 @@ impl Exporter<ProvisionReport> for MarkdownReport {
             }
         );
         w!("## Server types\n");
-        w!("| type | available | idle W | peak W | price | models with a table |");
-        w!("|---|---:|---:|---:|---:|---:|");
+        w!("| type | available | idle W | peak W | price | models with a table | tables |");
+        w!("|---|---:|---:|---:|---:|---:|---|");
         for (i, t) in r.types.iter().enumerate() {
             let covered = r.tables.iter().filter(|row| row[i].is_some()).count();
             w!(
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} |",
                 t.name,
                 t.count,
                 t.idle_watts,
                 t.peak_watts,
                 t.price.map(|p| p.to_string()).unwrap_or_else(|| "–".into()),
-                covered
+                covered,
+                t.modelled.as_deref().unwrap_or("measured")
             );
         }
         w!("\n## The day\n");

@@ -15,10 +15,11 @@ pub struct SvgReport;
 const MAX_MODEL_PANELS: usize = 23;
 
 fn title(r: &ProvisionReport, what: &str) -> String {
-    if r.synthetic {
-        format!("{what} — SYNTHETIC tables")
-    } else {
-        what.to_string()
+    let modelled = r.types.iter().any(|t| t.modelled.is_some());
+    match (r.synthetic, modelled) {
+        (true, _) => format!("{what} — SYNTHETIC tables"),
+        (false, true) => format!("{what} — some server types MODELLED"),
+        _ => what.to_string(),
     }
 }
 

@@ -169,17 +169,28 @@ pub fn run(a: CapacityArgs) -> Result<()> {
         SearchStatus::Converged | SearchStatus::AtMaxQps | SearchStatus::OutOfTrials => {
             let best = outcome.best_qps.unwrap_or(0.0);
             match summary.and_then(|s| s.interval.as_ref()).filter(|i| i.trials.len() > 1) {
-                Some(iv) => println!(
-                    "latency-bounded throughput: median {:.1} QPS under {sla}, {:.0}% interval {:.1}–{:.1} QPS \
-                     over {} accepted trials ({} rejected by the host-noise guard; {})",
-                    iv.median,
-                    iv.confidence * 100.0,
-                    iv.low,
-                    iv.high,
-                    iv.trials.len(),
-                    iv.rejected.len(),
-                    iv.method
-                ),
+                Some(iv) => {
+                    // When the guard rejected every trial, the interval is over the rejected ones.
+                    let over = if iv.rejected.len() >= iv.trials.len() && iv.method.starts_with("HOST NOISY")
+                    {
+                        format!("over {} trials, every one rejected by the host-noise guard", iv.trials.len())
+                    } else {
+                        format!(
+                            "over {} accepted trials ({} rejected by the host-noise guard)",
+                            iv.trials.len(),
+                            iv.rejected.len()
+                        )
+                    };
+                    println!(
+                        "latency-bounded throughput: median {:.1} QPS under {sla}, {:.0}% interval {:.1}–{:.1} QPS \
+                         {over}; {}",
+                        iv.median,
+                        iv.confidence * 100.0,
+                        iv.low,
+                        iv.high,
+                        iv.method
+                    )
+                }
                 None => println!(
                     "latency-bounded throughput: {best:.1} QPS under {sla} ({} trials, {:?}{})",
                     outcome.evaluations,

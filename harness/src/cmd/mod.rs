@@ -1,6 +1,7 @@
 //! One module per `hercules` subcommand: its arguments and its `run`. Command modules use the
 //! rooms below them (serve, search, engine, load, ceilings, output) and never each other.
 
+pub mod campaign;
 pub mod capacity;
 pub mod infer;
 pub mod kernels;

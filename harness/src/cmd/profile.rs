@@ -5,6 +5,7 @@
 
 use crate::args::{self, parse_duration};
 use crate::engine::schedule::parse_core_list;
+use crate::engine::DEEPRECSYS;
 use crate::latency::Sla;
 use crate::output::table::Table;
 use crate::output::{now_rfc3339, OutputArgs};
@@ -26,10 +27,6 @@ use hercules_results::{all_exporters, Ceilings, JsonExporter, RooflineReport};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// The eight DeepRecSys models `--all` profiles.
-pub const DEEPRECSYS: &[&str] =
-    &["dlrm-rmc1", "dlrm-rmc2", "dlrm-rmc3", "wnd", "mt-wnd", "ncf", "din", "dien"];
 
 /// SPEC §4's SLA for a zoo model, when it has one.
 pub fn default_sla(model: &str) -> Option<&'static str> {
@@ -790,6 +787,7 @@ fn profile_model(
         measured_at: now_rfc3339(),
         notes,
         provenance: Some(Provenance::new(&fixture.host, std::env::args().collect::<Vec<_>>().join(" "))),
+        modelled: None,
     };
     table.validate().map_err(|e| anyhow::anyhow!("the table this profile made is invalid: {e}"))?;
     let path = dir.join(format!("{stem}.json"));

@@ -200,6 +200,10 @@ impl Servable for Delay {
 /// The built-in test models' names, for error messages.
 pub const BUILTIN_MODELS: &[&str] = &["noop", "sleep:<micros>"];
 
+/// The eight DeepRecSys models `profile --all` and `campaign --all` run.
+pub const DEEPRECSYS: &[&str] =
+    &["dlrm-rmc1", "dlrm-rmc2", "dlrm-rmc3", "wnd", "mt-wnd", "ncf", "din", "dien"];
+
 /// A built-in model by name: `noop` or `sleep:<micros>` (busy-waits that long per sub-batch).
 /// `None` when the name is not a built-in; `Some(Err)` when it is but its argument is bad.
 pub fn builtin(name: &str) -> Option<Result<Arc<dyn Model>, String>> {

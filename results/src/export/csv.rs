@@ -8,7 +8,8 @@ use crate::table::{CurvePoint, EfficiencyTable};
 pub struct CsvExporter;
 
 /// Column names of [`CsvExporter`]'s output.
-pub const CSV_HEADER: &str = "server_type,model,sla_percentile,sla_target_ms,synthetic,schedule_kind,\
+pub const CSV_HEADER: &str =
+    "server_type,model,sla_percentile,sla_target_ms,synthetic,modelled,schedule_kind,\
 schedule,latency_bounded_qps,watts,power_source,offered_qps,achieved_qps,p50_ms,p95_ms,p99_ms";
 
 /// Quotes a CSV field when it holds a comma, quote or newline (RFC 4180).
@@ -37,6 +38,7 @@ impl Exporter for CsvExporter {
                     t.sla.percentile.to_string(),
                     t.sla.target_ms.to_string(),
                     t.synthetic.to_string(),
+                    csv_field(t.modelled.as_ref().map_or("", |m| m.basis.as_str())),
                     kind.to_string(),
                     csv_field(&label),
                     qps.to_string(),

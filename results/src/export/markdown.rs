@@ -22,6 +22,14 @@ impl Exporter for MarkdownExporter {
         if t.synthetic {
             w!("> **SYNTHETIC** — made by `hercules-analysis synth`, not measured.\n");
         }
+        if let Some(m) = &t.modelled {
+            w!(
+                "> **MODELLED** — projected by `hercules-analysis project` for `{}` from {}, not measured: {}\n",
+                m.target,
+                m.basis,
+                m.method
+            );
+        }
         let h = &t.host;
         w!(
             "- Host: {} — {} ({} sockets, {} cores, {} CPUs), {} GiB, kernel {}",

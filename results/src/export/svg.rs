@@ -30,8 +30,8 @@ impl Exporter for SvgExporter {
         let pct = t.sla.percentile;
         let tail = tail_name(pct);
         let mut title = format!("{} on {}: {tail} latency vs offered load", t.model.name, t.server_type.name);
-        if t.synthetic {
-            title.push_str(" (SYNTHETIC)");
+        if let Some(label) = t.not_measured_label() {
+            title.push_str(&format!(" ({label})"));
         }
         let mut svg = Svg::new(900.0, 480.0, &title);
         let curves = [("best", &t.best, &t.curve), ("default", &t.default_schedule, &t.default_curve)];
