@@ -15,6 +15,14 @@ fn analysis(args: &[&str]) -> Output {
     Command::new(workspace_bin("hercules-analysis")).current_dir(repo()).args(args).output().unwrap()
 }
 
+/// `hercules-analysis project` of `tables` with `shares` onto `catalogue`, plus `extra`.
+fn project(tables: &str, shares: &str, catalogue: &Path, extra: &[&str]) -> Output {
+    let mut args =
+        vec!["project", "--tables", tables, "--shares", shares, "--catalogue", catalogue.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    analysis(&args)
+}
+
 fn one_line_error(out: &Output) -> String {
     assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let e = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -40,19 +48,12 @@ fn committed_tables_project_onto_the_catalogue_and_stay_labelled() {
     let out = dir.path().join("projected");
     let (tables, shares) = basis();
     let sku = "xeon-gold-6248-2s-40c-nmp";
-    let run = analysis(&[
-        "project",
-        "--tables",
+    let run = project(
         &tables,
-        "--shares",
         &shares,
-        "--catalogue",
-        "results/fleet/catalogue.toml",
-        "--sku",
-        sku,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+        Path::new("results/fleet/catalogue.toml"),
+        &["--sku", sku, "--out", out.to_str().unwrap()],
+    );
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(stdout.starts_with("MODELLED tables"), "{stdout}");
@@ -110,17 +111,7 @@ fn fleet_bad_input_is_one_line_and_writes_nothing() {
     ] {
         let bad = d.join("bad.toml");
         std::fs::write(&bad, good.replacen(from, to, 1)).unwrap();
-        let e = one_line_error(&analysis(&[
-            "project",
-            "--tables",
-            &tables,
-            "--shares",
-            &shares,
-            "--catalogue",
-            bad.to_str().unwrap(),
-            "--out",
-            d.join("p").to_str().unwrap(),
-        ]));
+        let e = one_line_error(&project(&tables, &shares, &bad, &["--out", d.join("p").to_str().unwrap()]));
         assert!(e.contains("sku `xeon-e5-2680v4-2s-28c`") && e.contains(want), "{e}");
         assert!(!d.join("p").exists());
     }
@@ -132,15 +123,7 @@ fn fleet_bad_input_is_one_line_and_writes_nothing() {
          [sku.sources]\ncores = \"a\"\nfma_gflops_per_core = \"b\"\nwatts = \"c\"\n",
     )
     .unwrap();
-    let e = one_line_error(&analysis(&[
-        "project",
-        "--tables",
-        &tables,
-        "--shares",
-        &shares,
-        "--catalogue",
-        no_gather.to_str().unwrap(),
-    ]));
+    let e = one_line_error(&project(&tables, &shares, &no_gather, &[]));
     assert!(e.contains("target `x` has no gather_gbs, which this model needs"), "{e}");
 
     // Merge of two tables claiming one type from different hosts.
