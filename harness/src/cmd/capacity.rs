@@ -6,7 +6,7 @@ use crate::engine::schedule::Schedule;
 use crate::latency::Sla;
 use crate::output;
 use crate::output::table::{num, Table};
-use crate::serve::capacity::{measure_guarded, CapacityParams, RepeatArgs, RepeatSummary};
+use crate::serve::capacity::{all_rejected, measure_guarded, CapacityParams, RepeatArgs, RepeatSummary};
 use crate::serve::fixture::{Fixture, ServeArgs};
 use crate::serve::interrupt_flag;
 use crate::serve::rate_search::SearchStatus;
@@ -171,8 +171,7 @@ pub fn run(a: CapacityArgs) -> Result<()> {
             match summary.and_then(|s| s.interval.as_ref()).filter(|i| i.trials.len() > 1) {
                 Some(iv) => {
                     // When the guard rejected every trial, the interval is over the rejected ones.
-                    let over = if iv.rejected.len() >= iv.trials.len() && iv.method.starts_with("HOST NOISY")
-                    {
+                    let over = if all_rejected(iv) {
                         format!("over {} trials, every one rejected by the host-noise guard", iv.trials.len())
                     } else {
                         format!(

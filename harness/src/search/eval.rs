@@ -197,10 +197,7 @@ impl Evaluation {
             .collect();
         let mut iv = QpsInterval::from_trials(&qps, confidence, tolerance, rejected)?;
         if none_accepted {
-            iv.method = format!(
-                "HOST NOISY: the guard rejected every trial, so these are the rejected ones; {}",
-                iv.method
-            );
+            capacity::mark_all_rejected(&mut iv);
         }
         Some(iv)
     }

@@ -312,6 +312,19 @@ pub fn measure_guarded(
     Ok(r)
 }
 
+/// How an interval made of rejected trials (the guard rejected every one) begins its method.
+const HOST_NOISY: &str = "HOST NOISY: the guard rejected every trial, so these are the rejected ones";
+
+/// Marks `iv` as made of the rejected trials, because the guard rejected every one.
+pub fn mark_all_rejected(iv: &mut QpsInterval) {
+    iv.method = format!("{HOST_NOISY}; {}", iv.method);
+}
+
+/// Whether `iv` is made of rejected trials only ([`mark_all_rejected`]).
+pub fn all_rejected(iv: &QpsInterval) -> bool {
+    iv.method.starts_with(HOST_NOISY)
+}
+
 /// Summary of repeated trials: the interval of the latency-bounded QPS over the accepted ones, and
 /// the SLA percentile's interval at the median trial's best rate.
 #[derive(Debug, Clone, Serialize)]
@@ -342,10 +355,7 @@ impl RepeatSummary {
         let qps: Vec<f64> = used.iter().map(|&i| repeats[i].qps()).collect();
         let mut interval = QpsInterval::from_trials(&qps, confidence, tolerance, rejected);
         if let (Some(iv), true) = (interval.as_mut(), all_rejected) {
-            iv.method = format!(
-                "HOST NOISY: the guard rejected every trial, so these are the rejected ones; {}",
-                iv.method
-            );
+            mark_all_rejected(iv);
         }
         let mut order = used.clone();
         order.sort_by(|&a, &b| repeats[a].qps().total_cmp(&repeats[b].qps()));
