@@ -399,13 +399,7 @@ pub fn build_fleet(
             }
             synthetic |= t.synthetic;
             if modelled[s].is_none() {
-                // The basis is `<type>/<model> at <commit>`: the type's label names the type and commit.
-                modelled[s] = t.modelled.as_ref().map(|m| match m.basis.split_once('/') {
-                    Some((ty, rest)) => {
-                        format!("MODELLED from {ty}{}", rest.find(" at ").map_or("", |i| &rest[i..]))
-                    }
-                    None => format!("MODELLED from {}", m.basis),
-                });
+                modelled[s] = t.modelled.as_ref().map(crate::project::type_label);
             }
             used.push((path.clone(), t.clone()));
             tables[m][s] = Some(TableRef {

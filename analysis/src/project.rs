@@ -174,6 +174,20 @@ impl HostFigures {
     }
 }
 
+/// A modelled table's basis: `<server type>/<model> at <commit>` of the measured table.
+fn basis(src: &EfficiencyTable) -> String {
+    format!("{}/{} at {}", src.server_type.name, src.model.name, commit(src))
+}
+
+/// What a server type of modelled tables is labelled in reports: `MODELLED from <server type> at
+/// <commit>`, read from a table's [`basis`] (the model left out).
+pub fn type_label(m: &Modelled) -> String {
+    match m.basis.split_once('/') {
+        Some((ty, rest)) => format!("MODELLED from {ty}{}", rest.find(" at ").map_or("", |i| &rest[i..])),
+        None => format!("MODELLED from {}", m.basis),
+    }
+}
+
 fn commit(t: &EfficiencyTable) -> String {
     match &t.provenance {
         Some(p) if p.dirty => format!("{}-dirty", p.commit),
@@ -253,7 +267,7 @@ pub fn project(
     }
     let from = HostFigures::of(src).map_err(ProjectError::Source)?;
     let f = factors(&from, shares, target, src.best.latency_bounded_qps, bytes_per_query)?;
-    let basis = format!("{}/{} at {}", src.server_type.name, src.model.name, commit(src));
+    let basis = basis(src);
     let overhead = if target.overhead_ms > 0.0 {
         format!(" + {} ms per query", target.overhead_ms)
     } else {
@@ -567,6 +581,7 @@ mod tests {
         assert_eq!(p.best.schedule.instances, src.best.schedule.instances);
         assert!(p.modelled.as_ref().unwrap().basis.starts_with("src/m at "));
         assert!(p.not_measured_label().unwrap().starts_with("MODELLED from src/m"));
+        assert!(type_label(p.modelled.as_ref().unwrap()).starts_with("MODELLED from src at "));
         p.validate().unwrap();
     }
 
