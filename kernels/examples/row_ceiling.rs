@@ -1,13 +1,13 @@
 //! Random row-touch reference loop: millions of random rows per second brought into a core, per row
-//! size, prefetch hint and distance, at 1 and 2 threads (see `ceiling::row_touch`; a reference, not a
-//! bound: the embedding kernel has outrun it).
+//! size, prefetch hint and distance, at 1 and 2 threads (see `ceiling::row_touch`, the embedding
+//! bag's ceiling in `hercules kernels`).
 //!
 //! `cargo run --release -p hercules-kernels --example row_ceiling -- [TABLE_MIB] [REPEATS] [ROWS..]`
 //! ROWS are `bytes` or `bytes/stride` (e.g. `72/72`, `40/64`); JSON lines go to stdout.
 //!
 //! `row_ceiling emb TABLE_MIB REPEATS DTYPE DIM..`: the embedding-bag kernel (B = 2048, L = 80,
 //! uniform random indices, sum) on the same size of table, in the same units, for side-by-side
-//! runs of two builds. `PF=rows` overrides the prefetch distance.
+//! runs of two builds. `PF=rows` and `HINT=t0|t1|nta|t1t0` override the prefetch distance and hint.
 //!
 //! `row_ceiling stream SETS TABLES ROWS BAGS LOOKUPS ROW_BYTES [REPEATS]`: the touch loop replaying a
 //! model's lookup stream rather than a uniform one: `SETS` input sets, each with `BAGS` bags of
@@ -145,6 +145,11 @@ fn emb(args: &[String]) {
         let mut opts = EmbeddingOpts::for_table(&table);
         if let Some(p) = std::env::var("PF").ok().and_then(|s| s.parse().ok()) {
             opts.prefetch_distance = p;
+        }
+        if let Ok(h) = std::env::var("HINT") {
+            use embedding::PrefetchHint as P;
+            let all = [("t0", P::T0), ("t1", P::T1), ("nta", P::Nta), ("t1t0", P::T1T0)];
+            opts.prefetch_hint = all.iter().find(|(n, _)| *n == h).expect("HINT: t0, t1, nta or t1t0").1;
         }
         let mut out = vec![0.0f32; batch * dim];
         for pool in &pools {

@@ -50,10 +50,13 @@ impl Table {
     }
 
     /// The software prefetch for this table on this host: from the per-host tuning cache, or measured
-    /// (see [`embedding::tune_prefetch_cached`]).
+    /// (see [`embedding::tune_prefetch_cached`]) on every core this process may use at once, the
+    /// condition a server works in at capacity.
     pub fn tune_prefetch(&self) -> Result<embedding::PrefetchTuning> {
         let cache = embedding::default_cache_path();
-        embedding::tune_prefetch_cached(&self.inner, self.opts, 9, cache.as_deref())
+        let pool = PinnedPool::new(&hercules_kernels::pool::allowed_cores())
+            .map_err(kernel("tuning the software prefetch"))?;
+        embedding::tune_prefetch_cached(&self.inner, self.opts, 9, &pool, cache.as_deref())
             .map_err(kernel("tuning the software prefetch"))
     }
 

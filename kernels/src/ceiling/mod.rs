@@ -53,16 +53,28 @@ fn fma_loop(isa: Isa, iters: u64) -> f32 {
     }
 }
 
-/// Prefetches the cache lines of the gather row at `row` into L2 (T1, the hint that helped where T0
-/// did not). A constant line count, so this unrolls into straight-line code: prefetches issued by a
-/// loop over a run-time count cost more than they saved (see results/notebook-2026.md).
-#[cfg(target_arch = "x86_64")]
+/// Prefetches the cache lines of the gather row at `row` with hint `H` (as [`touch_prefetch`]). A
+/// constant line count and hint, so this unrolls into straight-line code: prefetches issued by a loop
+/// over a run-time count cost more than they saved (see results/notebook-2026.md).
 #[inline(always)]
-fn prefetch_row(row: *const f32) {
-    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+fn prefetch_row<const H: u8>(row: *const f32) {
     for l in 0..GATHER_ROW / 16 {
-        // SAFETY: prefetch is a hint that never faults, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_T1>(row.wrapping_add(l * 16) as *const i8) };
+        touch_prefetch(H, row.wrapping_add(l * 16) as *const u8);
+    }
+}
+
+/// The gather loop of [`gather_kernel`] with its prefetch hint a constant.
+#[inline(always)]
+fn gather_rows<const H: u8>(table: &[f32], idx: &[u32], dist: usize, acc: &mut [f32; GATHER_ROW]) {
+    for (i, &r) in idx.iter().enumerate() {
+        if dist != 0 {
+            let ahead = idx[(i + dist).min(idx.len() - 1)] as usize;
+            prefetch_row::<H>(table.as_ptr().wrapping_add(ahead * GATHER_ROW));
+        }
+        let src = &table[r as usize * GATHER_ROW..][..GATHER_ROW];
+        for (s, x) in acc.iter_mut().zip(src) {
+            *s += *x;
+        }
     }
 }
 
@@ -126,18 +138,13 @@ multiversion! {
 
 multiversion! {
     /// Sums whole rows of `table` ([`GATHER_ROW`] floats each) at `idx`, prefetching `dist` rows
-    /// ahead (0 = none; near the end the last row is asked for again instead of branching).
-    fn gather_kernel(table: &[f32], idx: &[u32], dist: usize, acc: &mut [f32; GATHER_ROW]) -> () {
-        for (i, &r) in idx.iter().enumerate() {
-            #[cfg(target_arch = "x86_64")]
-            if dist != 0 {
-                let ahead = idx[(i + dist).min(idx.len() - 1)] as usize;
-                prefetch_row(table.as_ptr().wrapping_add(ahead * GATHER_ROW));
-            }
-            let src = &table[r as usize * GATHER_ROW..][..GATHER_ROW];
-            for (s, x) in acc.iter_mut().zip(src) {
-                *s += *x;
-            }
+    /// ahead (0 = none; near the end the last row is asked for again instead of branching) with hint
+    /// `hint` (as [`touch_prefetch`]: 1 = T0, 2 = T1, 3 = NTA).
+    fn gather_kernel(table: &[f32], idx: &[u32], dist: usize, hint: u8, acc: &mut [f32; GATHER_ROW]) -> () {
+        match hint {
+            1 => gather_rows::<1>(table, idx, dist, acc),
+            3 => gather_rows::<3>(table, idx, dist, acc),
+            _ => gather_rows::<2>(table, idx, dist, acc),
         }
     }
 }
@@ -258,22 +265,38 @@ impl GatherTable {
     }
 }
 
-/// Prefetch distances (rows ahead, 0 = none) the gather ceiling tries. The best one differs from
-/// machine to machine (see results/notebook-2026.md), so every repeat runs each and keeps the fastest.
-pub const GATHER_PREFETCH_ROWS: [usize; 3] = [0, 16, 32];
+/// Prefetch settings (hint as [`touch_prefetch`], rows ahead; 0 = none) the gather ceiling tries. The
+/// best one differs from machine to machine (T1 at 16-32 rows on the Xeon guests, T0 or NTA at 64-128 on a
+/// Zen 5 guest, where T1 reached half of that), so every repeat runs each and keeps the fastest.
+pub const GATHER_PREFETCH: [(u8, usize); 13] = [
+    (0, 0),
+    (1, 16),
+    (1, 32),
+    (1, 64),
+    (1, 128),
+    (2, 16),
+    (2, 32),
+    (2, 64),
+    (2, 128),
+    (3, 16),
+    (3, 32),
+    (3, 64),
+    (3, 128),
+];
 
-/// Random whole-row gather in GB/s of row data: for each of [`GATHER_PREFETCH_ROWS`], one pass on
-/// every worker (each takes its share of the indices); the fastest counts.
+/// Random whole-row gather in GB/s of row data: for each of [`GATHER_PREFETCH`], one pass on every
+/// worker (each takes its share of the indices); the fastest counts.
 pub fn gather(pool: &PinnedPool, g: &GatherTable) -> f64 {
     let isa = Isa::best();
     let bytes = (g.idx.len() * GATHER_ROW * 4) as f64;
-    GATHER_PREFETCH_ROWS
+    GATHER_PREFETCH
         .iter()
-        .map(|&dist| {
+        .map(|&(hint, dist)| {
             let start = Instant::now();
             pool.broadcast(|w, n_w| {
                 let mut acc = [0.0f32; GATHER_ROW];
-                gather_kernel(isa, &g.table, &g.idx[split_range(g.idx.len(), n_w, w)], dist, &mut acc);
+                let idx = &g.idx[split_range(g.idx.len(), n_w, w)];
+                gather_kernel(isa, &g.table, idx, dist, hint, &mut acc);
                 black_box(&acc);
             });
             bytes / start.elapsed().as_secs_f64() / 1e9
@@ -317,8 +340,9 @@ impl std::str::FromStr for TouchHint {
 }
 
 /// A table of `rows` rows every `stride` bytes and uniform random row indices, for the row-touch
-/// loop: a plain reference for how fast random rows of a given size reach a core. Not a bound (the
-/// embedding kernel has outrun it, see results/notebook-2026.md), so it is not in `hercules roofline`.
+/// loop: how fast random rows of a given size reach a core with the least work per line, the ceiling
+/// `hercules kernels` holds the embedding bag to (at its best prefetch setting). Per row size, so not
+/// in `hercules roofline`.
 pub struct RowTouchTable {
     data: HugeBuf<u8>,
     stride: usize,
@@ -406,57 +430,61 @@ fn touch_prefetch(h: u8, p: *const u8) {
     let _ = (h, p);
 }
 
+/// The most lines a row of `row_bytes` can span from any start within a line when `stride` does not
+/// keep rows line-aligned (or exactly its lines when it does).
+fn touch_lines(row_bytes: usize, stride: usize) -> usize {
+    if stride.is_multiple_of(64) {
+        row_bytes.div_ceil(64)
+    } else {
+        (row_bytes + 63).div_ceil(64)
+    }
+}
+
 /// Touches every cache line of `row_bytes` at each of `idx`'s rows (one 8-byte load per line, the
 /// least work that still brings the line into the core), prefetching the lines of the row `dist`
 /// lookups ahead with hint `H`. Returns a checksum so nothing is optimised away.
-fn touch_kernel<const H: u8>(data: &[u8], stride: usize, row_bytes: usize, idx: &[u32], dist: usize) -> u64 {
+///
+/// `LINES` (the row's [`touch_lines`], or 0 for a run-time count) is a constant of each call site so
+/// the prefetches and loads unroll into straight-line code, as in the embedding kernel: with a
+/// run-time line count this loop ran at half the kernel's rate on a Zen 5 host, which made it no
+/// ceiling. Line `l` of a row is read at `min(64·l, row_bytes − 8)` from its start (prefetched at
+/// `min(64·l, row_bytes − 1)`), which reaches every line the row spans whatever its alignment.
+fn touch_kernel<const H: u8, const LINES: usize>(
+    data: &[u8],
+    stride: usize,
+    row_bytes: usize,
+    idx: &[u32],
+    dist: usize,
+) -> u64 {
     let base = data.as_ptr();
+    let lines = if LINES == 0 { touch_lines(row_bytes, stride) } else { LINES };
+    let (last_pf, last_ld) = (row_bytes - 1, row_bytes - 8);
     let mut acc = 0u64;
     let n = idx.len();
     let near = (dist / 4).max(1);
+    let order = |l: usize| if H == 5 { lines - 1 - l } else { l };
     for i in 0..n {
         if H != 0 && i + dist < n {
             // SAFETY: i + dist < n.
             let a = base.wrapping_add(unsafe { *idx.get_unchecked(i + dist) } as usize * stride);
-            let lines = ((a as usize & 63) + row_bytes).div_ceil(64);
             for l in 0..lines {
-                let l = if H == 5 { lines - 1 - l } else { l };
-                touch_prefetch(if H >= 4 { 2 } else { H }, a.wrapping_add(64 * l));
+                touch_prefetch(if H >= 4 { 2 } else { H }, a.wrapping_add((64 * order(l)).min(last_pf)));
             }
         }
         if H == 4 && i + near < n {
             // SAFETY: i + near < n.
             let a = base.wrapping_add(unsafe { *idx.get_unchecked(i + near) } as usize * stride);
-            let lines = ((a as usize & 63) + row_bytes).div_ceil(64);
             for l in 0..lines {
-                touch_prefetch(1, a.wrapping_add(64 * l));
+                touch_prefetch(1, a.wrapping_add((64 * l).min(last_pf)));
             }
         }
         // SAFETY: i < n; every index is below rows, so the row's bytes lie inside data.
         let r = unsafe { base.add(*idx.get_unchecked(i) as usize * stride) };
-        let end = r as usize + row_bytes;
-        // One load per line the row touches: at the row start, then at each later line start
-        // (clamped so the last 8-byte load stays inside the row).
-        if H == 5 {
-            // Descending: the last 8 bytes, then each earlier line's first 8 bytes ≥ the row start.
-            let mut p = end - 8;
-            loop {
-                // SAFETY: p..p+8 lies inside the row.
-                acc = acc.wrapping_add(unsafe { (p as *const u64).read_unaligned() });
-                let line = p & !63;
-                if line <= r as usize {
-                    break;
-                }
-                p = (line - 64).max(r as usize);
-            }
-            continue;
-        }
-        let mut p = r as usize;
-        while p < end {
-            let q = p.min(end - 8);
-            // SAFETY: q..q+8 lies inside the row (rows are ≥ 8 bytes here).
-            acc = acc.wrapping_add(unsafe { (q as *const u64).read_unaligned() });
-            p = (p & !63) + 64;
+        for l in 0..lines {
+            // SAFETY: the offset is at most row_bytes − 8 (rows are ≥ 8 bytes here), so the 8 bytes
+            // lie inside the row.
+            let v = unsafe { (r.add((64 * order(l)).min(last_ld)) as *const u64).read_unaligned() };
+            acc = acc.wrapping_add(v);
         }
     }
     acc
@@ -477,14 +505,34 @@ pub fn row_touch(
     pool.broadcast(|w, n_w| {
         let idx = &t.idx[split_range(t.idx.len(), n_w, w)];
         let s = match hint {
-            TouchHint::None => touch_kernel::<0>(&t.data, t.stride, row_bytes, idx, dist),
-            TouchHint::T0 => touch_kernel::<1>(&t.data, t.stride, row_bytes, idx, dist),
-            TouchHint::T1 => touch_kernel::<2>(&t.data, t.stride, row_bytes, idx, dist),
-            TouchHint::Nta => touch_kernel::<3>(&t.data, t.stride, row_bytes, idx, dist),
-            TouchHint::T1T0 => touch_kernel::<4>(&t.data, t.stride, row_bytes, idx, dist),
-            TouchHint::T1Rev => touch_kernel::<5>(&t.data, t.stride, row_bytes, idx, dist),
+            TouchHint::None => touch_by_lines::<0>(&t.data, t.stride, row_bytes, idx, dist),
+            TouchHint::T0 => touch_by_lines::<1>(&t.data, t.stride, row_bytes, idx, dist),
+            TouchHint::T1 => touch_by_lines::<2>(&t.data, t.stride, row_bytes, idx, dist),
+            TouchHint::Nta => touch_by_lines::<3>(&t.data, t.stride, row_bytes, idx, dist),
+            TouchHint::T1T0 => touch_by_lines::<4>(&t.data, t.stride, row_bytes, idx, dist),
+            TouchHint::T1Rev => touch_by_lines::<5>(&t.data, t.stride, row_bytes, idx, dist),
         };
         black_box(s);
     });
     t.idx.len() as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+/// [`touch_kernel`] with the row's line count as a constant (rows up to 16 lines, 1 KiB), else
+/// counted at run time.
+fn touch_by_lines<const H: u8>(
+    data: &[u8],
+    stride: usize,
+    row_bytes: usize,
+    idx: &[u32],
+    dist: usize,
+) -> u64 {
+    macro_rules! by_lines {
+        ($($n:literal)*) => {
+            match touch_lines(row_bytes, stride) {
+                $($n => touch_kernel::<H, $n>(data, stride, row_bytes, idx, dist),)*
+                _ => touch_kernel::<H, 0>(data, stride, row_bytes, idx, dist),
+            }
+        };
+    }
+    by_lines!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
 }

@@ -15,11 +15,11 @@ fn kernels_compute_what_they_claim_at_every_isa() {
         assert_eq!(read_kernel(isa, &b), 499_500.0);
         // 10 rows; row r holds r·GATHER_ROW + c at column c.
         let table: Vec<f32> = (0..10 * GATHER_ROW).map(|i| i as f32).collect();
-        for dist in [0, 2, 5] {
+        for (hint, dist) in [(0, 0), (1, 2), (2, 5), (3, 2)] {
             let mut acc = [0.0f32; GATHER_ROW];
-            gather_kernel(isa, &table, &[1, 9, 1], dist, &mut acc);
+            gather_kernel(isa, &table, &[1, 9, 1], dist, hint, &mut acc);
             let want: Vec<f32> = (0..GATHER_ROW).map(|c| (11 * GATHER_ROW + 3 * c) as f32).collect();
-            assert_eq!(acc.to_vec(), want, "{isa} dist {dist}");
+            assert_eq!(acc.to_vec(), want, "{isa} hint {hint} dist {dist}");
         }
         assert!(fma_loop(isa, 10).is_finite());
     }
@@ -58,19 +58,25 @@ fn replayed_indices_are_checked_and_touched() {
 
 #[test]
 fn touch_reads_every_line_of_the_row() {
-    // 4 rows of 136 bytes (stride 136) in a page-aligned buffer: row 1 spans bytes 136..272,
-    // lines 2..4 (3 lines).
+    // 4 rows of 136 bytes (stride 136, so rows are not line-aligned) in a page-aligned buffer: row 1
+    // spans bytes 136..272, lines 2..4. It may span 4 lines at another alignment, so 4 loads, at
+    // 136 (line 2), 200 (line 3) and 264 twice (the last 8 bytes, line 4).
     let bytes: Vec<u8> = (0..4 * 136).map(|i| (i % 251) as u8).collect();
     let data = HugeBuf::<u8>::from_slice("touch test", &bytes).unwrap();
-    let want: u64 = [136usize, 192, 256]
+    let want: u64 = [136usize, 200, 264, 264]
         .iter()
         .map(|&o| u64::from_le_bytes(data[o..o + 8].try_into().unwrap()))
         .fold(0u64, |a, b| a.wrapping_add(b));
-    assert_eq!(touch_kernel::<2>(&data, 136, 136, &[1], 4), want);
-    // Descending: 264 (the last 8 bytes), then 192, then 136 (the row start).
-    let want_rev: u64 = [264usize, 192, 136]
+    assert_eq!(touch_lines(136, 136), 4);
+    assert_eq!(touch_kernel::<2, 0>(&data, 136, 136, &[1], 4), want);
+    assert_eq!(touch_kernel::<2, 4>(&data, 136, 136, &[1], 4), want);
+    // Descending: the same loads in the other order.
+    assert_eq!(touch_kernel::<5, 4>(&data, 136, 136, &[1], 4), want);
+    // Line-aligned rows (stride 128): exactly their lines, 0 and 64 from the row start.
+    let want_aligned: u64 = [128usize, 192]
         .iter()
         .map(|&o| u64::from_le_bytes(data[o..o + 8].try_into().unwrap()))
         .fold(0u64, |a, b| a.wrapping_add(b));
-    assert_eq!(touch_kernel::<5>(&data, 136, 136, &[1], 4), want_rev);
+    assert_eq!(touch_lines(128, 128), 2);
+    assert_eq!(touch_by_lines::<1>(&data, 128, 128, &[1], 4), want_aligned);
 }

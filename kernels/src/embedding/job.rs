@@ -57,9 +57,11 @@ impl<I: IndexInt> Job<'_, I> {
         };
         let start = col * self.dtype.value_bytes();
         let last = slice_bytes.max(1) - 1;
-        // Int8 rows end with scale and bias, which every pass reads.
-        let extra = if self.dtype == DType::Int8 { self.dim - start + 7 } else { last };
-        SlicePlan { far: self.prefetch, near, start, last, extra }
+        // Int8 rows end with scale and bias, which every pass reads (asked for apart when past the slice).
+        let extra = (self.dtype == DType::Int8).then(|| self.dim - start + 7).filter(|&e| e > last);
+        // A slice of whole lines in line-aligned rows is covered by its lines alone.
+        let ragged = ![self.stride, start, last + 1].iter().all(|b| b.is_multiple_of(64));
+        SlicePlan { far: self.prefetch, near, start, last, extra, ragged }
     }
 
     /// The prefetch plan of a SIMD pass `width` values wide (`N · lanes`) from `col`, for dtype code
@@ -100,13 +102,16 @@ pub(super) struct SlicePlan {
     start: usize,
     /// Offset of the slice's last byte from its start.
     last: usize,
-    /// The int8 scale and bias, from the slice's start (asked for for int8 rows).
-    extra: usize,
+    /// The int8 scale and bias, from the slice's start, when the slice does not reach them.
+    extra: Option<usize>,
+    /// The slice may end in a line its whole lines from `start` do not reach (rows not line-aligned,
+    /// or the slice not a whole number of lines), so its last byte is asked for as well.
+    ragged: bool,
 }
 
 impl SlicePlan {
     /// Issues the prefetches for lookup position `i` (`i < pf_end ≤ indices.len()`): `lines` lines
-    /// from the slice's start, each clamped to the slice, then the slice's last byte (the slice may
+    /// from the slice's start, each clamped to the slice, then, when the slice is ragged, its last byte (it may
     /// start mid-line), and for int8 rows (`DT`) the scale and bias. `lines` should be a constant:
     /// the slice's length in whole lines rounded up.
     #[inline(always)]
@@ -149,9 +154,11 @@ impl SlicePlan {
         for l in 0..lines {
             prefetch_line::<H>(p.wrapping_add((l * 64).min(self.last)));
         }
-        prefetch_line::<H>(p.wrapping_add(self.last));
-        if DT == DT_I8 {
-            prefetch_line::<H>(p.wrapping_add(self.extra));
+        if self.ragged {
+            prefetch_line::<H>(p.wrapping_add(self.last));
+        }
+        if let (DT_I8, Some(extra)) = (DT, self.extra) {
+            prefetch_line::<H>(p.wrapping_add(extra));
         }
     }
 }

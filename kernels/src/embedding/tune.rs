@@ -2,18 +2,21 @@
 //! property of the memory system and differs between the hosts measured so far
 //! (results/notebook-2026.md), so a DRAM-sized table is measured once with each candidate, interleaved
 //! round by round so that drift spreads evenly, and the choice is kept in a per-host cache
-//! ([`super::tune_cache`]) so the next run reuses it.
+//! ([`super::tune_cache`]) so the next run reuses it. The measurement runs on the pool the caller will
+//! run on: a setting that is best on one core can lose badly when every core gathers at once (on a Zen 5
+//! guest, `t1t0` won on one core and ran at 0.6x `nta` on two).
 
 use super::tune_cache::{self, TuningCache};
-use super::{embedding_bag, random_bags, Bags, EmbeddingOpts, EmbeddingTable, Indices, Pooling};
+use super::{embedding_bag_par, random_bags, Bags, EmbeddingOpts, EmbeddingTable, Indices, Pooling};
 use super::{PrefetchHint, DEFAULT_HINT, DEFAULT_PREFETCH_DISTANCE, PREFETCH_MIN_TABLE_BYTES};
 use crate::error::Result;
+use crate::pool::PinnedPool;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
 
 /// Distances tried with each hint of [`HINTS`], in rows ahead (no software prefetch is tried too).
-pub const DISTANCES: [usize; 4] = [8, 16, DEFAULT_PREFETCH_DISTANCE, 64];
+pub const DISTANCES: [usize; 6] = [8, 16, DEFAULT_PREFETCH_DISTANCE, 64, 96, 128];
 
 /// Hints tried at each distance of [`DISTANCES`].
 pub const HINTS: [PrefetchHint; 4] =
@@ -110,17 +113,22 @@ pub fn candidates() -> Vec<(usize, PrefetchHint)> {
     c
 }
 
-/// Measures every [`candidates`] setting on `table` from the calling thread (`rounds` interleaved
-/// rounds of one call of 256 bags × 40 fresh uniform lookups each). The fastest replaces the default
-/// only when a second, fresh set of `rounds` rounds of the two alone confirms it at least 5% faster:
-/// the fastest of 17 noisy medians is faster than it really is, and the confirming rounds are not.
-/// Tables small enough to stay in cache get no prefetch without measuring.
-pub fn tune_prefetch(table: &EmbeddingTable, base: EmbeddingOpts, rounds: usize) -> Result<PrefetchTuning> {
+/// Measures every [`candidates`] setting on `table` on every worker of `pool` at once (`rounds`
+/// interleaved rounds of one call of 256 bags × 40 fresh uniform lookups per worker). The fastest
+/// replaces the default only when a second, fresh set of `rounds` rounds of the two alone confirms it
+/// at least 5% faster: the fastest of 25 noisy medians is faster than it really is, and the confirming
+/// rounds are not. Tables small enough to stay in cache get no prefetch without measuring.
+pub fn tune_prefetch(
+    table: &EmbeddingTable,
+    base: EmbeddingOpts,
+    rounds: usize,
+    pool: &PinnedPool,
+) -> Result<PrefetchTuning> {
     if stays_in_cache(table) {
         return Ok(PrefetchTuning::fixed(0, DEFAULT_HINT, TuningSource::CacheResident));
     }
     let cands = candidates();
-    let medians: Vec<CandidateTime> = time_settings(table, base, &cands, rounds, 0)?
+    let medians: Vec<CandidateTime> = time_settings(table, base, &cands, rounds, 0, pool)?
         .into_iter()
         .zip(&cands)
         .map(|(median_s, &(distance, hint))| CandidateTime { distance, hint, median_s })
@@ -128,7 +136,7 @@ pub fn tune_prefetch(table: &EmbeddingTable, base: EmbeddingOpts, rounds: usize)
     let (mut distance, mut hint, mut gain) = choose(&medians);
     if (distance, hint) != (DEFAULT_PREFETCH_DISTANCE, DEFAULT_HINT) {
         let pair = [(distance, hint), (DEFAULT_PREFETCH_DISTANCE, DEFAULT_HINT)];
-        let t = time_settings(table, base, &pair, rounds, 1 << 20)?;
+        let t = time_settings(table, base, &pair, rounds, 1 << 20, pool)?;
         let confirmed = t[1] / t[0];
         gain = Some(confirmed);
         if confirmed < 1.0 / (1.0 - MIN_GAIN) {
@@ -153,15 +161,17 @@ fn stays_in_cache(table: &EmbeddingTable) -> bool {
 }
 
 /// Median seconds per call of each setting over `rounds` interleaved rounds (after one warm-up
-/// round), each call on a fresh batch (seeded from `seed0`) so none finds its rows in cache.
+/// round), each call on a fresh batch (seeded from `seed0`) so none finds its rows in cache, split
+/// over `pool`'s workers.
 fn time_settings(
     table: &EmbeddingTable,
     base: EmbeddingOpts,
     settings: &[(usize, PrefetchHint)],
     rounds: usize,
     seed0: u64,
+    pool: &PinnedPool,
 ) -> Result<Vec<f64>> {
-    let (batch, lookups) = (256, 40.min(table.rows()));
+    let (batch, lookups) = (256 * pool.threads(), 40.min(table.rows()));
     let mut out = vec![0.0f32; batch * table.dim()];
     let mut times = vec![Vec::with_capacity(rounds); settings.len()];
     for r in 0..=rounds.max(1) {
@@ -170,7 +180,8 @@ fn time_settings(
             let (idx, offsets) = random_bags(table.rows(), batch, lookups, seed);
             let opts = EmbeddingOpts { prefetch_distance: distance, prefetch_hint: hint, ..base };
             let t = Instant::now();
-            embedding_bag(
+            embedding_bag_par(
+                pool,
                 table,
                 Indices::U32(&idx),
                 Bags::Offsets(&offsets),
@@ -194,24 +205,25 @@ fn time_settings(
 }
 
 /// As [`tune_prefetch`], through the per-host cache at `cache` (none: always measure): a cached
-/// choice for this host and this table's shape class is reused; otherwise the measurement is made and
-/// stored. A corrupt cache, one written on another host, or one that cannot be written is reported in
+/// choice for this host, this table's shape class and this many threads is reused; otherwise the
+/// measurement is made and stored. A corrupt cache, one written on another host, or one that cannot be written is reported in
 /// [`PrefetchTuning::warning`] and measured over, never an error.
 pub fn tune_prefetch_cached(
     table: &EmbeddingTable,
     base: EmbeddingOpts,
     rounds: usize,
+    pool: &PinnedPool,
     cache: Option<&Path>,
 ) -> Result<PrefetchTuning> {
     let Some(path) = cache.filter(|_| !stays_in_cache(table)) else {
-        return tune_prefetch(table, base, rounds);
+        return tune_prefetch(table, base, rounds, pool);
     };
-    let key = tune_cache::shape_class(table, base.isa);
+    let key = format!("{}-{}t", tune_cache::shape_class(table, base.isa), pool.threads());
     let (mut file, mut warning) = TuningCache::load(path);
     if let Some(hit) = file.get(&key) {
         return Ok(PrefetchTuning { source: TuningSource::Cached, warning, ..hit.clone() });
     }
-    let mut tuning = tune_prefetch(table, base, rounds)?;
+    let mut tuning = tune_prefetch(table, base, rounds, pool)?;
     file.insert(key, tuning.clone());
     if let Err(e) = file.save(path) {
         warning.get_or_insert(e);
@@ -240,6 +252,10 @@ mod tests {
     use super::*;
     use crate::embedding::DType;
 
+    fn one() -> PinnedPool {
+        PinnedPool::with_threads(1).unwrap()
+    }
+
     fn times(v: &[f64]) -> Vec<CandidateTime> {
         candidates()
             .into_iter()
@@ -263,7 +279,7 @@ mod tests {
     #[test]
     fn cache_sized_tables_are_not_measured() {
         let t = EmbeddingTable::random(1000, 16, DType::F32, 1).unwrap();
-        let r = tune_prefetch(&t, EmbeddingOpts::default(), 3).unwrap();
+        let r = tune_prefetch(&t, EmbeddingOpts::default(), 3, &one()).unwrap();
         assert_eq!(r, PrefetchTuning::fixed(0, DEFAULT_HINT, TuningSource::CacheResident));
     }
 
@@ -272,7 +288,7 @@ mod tests {
         // 40 MiB of fp32 rows, over the cache-sized limit.
         let t = EmbeddingTable::random(40 << 14, 16, DType::F32, 2).unwrap();
         assert!(t.bytes() > PREFETCH_MIN_TABLE_BYTES);
-        let r = tune_prefetch(&t, EmbeddingOpts::default(), 3).unwrap();
+        let r = tune_prefetch(&t, EmbeddingOpts::default(), 3, &one()).unwrap();
         let got: Vec<_> = r.medians.iter().map(|m| (m.distance, m.hint)).collect();
         assert_eq!(got, candidates());
         assert!(r.medians.iter().all(|m| m.median_s > 0.0));
@@ -287,30 +303,50 @@ mod tests {
         let path = dir.path().join("sub").join("tuning.json");
         let t = EmbeddingTable::random(40 << 14, 16, DType::F32, 3).unwrap();
         let base = EmbeddingOpts::default();
-        let first = tune_prefetch_cached(&t, base, 2, Some(&path)).unwrap();
+        let pool = one();
+        let first = tune_prefetch_cached(&t, base, 2, &pool, Some(&path)).unwrap();
         assert_eq!((first.source, first.warning.as_deref()), (TuningSource::Measured, None));
-        let second = tune_prefetch_cached(&t, base, 2, Some(&path)).unwrap();
+        let second = tune_prefetch_cached(&t, base, 2, &pool, Some(&path)).unwrap();
         assert_eq!(second.source, TuningSource::Cached);
         assert_eq!(
             (second.distance, second.hint, &second.medians),
             (first.distance, first.hint, &first.medians)
         );
+        // The choice is per thread count: two workers gathering at once are measured anew.
+        let key = format!("{}-1t", tune_cache::shape_class(&t, base.isa));
+        assert!(std::fs::read_to_string(&path).unwrap().contains(&format!("\"{key}\"")));
+        if let Ok(two) = PinnedPool::with_threads(2) {
+            assert_eq!(
+                tune_prefetch_cached(&t, base, 2, &two, Some(&path)).unwrap().source,
+                TuningSource::Measured
+            );
+            assert_eq!(
+                tune_prefetch_cached(&t, base, 2, &two, Some(&path)).unwrap().source,
+                TuningSource::Cached
+            );
+        }
 
         std::fs::write(&path, "{ not json").unwrap();
-        let r = tune_prefetch_cached(&t, base, 2, Some(&path)).unwrap();
+        let r = tune_prefetch_cached(&t, base, 2, &pool, Some(&path)).unwrap();
         assert_eq!(r.source, TuningSource::Measured);
         let w = r.warning.unwrap();
         assert!(w.contains("is not a valid tuning cache") && w.contains("re-measuring"), "{w}");
-        assert_eq!(tune_prefetch_cached(&t, base, 2, Some(&path)).unwrap().source, TuningSource::Cached);
+        assert_eq!(
+            tune_prefetch_cached(&t, base, 2, &pool, Some(&path)).unwrap().source,
+            TuningSource::Cached
+        );
 
         let text = std::fs::read_to_string(&path).unwrap();
         let host = tune_cache::host_fingerprint();
         std::fs::write(&path, text.replace(&serde_json::to_string(&host).unwrap(), "\"another machine\""))
             .unwrap();
-        let r = tune_prefetch_cached(&t, base, 2, Some(&path)).unwrap();
+        let r = tune_prefetch_cached(&t, base, 2, &pool, Some(&path)).unwrap();
         assert_eq!(r.source, TuningSource::Measured);
         let w = r.warning.unwrap();
         assert!(w.contains("written on another host (another machine)"), "{w}");
-        assert_eq!(tune_prefetch_cached(&t, base, 2, Some(&path)).unwrap().source, TuningSource::Cached);
+        assert_eq!(
+            tune_prefetch_cached(&t, base, 2, &pool, Some(&path)).unwrap().source,
+            TuningSource::Cached
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! The per-host file of prefetch choices: one [`PrefetchTuning`] per shape class, valid only on the
+//! The per-host file of prefetch choices: one [`PrefetchTuning`] per shape class and thread count
+//! (`<shape class>-<threads>t`), valid only on the
 //! host that measured it (named by [`host_fingerprint`]). A small JSON file, written atomically.
 
 use super::tune::PrefetchTuning;
@@ -9,7 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The `format` field of a tuning cache this code reads and writes.
-const FORMAT: &str = "hercules-embedding-tuning/1";
+/// (2: keys name the thread count the choice was measured on, and the candidates grew to 128 rows
+/// ahead.)
+const FORMAT: &str = "hercules-embedding-tuning/2";
 
 /// Environment variable naming the cache file (`off` or empty: no cache).
 pub const CACHE_ENV: &str = "HERCULES_TUNING_CACHE";

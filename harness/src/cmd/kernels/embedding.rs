@@ -5,7 +5,7 @@ use crate::limits::MAX_KERNEL_BYTES;
 use anyhow::{anyhow, Context, Result};
 use hercules_kernels::ceiling::{row_touch, RowTouchTable, TouchHint};
 use hercules_kernels::embedding::{
-    self, Bags, DType, EmbeddingOpts, EmbeddingTable, Indices, PrefetchTuning, TuningSource,
+    self, Bags, DType, EmbeddingOpts, EmbeddingTable, Indices, PrefetchHint, PrefetchTuning, TuningSource,
 };
 use hercules_kernels::pool::PinnedPool;
 use hercules_results::KernelRecord;
@@ -102,24 +102,32 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
             pb.set_message(format!("building {} table D={} {} MiB", s.dtype, s.dim, s.table_mib));
             let t = EmbeddingTable::random(rows, s.dim, s.dtype, 7)
                 .with_context(|| format!("building a {} MiB table of D={}", s.table_mib, s.dim))?;
-            // The prefetch is chosen for this host and table class, unless --prefetch fixes it.
+            // The prefetch is chosen for this host, table class and thread count, unless --prefetch
+            // fixes it.
             let base = EmbeddingOpts { isa: ctx.isa, ..EmbeddingOpts::for_table(&t) };
-            let tuning = match args.prefetch {
-                Some(d) => PrefetchTuning::fixed(d, base.prefetch_hint, TuningSource::Fixed),
-                None => {
-                    pb.set_message(format!(
-                        "tuning the prefetch for {} D={} {} MiB",
-                        s.dtype, s.dim, s.table_mib
-                    ));
-                    let cache = embedding::default_cache_path();
-                    embedding::tune_prefetch_cached(&t, base, 9, cache.as_deref())
-                        .context("tuning the software prefetch")?
+            let mut tuned = Vec::with_capacity(ctx.pools.len());
+            for pool in &ctx.pools {
+                let tuning = match args.prefetch {
+                    Some(d) => PrefetchTuning::fixed(d, base.prefetch_hint, TuningSource::Fixed),
+                    None => {
+                        pb.set_message(format!(
+                            "tuning the prefetch for {} D={} {} MiB, {} threads",
+                            s.dtype,
+                            s.dim,
+                            s.table_mib,
+                            pool.threads()
+                        ));
+                        let cache = embedding::default_cache_path();
+                        embedding::tune_prefetch_cached(&t, base, 9, pool, cache.as_deref())
+                            .context("tuning the software prefetch")?
+                    }
+                };
+                if let Some(w) = &tuning.warning {
+                    pb.suspend(|| eprintln!("warning: {w}"));
                 }
-            };
-            if let Some(w) = &tuning.warning {
-                pb.suspend(|| eprintln!("warning: {w}"));
+                let opts = tuning.apply(base);
+                tuned.push((tuning, opts));
             }
-            let opts = tuning.apply(base);
             // The same-run ceiling of a DRAM-sized table: a touch-only loop over random rows of the same
             // size and stride, with enough distinct rows to cover four times the last-level cache.
             let touch = if t.bytes() as u64 > 2 * ctx.llc_bytes {
@@ -131,11 +139,11 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
             } else {
                 None
             };
-            cached = Some(Built { key, table: t, tuning, opts, touch });
+            cached = Some(Built { key, table: t, tuned, touch });
         }
-        let Built { table, tuning, opts, touch, .. } = cached.as_ref().expect("table built above");
+        let Built { table, tuned, touch, .. } = cached.as_ref().expect("table built above");
         let batches = Batches::new(rows, &s, table.row_bytes(), ctx.llc_bytes);
-        for pool in &ctx.pools {
+        for (pool, (tuning, opts)) in ctx.pools.iter().zip(tuned) {
             pb.set_message(format!(
                 "D={} L={} {} {} MiB, {} threads",
                 s.dim,
@@ -170,21 +178,32 @@ pub fn run(ctx: &Ctx, args: &KernelsArgs) -> Result<Vec<KernelRecord>> {
     Ok(out)
 }
 
-/// The table of the current shape with its tuned options (and its ceiling's table when it is
-/// DRAM-sized), kept while consecutive shapes share it.
+/// The table of the current shape with its tuned options per pool of `ctx.pools` (and its ceiling's
+/// table when it is DRAM-sized), kept while consecutive shapes share it.
 struct Built {
     key: (usize, usize, DType),
     table: EmbeddingTable,
-    tuning: PrefetchTuning,
-    opts: EmbeddingOpts,
+    tuned: Vec<(PrefetchTuning, EmbeddingOpts)>,
     touch: Option<RowTouchTable>,
 }
 
-/// Prefetch settings the row-touch ceiling tries; the best one's median is the ceiling.
-const TOUCH_SETTINGS: [(TouchHint, usize); 4] =
-    [(TouchHint::None, 0), (TouchHint::T1, 16), (TouchHint::T1, 32), (TouchHint::T1, 64)];
+/// Prefetch settings the row-touch ceiling tries, the best one's median being the ceiling: every
+/// setting the embedding tuner tries ([`embedding::candidates`]), so the ceiling is never held to a
+/// setting the kernel may leave.
+fn touch_settings() -> Vec<(TouchHint, usize)> {
+    embedding::candidates()
+        .into_iter()
+        .map(|(d, h)| match (d, h) {
+            (0, _) => (TouchHint::None, 0),
+            (d, PrefetchHint::T0) => (TouchHint::T0, d),
+            (d, PrefetchHint::T1) => (TouchHint::T1, d),
+            (d, PrefetchHint::Nta) => (TouchHint::Nta, d),
+            (d, PrefetchHint::T1T0) => (TouchHint::T1T0, d),
+        })
+        .collect()
+}
 
-/// The row-touch ceiling on `pool`: each of [`TOUCH_SETTINGS`] `repeats` times, interleaved (after one
+/// The row-touch ceiling on `pool`: each of [`touch_settings`] `repeats` times, interleaved (after one
 /// warm-up pass), and the best setting's median Mrows/s with that setting.
 fn touch_ceiling(
     pool: &PinnedPool,
@@ -192,14 +211,15 @@ fn touch_ceiling(
     row_bytes: usize,
     repeats: usize,
 ) -> (f64, TouchHint, usize) {
+    let settings = touch_settings();
     let _ = row_touch(pool, t, row_bytes, 0, TouchHint::None);
-    let mut rates = vec![Vec::with_capacity(repeats); TOUCH_SETTINGS.len()];
+    let mut rates = vec![Vec::with_capacity(repeats); settings.len()];
     for _ in 0..repeats {
-        for (i, &(hint, dist)) in TOUCH_SETTINGS.iter().enumerate() {
+        for (i, &(hint, dist)) in settings.iter().enumerate() {
             rates[i].push(row_touch(pool, t, row_bytes, dist, hint));
         }
     }
-    TOUCH_SETTINGS
+    settings
         .iter()
         .zip(&mut rates)
         .map(|(&(hint, dist), r)| {
@@ -207,7 +227,7 @@ fn touch_ceiling(
             (r[r.len() / 2], hint, dist)
         })
         .max_by(|a, b| a.0.total_cmp(&b.0))
-        .expect("TOUCH_SETTINGS is not empty")
+        .expect("touch_settings is not empty")
 }
 
 fn bench_one(
