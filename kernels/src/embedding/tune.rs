@@ -22,6 +22,12 @@ pub const DISTANCES: [usize; 6] = [8, 16, DEFAULT_PREFETCH_DISTANCE, 64, 96, 128
 pub const HINTS: [PrefetchHint; 4] =
     [PrefetchHint::T1, PrefetchHint::T0, PrefetchHint::Nta, PrefetchHint::T1T0];
 
+/// Bags of [`LOOKUPS`] lookups each worker pools per timed call.
+const BAGS_PER_WORKER: usize = 1024;
+
+/// Lookups per bag in the timed calls.
+const LOOKUPS: usize = 80;
+
 /// A candidate replaces the default only when its median time is at least this much lower, so that
 /// noise does not flip the choice between runs.
 const MIN_GAIN: f64 = 0.05;
@@ -114,7 +120,7 @@ pub fn candidates() -> Vec<(usize, PrefetchHint)> {
 }
 
 /// Measures every [`candidates`] setting on `table` on every worker of `pool` at once (`rounds`
-/// interleaved rounds of one call of 256 bags × 40 fresh uniform lookups per worker). The fastest
+/// interleaved rounds of one call of [`BAGS_PER_WORKER`] bags × [`LOOKUPS`] fresh uniform lookups per worker). The fastest
 /// replaces the default only when a second, fresh set of `rounds` rounds of the two alone confirms it
 /// at least 5% faster: the fastest of 25 noisy medians is faster than it really is, and the confirming
 /// rounds are not. Tables small enough to stay in cache get no prefetch without measuring.
@@ -171,7 +177,10 @@ fn time_settings(
     seed0: u64,
     pool: &PinnedPool,
 ) -> Result<Vec<f64>> {
-    let (batch, lookups) = (256 * pool.threads(), 40.min(table.rows()));
+    // Calls of ~80k lookups per worker, near a benchmark batch: with calls of 10k (256 bags of 40) the
+    // tuner kept a default that ran at 0.75 of the row-touch ceiling in batches of 2048 bags of 80
+    // (fp32 D = 64 on a Zen 5 guest), where 64 rows ahead with nta ran at 0.96.
+    let (batch, lookups) = (BAGS_PER_WORKER * pool.threads(), LOOKUPS.min(table.rows()));
     let mut out = vec![0.0f32; batch * table.dim()];
     let mut times = vec![Vec::with_capacity(rounds); settings.len()];
     for r in 0..=rounds.max(1) {
