@@ -3,12 +3,12 @@
 
 use crate::error::{kernel, ModelError, Result};
 use crate::ops::{Dense, Table};
-use crate::spec::{Act, Block, Feature, Interaction, Mlp, ModelSpec, Scale};
+use crate::plan::{BlockPlan, InteractionPlan, LinearPlan, ModelPlan};
+use crate::spec::{Feature, ModelSpec, Scale};
 use crate::stats::{stats, ModelStats};
-use crate::weights::{names, params, WeightSource};
+use crate::weights::WeightSource;
 use hercules_kernels::elementwise::Elementwise;
 use hercules_kernels::interaction::DotInteraction;
-use std::collections::HashMap;
 
 /// A block with its layers and the global tables it reads.
 pub enum BuiltBlock {
@@ -112,52 +112,24 @@ pub fn check_memory(spec: &ModelSpec) -> Result<()> {
 }
 
 impl Model {
-    /// Scales `spec`, checks memory, and builds it with weights from `source`.
+    /// Scales `spec`, checks memory, and builds it with weights from `source`, following the lowered
+    /// plan ([`ModelPlan`]) the GPU model builds from too.
     pub fn build(spec: &ModelSpec, scale: Scale, source: &WeightSource) -> Result<Self> {
-        let spec = spec.scaled(scale)?;
-        spec.validate()?;
-        check_memory(&spec)?;
-        let name = spec.name.clone();
-        let plist = params(&spec);
-        let by_name: HashMap<&str, usize> =
-            plist.iter().enumerate().map(|(i, p)| (p.name.as_str(), i)).collect();
-        let get = |n: &str| -> Result<std::borrow::Cow<'_, [f32]>> {
-            let i = by_name.get(n).ok_or_else(|| ModelError::Weight {
-                model: name.clone(),
-                tensor: n.to_string(),
-                msg: "not a parameter of this spec".into(),
-            })?;
-            source.tensor(&name, &plist[*i])
+        let plan = ModelPlan::lower(spec, scale)?;
+        check_memory(&plan.spec)?;
+        let name = &plan.spec.name;
+        let dense = |l: &LinearPlan| -> Result<Dense> {
+            let w = plan.tensor(source, &l.weight)?;
+            let b = l.bias.as_deref().map(|b| plan.tensor(source, b)).transpose()?;
+            Dense::new(&format!("{name}: {}", l.weight), &w, b.as_deref(), l.k, l.n, l.act)
         };
-        let dense = |prefix: &str, k: usize, n: usize, act: Act, bias: bool| -> Result<Dense> {
-            let w = get(&names::weight(prefix))?;
-            let b = if bias { Some(get(&names::bias(prefix))?) } else { None };
-            Dense::new(&format!("{name}: {prefix}"), &w, b.as_deref(), k, n, act)
-        };
-        let mlp = |prefix: &str, m: &Mlp| -> Result<Vec<Dense>> {
-            m.widths
-                .windows(2)
-                .enumerate()
-                .map(|(i, w)| dense(&names::layer(prefix, i), w[0], w[1], m.act(i), true))
-                .collect()
-        };
+        let mlp = |ls: &[LinearPlan]| ls.iter().map(dense).collect::<Result<Vec<_>>>();
 
-        let groups = spec.table_groups();
-        let mut tables = Vec::with_capacity(groups.len());
-        let mut dims = Vec::with_capacity(groups.len());
-        for (t, &g) in groups.iter().enumerate() {
-            let grp = &spec.tables[g];
-            let pname = names::table(t);
-            let data = get(&pname)?;
-            tables.push(Table::new(
-                &format!("{name}: {pname}"),
-                grp.rows as usize,
-                grp.dim,
-                grp.dtype,
-                grp.pooling,
-                &data,
-            )?);
-            dims.push(grp.dim);
+        let mut tables = Vec::with_capacity(plan.tables.len());
+        for t in &plan.tables {
+            let data = plan.tensor(source, &t.param)?;
+            let label = format!("{name}: {}", t.param);
+            tables.push(Table::new(&label, t.rows as usize, t.dim, t.dtype, t.pooling, &data)?);
         }
         let total: usize = tables.iter().map(|t| t.bytes()).sum();
         for t in &mut tables {
@@ -174,125 +146,61 @@ impl Model {
         if let Some(tuning) = &prefetch {
             tables.iter_mut().for_each(|t| t.set_prefetch(tuning));
         }
-        let bottom = match &spec.bottom_mlp {
-            Some(m) => mlp(names::BOTTOM, m)?,
-            None => Vec::new(),
-        };
-        let mut blocks = Vec::new();
-        for (b, block) in spec.blocks.iter().enumerate() {
-            let start = |g: &str| spec.group(g).map(|gi| spec.group_start(gi)).unwrap_or(0);
-            blocks.push(match block {
-                Block::Attention { behaviour, query, mlp: m } => {
-                    let g = spec.group(behaviour).unwrap_or(0);
-                    let units = (0..spec.tables[g].count)
-                        .map(|u| mlp(&names::attention(b, u), m))
-                        .collect::<Result<_>>()?;
-                    BuiltBlock::Attention {
-                        first: start(behaviour),
-                        query: start(query),
-                        dim: spec.tables[g].dim,
-                        units,
-                    }
-                }
-                Block::Rnn { sequence, hidden } => {
-                    let g = spec.group(sequence).unwrap_or(0);
-                    let dim = spec.tables[g].dim;
-                    let mut input = dim;
-                    let mut layers = Vec::new();
-                    let mut fcs = Vec::new();
-                    for (l, &h) in hidden.iter().enumerate() {
-                        let n = names::rnn(b, l);
-                        let (wih, bih) = (get(&n.weight_ih)?, get(&n.bias_ih)?);
-                        let (whh, bhh) = (get(&n.weight_hh)?, get(&n.bias_hh)?);
-                        layers.push((
-                            Dense::new(
-                                &format!("{name}: {}", n.weight_ih),
-                                &wih,
-                                Some(&bih),
-                                input,
-                                h,
-                                Act::None,
-                            )?,
-                            Dense::new(
-                                &format!("{name}: {}", n.weight_hh),
-                                &whh,
-                                Some(&bhh),
-                                h,
-                                h,
-                                Act::None,
-                            )?,
-                        ));
-                        if l + 1 < hidden.len() {
-                            fcs.push(dense(&names::rnn_fc(b, l), h, h, Act::None, true)?);
-                        }
-                        input = h;
-                    }
-                    BuiltBlock::Rnn {
-                        first: start(sequence),
-                        steps: spec.tables[g].count,
-                        dim,
-                        layers,
-                        fcs,
+        let blocks = plan
+            .blocks
+            .iter()
+            .map(|b| {
+                Ok(match b {
+                    BlockPlan::Attention { first, query, dim, units } => BuiltBlock::Attention {
+                        first: *first,
+                        query: *query,
+                        dim: *dim,
+                        units: units.iter().map(|u| mlp(u)).collect::<Result<_>>()?,
+                    },
+                    BlockPlan::Rnn { first, steps, dim, layers, fcs } => BuiltBlock::Rnn {
+                        first: *first,
+                        steps: *steps,
+                        dim: *dim,
+                        layers: layers
+                            .iter()
+                            .map(|l| Ok((dense(&l.ih)?, dense(&l.hh)?)))
+                            .collect::<Result<_>>()?,
+                        fcs: mlp(fcs)?,
                         ew: Elementwise::new(),
+                    },
+                    BlockPlan::Ncf { mf, mlp_tables, dim, mlp: m, .. } => {
+                        BuiltBlock::Ncf { mf: *mf, mlp_tables: *mlp_tables, dim: *dim, mlp: mlp(m)? }
                     }
-                }
-                Block::Ncf { mf, mlp_tables, mlp: m } => BuiltBlock::Ncf {
-                    mf: [start(&mf[0]), start(&mf[1])],
-                    mlp_tables: [start(&mlp_tables[0]), start(&mlp_tables[1])],
-                    dim: spec.tables[spec.group(&mf[0]).unwrap_or(0)].dim,
-                    mlp: mlp(&names::ncf(b), m)?,
-                },
-            });
-        }
-        let mut features = Vec::new();
-        let mut col = 0;
-        for f in spec.features() {
-            let w = spec.feature_width(f);
-            features.push((f, col, w));
-            col += w;
-        }
-        let interaction = match spec.interaction {
-            Interaction::Cat {} => BuiltInteraction::Cat,
-            Interaction::Dot { self_interaction } => {
-                let width = features[0].2;
-                let pairs = DotInteraction::new(features.len(), width, self_interaction)
-                    .map_err(kernel("dot interaction"))?;
-                BuiltInteraction::Dot { pairs, width }
-            }
-            Interaction::Cross { layers, low_rank } => BuiltInteraction::Cross(
-                (0..layers)
-                    .map(|l| {
-                        let (u, v) = names::cross(l);
-                        Ok((
-                            dense(&u, col, low_rank, Act::None, false)?,
-                            dense(&v, low_rank, col, Act::None, true)?,
-                        ))
-                    })
-                    .collect::<Result<_>>()?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let interaction = match &plan.interaction {
+            InteractionPlan::Cat => BuiltInteraction::Cat,
+            InteractionPlan::Dot { width, self_interaction } => BuiltInteraction::Dot {
+                pairs: DotInteraction::new(plan.features.len(), *width, *self_interaction)
+                    .map_err(kernel("dot interaction"))?,
+                width: *width,
+            },
+            InteractionPlan::Cross { layers, .. } => BuiltInteraction::Cross(
+                layers.iter().map(|(u, v)| Ok((dense(u)?, dense(v)?))).collect::<Result<_>>()?,
             ),
         };
-        let top = mlp(names::TOP, &spec.top_mlp)?;
-        let heads = match &spec.heads {
-            Some(h) => (0..h.tasks).map(|k| mlp(&names::head(k), &h.mlp)).collect::<Result<_>>()?,
-            None => Vec::new(),
-        };
-        let lookups_per_sample = spec.tables.iter().map(|g| g.count * g.lookups).sum();
         Ok(Self {
-            stats: stats(&spec),
-            inter_out: spec.interaction_out(),
-            spec,
-            scale,
-            lookups_per_sample,
+            stats: stats(&plan.spec),
+            inter_out: plan.spec.interaction_out(),
+            lookups_per_sample: plan.lookups_per_sample,
+            dims: plan.tables.iter().map(|t| t.dim).collect(),
             tables,
-            dims,
-            bottom,
+            bottom: mlp(&plan.bottom)?,
             blocks,
-            features,
-            x0_width: col,
+            features: plan.features.clone(),
+            x0_width: plan.x0_width,
             interaction,
-            top,
-            heads,
+            top: mlp(&plan.top)?,
+            heads: plan.heads.iter().map(|h| mlp(h)).collect::<Result<_>>()?,
             prefetch,
+            scale: plan.scale,
+            spec: plan.spec.clone(),
         })
     }
 

@@ -40,10 +40,9 @@ use cudarc::driver::{
 use hercules_kernels::embedding::{DType, EmbeddingTable, Pooling};
 use hercules_kernels::mlp::Activation;
 use hercules_models::inputs::InputSet;
-use hercules_models::spec::{Act, Block, DTypeSpec, Feature, Interaction, Mlp, PoolingSpec};
-use hercules_models::weights::{names, params};
-use hercules_models::{ModelSpec, Scale, WeightSource};
-use std::collections::HashMap;
+use hercules_models::plan::{BlockPlan, InteractionPlan, LinearPlan};
+use hercules_models::spec::{Act, DTypeSpec, Feature, PoolingSpec};
+use hercules_models::{ModelPlan, ModelSpec, Scale, WeightSource};
 use std::sync::Arc;
 
 mod blocks;
