@@ -5,24 +5,25 @@
 #   gpu/run-checks.sh           there (no Rust): every stage under its own timeout, results after each
 #   gpu/run-checks.sh dry-run   here: the run mode on the no-device path, with the checks of the runner
 #
-# build: the GPU test binary, gpu_bench and hercules, stripped into gpu/dist/ (git-ignored, about
-# 15 MB: carry it), with MANIFEST (sizes, sha256, the newest glibc symbol each needs, the commit).
+# build: the GPU test binary and hercules, stripped into gpu/dist/ (git-ignored, about 12 MB:
+# carry it), with MANIFEST (sizes, sha256, the newest glibc symbol each needs, the commit).
 # It fails when a file is not executable, links a CUDA library at load time (everything CUDA is
 # dlopened), or the folder is over DIST_MAX_MIB (48).
 #
 # run, in this order, each stage's log in $OUT_DIR (default results/gpu/run):
-#   stage       what                                                        estimate  timeout
-#   versions    driver, CUDA, NVRTC, cuBLAS versions this process loads          2 s      30 s
-#   tests       every GPU test (each compares with the CPU kernels/models)      60 s     180 s
-#   ceilings    copy, random-row gather, FP32/TF32/BF16 GEMM                    20 s      60 s
-#   embedding   table-batched bag fp32/fp16/int8, D=128 L=80, power over 2.5 s  20 s      60 s
-#   torch       torch.nn.EmbeddingBag on the same shapes (python3 with torch)   40 s      90 s
-#   embedding2  ours again (fp32), so torch sits between two of our runs        10 s      45 s
-#   mlp         cuBLAS layers + fused bias/ReLU                                 20 s      60 s
-#   models      rmc1, rmc3, wnd, dien, din, ncf, mt-wnd: GPU vs CPU by batch  100 s     210 s
-#   infer       hercules infer --device cuda (eager, graphs, TF32) and the CPU  15 s      90 s
-#   lane        hercules profile of dlrm-rmc3, wnd with the GPU offload        200 s     240 s
-#   roofline    hercules roofline --device cuda (the harness's own entry)       20 s      60 s
+#   stage       what (every one through the hercules binary but tests/torch)   estimate  timeout
+#   versions    roofline --device cuda --versions: driver, NVRTC, cuBLAS         1 s      30 s
+#   tests       every GPU test (each compares with the CPU kernels/models)      15 s     180 s
+#   ceilings    roofline --device cuda: copy, gather, FP32/TF32/BF16 GEMM        2 s      60 s
+#   embedding   kernels --op embedding fp32/fp16/int8, D=128 L=80, --power      15 s      75 s
+#   torch       torch.nn.EmbeddingBag on the same shapes (python3 with torch)   25 s      90 s
+#   embedding2  ours again (fp32), so torch sits between two of our runs         4 s      45 s
+#   mlp         kernels --op mlp: cuBLAS layers + fused bias/activation          4 s      60 s
+#   models      kernels --op model: rmc1, rmc3, wnd, dien, din, ncf, mt-wnd    60 s     210 s
+#   infer       infer --device cuda (eager, graphs, TF32, BF16, unfused), CPU  20 s      90 s
+#   lane        profile of dlrm-rmc3, wnd with the GPU offload                 175 s     240 s
+# The estimates are what the same work took on the H200 of 2026-12-04 (results/gpu/, run 2: 286 s in
+# all) plus about 2 s for the ceilings each kernels stage measures first and 2.5 s per --power shape.
 # A stage whose timeout would pass DEADLINE (seconds from the start, default 540) gets what is
 # left, or is not run. After every stage, summary.txt/summary.json are rewritten (atomically) and,
 # with PACK=file.tgz, the whole folder is packed there: a run killed at any point keeps what it did.
@@ -34,7 +35,7 @@
 # CUDA 13 cuBLAS fails at handle creation on a 12.x driver): the newest of that major is taken from
 # the CUDA toolkit or python3's nvidia-* wheels, else installed from wheels in $WHEELS (offline), and
 # linked under stable names; without one the GPU stages fail, saying so. Knobs: OUT_DIR, DEADLINE,
-# PACK, ROWS_SCALE (models, 1), TABLE_GIB (4), LANE_MODELS ("dlrm-rmc3 wnd"), LANE_ROWS_SCALE (0.25),
+# PACK, ROWS_SCALE (models, 1), TABLE_GIB (4, whole GiB), LANE_MODELS ("dlrm-rmc3 wnd"), LANE_ROWS_SCALE (0.25),
 # LANE_SECONDS (90 per model), GPU_THRESHOLDS (1,32,128), GPU_STREAMS (1,4), T_<STAGE> (a timeout).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,13 +49,12 @@ if [ "$mode" = "build" ]; then
   exe=$(cargo test -j "$jobs" -p hercules-gpu --release --no-run --locked 2>&1 \
         | sed -n 's/.*Executable unittests src\/lib.rs (\(.*\)).*/\1/p' | tail -1)
   [ -n "$exe" ] || { echo "build: could not find the test binary in cargo's output" >&2; exit 1; }
-  cargo build -j "$jobs" --locked --release -p hercules-gpu --example gpu_bench
   cargo build -j "$jobs" --locked --release -p hercules
   rm -rf "$dist" && mkdir -p "$dist"
   cp "$exe" "$dist/hercules_gpu_tests"
-  cp target/release/examples/gpu_bench target/release/hercules "$dist/"
+  cp target/release/hercules "$dist/"
   : > "$dist/MANIFEST"
-  for f in "$dist"/hercules_gpu_tests "$dist"/gpu_bench "$dist"/hercules; do
+  for f in "$dist"/hercules_gpu_tests "$dist"/hercules; do
     strip --strip-debug "$f"
     [ -x "$f" ] || { echo "build: $f is not executable" >&2; exit 1; }
     if ldd "$f" | grep -Eq 'lib(cuda|nvrtc|cublas|nvidia-ml)'; then
@@ -80,11 +80,11 @@ deadline=${DEADLINE:-540}
 export HERCULES_GPU_REQUIRED=${HERCULES_GPU_REQUIRED:-1}
 py=$(command -v python3 || true)
 : > "$out/stages.tsv"
-all="versions tests ceilings embedding torch embedding2 mlp models infer lane roofline"
+all="versions tests ceilings embedding torch embedding2 mlp models infer lane"
 plan=${ONLY:-$all}
 [ "$mode" = "dry-run" ] && plan="timeout-probe $plan"
 echo "$plan" | tr ' ' '\n' | grep -v '^$' > "$out/plan.txt"
-for b in hercules_gpu_tests gpu_bench hercules; do
+for b in hercules_gpu_tests hercules; do
   [ -x "$dist/$b" ] || { echo "missing $dist/$b: run 'gpu/run-checks.sh build' on a machine with Rust, and carry gpu/dist" | tee "$out/summary.txt"; exit 1; }
 done
 
@@ -130,8 +130,8 @@ trap 'rm -rf "$libdir"' EXIT
 {
   echo "host: $(uname -srm); $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
   nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit --format=csv,noheader 2>&1 | sed 's/^/gpu: /'
-  # What this process's libcuda says (gpu_bench reads it before any other library), else nvidia-smi.
-  drv_cuda=$("$dist/gpu_bench" --versions 2>/dev/null | sed -n 's/.*"driver_cuda": "\([0-9.]*\)".*/\1/p')
+  # What this process's libcuda says (read before any other library is loaded), else nvidia-smi.
+  drv_cuda=$("$dist/hercules" roofline --device cuda --versions 2>/dev/null | sed -n 's/.*"driver_cuda": "\([0-9.]*\)".*/\1/p')
   [ -n "$drv_cuda" ] || drv_cuda=$(nvidia-smi 2>/dev/null | grep -o 'CUDA Version: [0-9.]*' | grep -o '[0-9.]*$')
   echo "driver CUDA: ${drv_cuda:-unknown}"
   major=${drv_cuda%%.*}
@@ -164,28 +164,30 @@ export LD_LIBRARY_PATH="$libdir:${extra}${LD_LIBRARY_PATH:-}"
 rows_scale=${ROWS_SCALE:-1}
 lane_scale=${LANE_ROWS_SCALE:-0.25}
 tgib=${TABLE_GIB:-4}
-emb=(--table-gib "$tgib" --dim 128 --lookups 80 --batch 2048)
+emb=(--dim 128 --lookups 80 --batch 2048)
+kern=("$dist/hercules" kernels --device cuda --repeats 10)
 if [ "$mode" = "dry-run" ]; then
   # The stage runner's own checks, here: a stage past its timeout is recorded as such.
   stage timeout-probe 2 sleep 30
 fi
-stage versions 30 "$dist/gpu_bench" --versions
+stage versions 30 "$dist/hercules" roofline --device cuda --versions
 stage tests 180 "$dist/hercules_gpu_tests" --test-threads=2 --nocapture
-stage ceilings 60 "$dist/gpu_bench" --only ceilings --json "$out/ceilings.json"
-stage embedding 60 "$dist/gpu_bench" --only embedding "${emb[@]}" --dtype fp32 --dtype fp16 --dtype int8 --power --json "$out/embedding.json"
-stage torch 90 "${py:-python3}" "$root/gpu/peers/torch_embedding_bag.py" "${emb[@]}" --json "$out/torch.json"
-stage embedding2 45 "$dist/gpu_bench" --only embedding "${emb[@]}" --json "$out/embedding2.json"
-stage mlp 60 "$dist/gpu_bench" --only mlp --json "$out/mlp.json"
+stage ceilings 60 "$dist/hercules" roofline --device cuda --repeats 10 --json "$out/ceilings.json"
+stage embedding 75 "${kern[@]}" --op embedding --table-mib $((tgib * 1024)) "${emb[@]}" --dtype fp32 --dtype fp16 --dtype int8 --power --json "$out/embedding.json"
+stage torch 90 "${py:-python3}" "$root/gpu/peers/torch_embedding_bag.py" --table-gib "$tgib" "${emb[@]}" --json "$out/torch.json"
+stage embedding2 45 "${kern[@]}" --op embedding --table-mib $((tgib * 1024)) "${emb[@]}" --json "$out/embedding2.json"
+stage mlp 60 "${kern[@]}" --op mlp --json "$out/mlp.json"
 # The CPU side gets every core but the one driving the GPU.
-infer_stage() {  # the harness's own entry: hercules infer --device cuda, eager, graphs, TF32
+infer_stage() {  # hercules infer --device cuda: eager, graphs, TF32, BF16, without the epilogue; CPU
   "$dist/hercules" infer --model dlrm-rmc3 --rows-scale "$rows_scale" --device cuda --batch 64 --seconds 2 --json "$out/infer-rmc3-b64.json" &&
   "$dist/hercules" infer --model dlrm-rmc3 --rows-scale "$rows_scale" --device cuda --batch 64 --seconds 2 --cuda-graphs --json "$out/infer-rmc3-b64-graphs.json" &&
   "$dist/hercules" infer --model dlrm-rmc3 --rows-scale "$rows_scale" --device cuda --batch 1024 --seconds 2 --json "$out/infer-rmc3-b1024.json" &&
   "$dist/hercules" infer --model dlrm-rmc3 --rows-scale "$rows_scale" --device cuda --batch 1024 --seconds 2 --tf32 --json "$out/infer-rmc3-b1024-tf32.json" &&
+  "$dist/hercules" infer --model dlrm-rmc3 --rows-scale "$rows_scale" --device cuda --batch 1024 --seconds 2 --bf16 --json "$out/infer-rmc3-b1024-bf16.json" &&
+  "$dist/hercules" infer --model dlrm-rmc3 --rows-scale "$rows_scale" --device cuda --batch 64 --seconds 2 --unfused --json "$out/infer-rmc3-b64-unfused.json" &&
   "$dist/hercules" infer --model dlrm-rmc3 --rows-scale "$rows_scale" --threads "$(nproc)" --batch 1024 --seconds 2 --json "$out/infer-rmc3-b1024-cpu.json"
 }
-stage models 210 "$dist/gpu_bench" --only models --models --rows-scale "$rows_scale" \
-  --cpu-threads "$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))" --json "$out/models.json"
+stage models 210 "${kern[@]}" --op model --rows-scale "$rows_scale" --json "$out/models.json"
 export -f infer_stage && export dist rows_scale out
 stage infer 90 bash -c infer_stage
 lane=()
@@ -195,6 +197,5 @@ stage lane 240 "$dist/hercules" profile "${lane[@]}" --rows-scale "$lane_scale" 
   --budget 10 --time-budget "${LANE_SECONDS:-90}s" \
   --trial-duration 2s --min-duration 500ms --min-queries 200 --no-ceilings --fresh \
   --out "$out/profile" --json "$out/profile.json"
-stage roofline 60 "$dist/hercules" roofline --device cuda --json "$out/roofline.json"
 cat "$out/summary.txt"
 grep -q '^overall: PASS' "$out/summary.txt"

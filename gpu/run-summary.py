@@ -19,6 +19,20 @@ def load(out, name):
         return None
 
 
+def embedding_runs(doc):
+    """The embedding figures of a `hercules kernels --device cuda` document (or of gpu_bench's, which
+    made the runs before 2026-12-06), as dicts with dtype, gb_per_s_rows, mrows_per_s, watts, seconds."""
+    if not doc:
+        return []
+    if "records" in doc:
+        return [{"dtype": r["shape"]["dtype"], "gb_per_s_rows": r["gbs"], "mrows_per_s": r["rows_per_s"] / 1e6,
+                 "watts": (r.get("board_power") or {}).get("watts"), "power": (r.get("board_power") or {}).get("detail")}
+                for r in doc["records"] if r.get("op") == "embedding"]
+    return [dict(e, watts=(e.get("power") or {}).get("avg_watts"),
+                 power=f"{(e.get('power') or {}).get('seconds', float('nan')):.1f} s" if e.get("power") else None)
+            for e in doc.get("embedding") or []]
+
+
 def main(out):
     stages = {}
     try:
@@ -55,8 +69,8 @@ def main(out):
                          f"sm_{''.join(map(str, d.get('compute_capability', [])))}, {d.get('sm_count')} SMs")
 
     c = (load(out, "ceilings.json") or {}).get("ceilings")
-    emb = (load(out, "embedding.json") or {}).get("embedding") or []
-    emb2 = (load(out, "embedding2.json") or {}).get("embedding") or []
+    emb = embedding_runs(load(out, "embedding.json"))
+    emb2 = embedding_runs(load(out, "embedding2.json"))
     torch = load(out, "torch.json")
     if c:
         lines.append(f"device copy bandwidth (read+write): {c['copy']['median']:.1f} GB/s; "
@@ -65,10 +79,8 @@ def main(out):
             lines.append(f"GEMM {g['name']}: {g['median']:.1f} {g['unit']}")
     fp32 = [e for e in emb + emb2 if e.get("dtype") == "fp32"]
     for e in emb:
-        p = e.get("power") or {}
-        lines.append(f"embedding {e['dtype']}: {e['gb_per_s_rows']:.1f} GB/s of rows, "
-                     f"{e['mrows_per_s']:.0f} Mrows/s" + (f", {p.get('avg_watts', float('nan')):.0f} W over "
-                                                         f"{p.get('seconds', float('nan')):.1f} s" if p else ""))
+        lines.append(f"embedding {e['dtype']}: {e['gb_per_s_rows']:.1f} GB/s of rows, {e['mrows_per_s']:.0f} Mrows/s"
+                     + (f", {e['watts']:.0f} W ({e['power']})" if e.get("watts") is not None else ""))
     if fp32:
         ours = sorted(e["gb_per_s_rows"] for e in fp32)
         lines.append(f"embedding fp32, our runs before and after torch: {', '.join(f'{x:.1f}' for x in ours)} GB/s")

@@ -412,6 +412,7 @@ mod tests {
             fraction_of_ceiling: None,
             ceiling: None,
             huge_pages: None,
+            board_power: None,
         }
     }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""torch.nn.EmbeddingBag on CUDA on the shapes gpu_bench measures: T tables of R rows x D (fp32), B bags
+"""torch.nn.EmbeddingBag on CUDA on the shapes `hercules kernels --device cuda` measures: T tables of R rows x D (fp32), B bags
 of L uniform random indices each, sum pooling. Reports GB/s of row data (T*B*L*D*4 bytes / time), median
 of CUDA-event timings, for two ways PyTorch users run it:
   per_table  - one EmbeddingBag per table, called in a loop (what a PyTorch DLRM does);

@@ -1,19 +1,17 @@
-//! Benchmark building blocks shared by `hercules kernels|roofline --device cuda` and the `gpu_bench`
-//! example: the device's ceilings in one call, one table-batched embedding-bag shape, one MLP layer at
-//! several batch sizes. Each returns plain serialisable records; printing is the caller's.
+//! Benchmark building blocks of `hercules kernels|roofline --device cuda`: the device's ceilings in one
+//! call, one table-batched embedding-bag shape (timed, or run as steady work for the board power), one
+//! MLP layer at several batch sizes. Each returns plain serialisable records; printing is the caller's.
 
 use crate::ceiling::{copy_bandwidth, gather_bandwidth, gemm_peak, Ceiling, GemmMath};
 use crate::device::{median, time_on, Device};
 use crate::error::{drv, GpuError, Result};
 use crate::mlp::{Blas, GpuLinear, Strided};
 use crate::plan::{TableBags, TableShape};
-use crate::power::{PowerSampler, PowerStats};
-use crate::GpuTables;
-use cudarc::driver::DevicePtr;
+use crate::{DeviceBags, GpuTables};
+use cudarc::driver::{CudaSlice, DevicePtr};
 use hercules_kernels::embedding::{random_bags, Bags, DType, Indices, Pooling};
 use hercules_kernels::mlp::Activation;
 use serde::Serialize;
-use std::time::Duration;
 
 /// The default MLP layer shapes (K, N) of the GPU benchmarks.
 pub const MLP_KN: [(usize, usize); 6] =
@@ -147,8 +145,6 @@ pub struct EmbeddingResult {
     pub gb_per_s_rows: f64,
     /// Million rows gathered per second at the median.
     pub mrows_per_s: f64,
-    /// Board power during the timed launches, when asked for and NVML answered.
-    pub power: Option<PowerStats>,
 }
 
 impl EmbeddingResult {
@@ -162,69 +158,79 @@ impl EmbeddingResult {
     }
 }
 
-/// Seconds of steady work the board power is sampled over (its reading averages over about 1 s).
-pub const POWER_SECONDS: f64 = 2.5;
+/// One table-batched embedding-bag shape set up on the device (random tables filled there, uniform
+/// random indices uploaded), ready to be timed or to run as steady work while power is sampled.
+pub struct EmbeddingBench {
+    shape: EmbeddingShape,
+    tables: GpuTables,
+    bags: DeviceBags,
+    out: CudaSlice<f32>,
+    lookups: u64,
+}
 
-/// Times one table-batched embedding bag on random tables (filled on the device) and uniform random
-/// indices: one warm-up pair of launches, then `repeats` timed ones; with `power`, then
-/// [`POWER_SECONDS`] of launches while NVML is sampled.
-pub fn embedding_bag(
-    dev: &Device,
-    s: &EmbeddingShape,
-    repeats: usize,
-    power: bool,
-) -> Result<EmbeddingResult> {
-    if s.tables == 0 || s.rows_per_table == 0 || s.dim == 0 || s.lookups == 0 || s.batch == 0 || repeats == 0
-    {
-        return Err(GpuError::Invalid(format!(
-            "embedding shape {s:?}, {repeats} repeats: all must be positive"
-        )));
-    }
-    let shapes: Vec<(TableShape, Pooling)> = (0..s.tables)
-        .map(|_| (TableShape { rows: s.rows_per_table, dim: s.dim, dtype: s.dtype }, s.pooling))
-        .collect();
-    let tables = GpuTables::random(dev, &shapes, 1)?;
-    let rows = usize::try_from(s.rows_per_table).map_err(|_| GpuError::Invalid("rows per table".into()))?;
-    let inputs: Vec<(Vec<u32>, Vec<usize>)> =
-        (0..s.tables).map(|t| random_bags(rows, s.batch, s.lookups.min(rows), 100 + t as u64)).collect();
-    let bags: Vec<TableBags<'_>> = inputs
-        .iter()
-        .map(|(i, o)| TableBags { indices: Indices::U32(i), bags: Bags::Offsets(o), weights: None })
-        .collect();
-    let dbags = tables.upload(&bags)?;
-    let mut out =
-        dev.stream().alloc_zeros::<f32>(s.batch * tables.out_width()).map_err(drv("alloc output"))?;
-    tables.time_launches(&dbags, &mut out, 2)?;
-    let times = tables.time_launches(&dbags, &mut out, repeats)?;
-    let t = median(&times);
-    // The board averages its power reading over about a second: sample over POWER_SECONDS of
-    // back-to-back launches, not over the few milliseconds the timed repeats take.
-    let power = if power {
-        let launches = (POWER_SECONDS / t.max(1e-6)).ceil().clamp(1.0, 1e7) as usize;
-        match PowerSampler::start(Some(&dev.info().uuid), Duration::from_millis(20)) {
-            Ok(sampler) => {
-                tables.time_launches(&dbags, &mut out, launches)?;
-                sampler.stop().ok()
-            }
-            Err(_) => None,
+impl EmbeddingBench {
+    /// Allocates and fills the tables and uploads one batch of bags.
+    pub fn new(dev: &Device, s: &EmbeddingShape) -> Result<Self> {
+        if s.tables == 0 || s.rows_per_table == 0 || s.dim == 0 || s.lookups == 0 || s.batch == 0 {
+            return Err(GpuError::Invalid(format!("embedding shape {s:?}: every size must be positive")));
         }
-    } else {
-        None
-    };
-    let lookups: u64 = inputs.iter().map(|(i, _)| i.len() as u64).sum();
-    let row_bytes = s.dtype.packed_row_bytes(s.dim);
-    let gbs = lookups as f64 * row_bytes as f64 / t / 1e9;
-    Ok(EmbeddingResult {
-        shape: *s,
-        table_bytes: tables.bytes(),
-        row_bytes,
-        seconds_median: t,
-        seconds: times,
-        lookups_per_call: lookups,
-        gb_per_s_rows: gbs,
-        mrows_per_s: lookups as f64 / t / 1e6,
-        power,
-    })
+        let shapes: Vec<(TableShape, Pooling)> = (0..s.tables)
+            .map(|_| (TableShape { rows: s.rows_per_table, dim: s.dim, dtype: s.dtype }, s.pooling))
+            .collect();
+        let tables = GpuTables::random(dev, &shapes, 1)?;
+        let rows =
+            usize::try_from(s.rows_per_table).map_err(|_| GpuError::Invalid("rows per table".into()))?;
+        let inputs: Vec<(Vec<u32>, Vec<usize>)> =
+            (0..s.tables).map(|t| random_bags(rows, s.batch, s.lookups.min(rows), 100 + t as u64)).collect();
+        let bags: Vec<TableBags<'_>> = inputs
+            .iter()
+            .map(|(i, o)| TableBags { indices: Indices::U32(i), bags: Bags::Offsets(o), weights: None })
+            .collect();
+        let bags = tables.upload(&bags)?;
+        let out =
+            dev.stream().alloc_zeros::<f32>(s.batch * tables.out_width()).map_err(drv("alloc output"))?;
+        let lookups = inputs.iter().map(|(i, _)| i.len() as u64).sum();
+        Ok(Self { shape: *s, tables, bags, out, lookups })
+    }
+
+    /// One warm-up pair of launches, then `repeats` timed ones.
+    pub fn time(&mut self, repeats: usize) -> Result<EmbeddingResult> {
+        if repeats == 0 {
+            return Err(GpuError::Invalid("embedding bag: repeats must be positive".into()));
+        }
+        self.tables.time_launches(&self.bags, &mut self.out, 2)?;
+        let times = self.tables.time_launches(&self.bags, &mut self.out, repeats)?;
+        let t = median(&times);
+        let s = &self.shape;
+        let row_bytes = s.dtype.packed_row_bytes(s.dim);
+        Ok(EmbeddingResult {
+            shape: *s,
+            table_bytes: self.tables.bytes(),
+            row_bytes,
+            seconds_median: t,
+            seconds: times,
+            lookups_per_call: self.lookups,
+            gb_per_s_rows: self.lookups as f64 * row_bytes as f64 / t / 1e9,
+            mrows_per_s: self.lookups as f64 / t / 1e6,
+        })
+    }
+
+    /// Back-to-back launches for at least `seconds` (steady work to sample board power over), in
+    /// batches of about 50 ms each timed with events; returns the seconds the launches took.
+    pub fn run_for(&mut self, seconds: f64) -> Result<f64> {
+        let one = median(&self.tables.time_launches(&self.bags, &mut self.out, 3)?).max(1e-6);
+        let per_batch = ((0.05 / one).ceil() as usize).clamp(1, 1 << 20);
+        let mut spent = 0.0;
+        while spent < seconds {
+            spent += self.tables.time_launches(&self.bags, &mut self.out, per_batch)?.iter().sum::<f64>();
+        }
+        Ok(spent)
+    }
+}
+
+/// Times one table-batched embedding bag ([`EmbeddingBench::new`] then [`EmbeddingBench::time`]).
+pub fn embedding_bag(dev: &Device, s: &EmbeddingShape, repeats: usize) -> Result<EmbeddingResult> {
+    EmbeddingBench::new(dev, s)?.time(repeats)
 }
 
 /// What one MLP layer shape measured.
@@ -239,7 +245,12 @@ pub struct MlpResult {
     /// The fused activation.
     #[serde(serialize_with = "display")]
     pub activation: Activation,
-    /// Median seconds per layer call (SGEMM + fused bias/activation).
+    /// How the layer ran: "cublaslt-epilogue" (one matmul whose epilogue adds the bias and applies
+    /// ReLU), or "sgemm+bias_act" (SGEMM, then the bias/activation kernel).
+    pub path: String,
+    /// Why a call asked to fuse took the SGEMM path (cuBLASLt missing or without an algorithm).
+    pub fallback: Option<String>,
+    /// Median seconds per layer call.
     pub seconds_median: f64,
     /// Fastest call.
     pub seconds_min: f64,
@@ -251,8 +262,11 @@ pub struct MlpResult {
     pub gflops: f64,
 }
 
-/// Times a K → N layer (cuBLAS SGEMM with FP32 math, then the fused bias + activation kernel) at each
-/// batch size of `ms`: one warm-up call, then `repeats` timed ones each.
+/// Workspace of the benchmark's cuBLAS/cuBLASLt handle, as a model runner's.
+const MLP_WORKSPACE_BYTES: usize = 32 << 20;
+
+/// Times a K → N layer with FP32 math at each batch size of `ms`, through the cuBLASLt epilogue
+/// (`fused`) or SGEMM + the bias/activation kernel: one warm-up call, then `repeats` timed ones each.
 pub fn mlp_layer(
     dev: &Device,
     k: usize,
@@ -260,6 +274,7 @@ pub fn mlp_layer(
     ms: &[usize],
     act: Activation,
     repeats: usize,
+    fused: bool,
 ) -> Result<Vec<MlpResult>> {
     if repeats == 0 || ms.contains(&0) {
         return Err(GpuError::Invalid(format!(
@@ -270,7 +285,9 @@ pub fn mlp_layer(
     let b: Vec<f32> = (0..n).map(|i| ((i % 5) as f32 - 2.0) * 1e-2).collect();
     let layer = GpuLinear::new(dev, &w, Some(&b), k, n, act)?;
     let s = dev.stream().clone();
-    let blas = Blas::new(s.clone())?;
+    let mut blas = Blas::new(s.clone())?;
+    blas.set_workspace(MLP_WORKSPACE_BYTES)?;
+    blas.set_fused_epilogue(fused);
     let mut out = Vec::with_capacity(ms.len());
     for &m in ms {
         let x = s.alloc_zeros::<f32>(m * k).map_err(drv("alloc MLP input"))?;
@@ -288,11 +305,15 @@ pub fn mlp_layer(
             }
         }
         let t = median(&times);
+        let fallback = blas.fallback_reason().filter(|_| fused);
+        let path = if fused && fallback.is_none() { "cublaslt-epilogue" } else { "sgemm+bias_act" };
         out.push(MlpResult {
             m,
             k,
             n,
             activation: act,
+            path: path.into(),
+            fallback,
             seconds_median: t,
             seconds_min: times.iter().copied().fold(f64::INFINITY, f64::min),
             seconds_max: times.iter().copied().fold(f64::NEG_INFINITY, f64::max),
@@ -359,11 +380,15 @@ mod tests {
             dtype: DType::F32,
             pooling: Pooling::Sum,
         };
-        let e = embedding_bag(&dev, &s, 3, false).unwrap();
+        let e = embedding_bag(&dev, &s, 3).unwrap();
         assert_eq!(e.lookups_per_call, 2 * 64 * 8);
         assert!(e.gb_per_s_rows > 0.0 && e.fraction_of(&c.copy) > 0.0);
-        let m = mlp_layer(&dev, 13, 64, &[1, 32], Activation::Relu, 2).unwrap();
-        assert_eq!(m.len(), 2);
-        assert!(m.iter().all(|r| r.gflops > 0.0));
+        for fused in [true, false] {
+            let m = mlp_layer(&dev, 13, 64, &[1, 32], Activation::Relu, 2, fused).unwrap();
+            assert_eq!(m.len(), 2);
+            assert!(m.iter().all(|r| r.gflops > 0.0));
+            let want = if fused { "cublaslt-epilogue" } else { "sgemm+bias_act" };
+            assert!(m.iter().all(|r| r.path == want), "{m:?}");
+        }
     }
 }

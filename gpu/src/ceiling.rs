@@ -1,7 +1,7 @@
 //! The device's measured ceilings: device-to-device copy bandwidth, random row-gather bandwidth from a
 //! large table, and cuBLAS GEMM peaks (FP32, TF32, BF16). Each is the median of several timed repeats.
 
-use crate::device::{median, time_on, Device, Source};
+use crate::device::{median, time_on, Device, Source, BLOCK_THREADS};
 use crate::error::{blas, drv, GpuError, Result};
 use crate::mlp::Blas;
 use cudarc::cublas::sys::cublasOperation_t;
@@ -62,7 +62,7 @@ pub fn copy_bandwidth(dev: &Device, bytes: usize, repeats: usize) -> Result<Ceil
 pub fn gather_geometry(row_chunks: usize, groups: usize) -> (u32, u64, u32) {
     let lanes = row_chunks.max(1).next_power_of_two().min(32) as u32;
     let threads = groups as u64 * u64::from(lanes);
-    (lanes, threads, threads.div_ceil(256) as u32)
+    (lanes, threads, threads.div_ceil(u64::from(BLOCK_THREADS)) as u32)
 }
 
 /// Reads `reads` rows of `row_bytes` (a multiple of 16, at most 512) chosen at random from a table
@@ -92,7 +92,8 @@ pub fn gather_bandwidth(
     let sink = s.alloc_zeros::<f32>(grid_threads).map_err(drv("alloc sink"))?;
     let groups = grid_threads / lanes as usize;
     let f = dev.function(Source::Ops, "gather_ceiling")?;
-    let cfg = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+    let cfg =
+        LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (BLOCK_THREADS, 1, 1), shared_mem_bytes: 0 };
     let mut gbs = Vec::with_capacity(repeats);
     let bytes = groups as f64 * f64::from(PER_GROUP) * row_bytes as f64;
     for r in 0..=repeats {
@@ -120,7 +121,7 @@ pub fn gather_bandwidth(
 }
 
 /// The math of a GEMM peak measurement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum GemmMath {
     /// FP32 inputs, FP32 math.
     Fp32,
@@ -133,13 +134,14 @@ pub enum GemmMath {
 /// TFLOP/s of an n × n × n cuBLAS GEMM in `math`.
 pub fn gemm_peak(dev: &Device, math: GemmMath, n: usize, repeats: usize) -> Result<Ceiling> {
     let s = dev.stream().clone();
-    let bh = Blas::new(s.clone())?;
+    let mut bh = Blas::new(s.clone())?;
     let ni = i32::try_from(n).map_err(|_| GpuError::Invalid(format!("GEMM size {n}")))?;
     let flops = 2.0 * (n as f64).powi(3);
     let fill = dev.function(Source::Ops, "fill_table")?;
     let fill_mat = |m: &CudaSlice<u8>, dt: u32, elem: u32| -> Result<()> {
         let (rows, dim, stride, seed, bound) = (n as u64, n as u32, n as u32 * elem, 1u64, 1.0f32);
-        let cfg = LaunchConfig { grid_dim: (1024, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        let cfg =
+            LaunchConfig { grid_dim: (1024, 1, 1), block_dim: (BLOCK_THREADS, 1, 1), shared_mem_bytes: 0 };
         let mut b = s.launch_builder(&fill);
         b.arg(m).arg(&rows).arg(&dim).arg(&stride).arg(&dt).arg(&seed).arg(&bound);
         // SAFETY: the kernel writes n rows of n elements of `elem` bytes, the size of `m`.
@@ -153,7 +155,7 @@ pub fn gemm_peak(dev: &Device, math: GemmMath, n: usize, repeats: usize) -> Resu
     let mut tf = Vec::with_capacity(repeats);
     match math {
         GemmMath::Fp32 | GemmMath::Tf32 => {
-            bh.set_tf32(math == GemmMath::Tf32)?;
+            bh.set_math(math)?;
             let mut bufs = Vec::new();
             for _ in 0..3 {
                 let m = s.alloc_zeros::<u8>(n * n * 4).map_err(drv("alloc matrix"))?;

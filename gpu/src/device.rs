@@ -215,6 +215,10 @@ fn guarded<T>(
     }
 }
 
+/// Threads per block of every kernel launch; the sources' `__launch_bounds__` get it as
+/// `-DHERCULES_BLOCK` when they are compiled.
+pub const BLOCK_THREADS: u32 = 256;
+
 /// The NVRTC architecture flag for a compute capability: `--gpu-architecture=sm_90` for (9, 0).
 pub fn arch_flag(cc: (u32, u32)) -> String {
     format!("--gpu-architecture={}", arch_name(cc))
@@ -348,6 +352,12 @@ impl Device {
 
 /// Compiles `src` with NVRTC straight to a cubin for compute capability `cc` (no PTX JIT at load).
 fn compile_cubin(src: Source, cc: (u32, u32)) -> Result<Vec<u8>> {
+    compile(src, cc, &[]).map(|(cubin, _)| cubin)
+}
+
+/// Compiles `src` for `cc` with `extra` NVRTC options; the cubin and NVRTC's log (ptxas' resource
+/// report with `--ptxas-options=-v`).
+fn compile(src: Source, cc: (u32, u32), extra: &[&str]) -> Result<(Vec<u8>, String)> {
     use cudarc::nvrtc::result as nr;
     let arch = arch_name(cc);
     let cerr =
@@ -356,7 +366,8 @@ fn compile_cubin(src: Source, cc: (u32, u32)) -> Result<Vec<u8>> {
     let name = CString::new(src.name()).map_err(|e| cerr(format!("name holds a NUL: {e}")))?;
     let prog =
         nr::create_program(&text, Some(&name)).map_err(|e| cerr(format!("nvrtcCreateProgram: {e:?}")))?;
-    let opts = [arch_flag(cc), "-std=c++17".to_string()];
+    let mut opts = vec![arch_flag(cc), "-std=c++17".to_string(), format!("-DHERCULES_BLOCK={BLOCK_THREADS}")];
+    opts.extend(extra.iter().map(|o| o.to_string()));
     // SAFETY: `prog` comes from create_program above, `text`/`name` outlive it, and it is destroyed
     // exactly once at the end of this block.
     let out = unsafe {
@@ -373,9 +384,12 @@ fn compile_cubin(src: Source, cc: (u32, u32)) -> Result<Vec<u8>> {
                     Err(e) => Err(cerr(format!("nvrtcGetCUBINSize: {e:?}"))),
                     Ok(()) => {
                         let mut buf = vec![0u8; size];
+                        let log = nr::get_program_log(prog)
+                            .map(|l| CStr::from_ptr(l.as_ptr()).to_string_lossy().into_owned())
+                            .unwrap_or_default();
                         cudarc::nvrtc::sys::nvrtcGetCUBIN(prog, buf.as_mut_ptr().cast())
                             .result()
-                            .map(|()| buf)
+                            .map(|()| (buf, log))
                             .map_err(|e| cerr(format!("nvrtcGetCUBIN: {e:?}")))
                     }
                 }
@@ -467,6 +481,69 @@ mod tests {
 #[cfg(test)]
 mod nvrtc_tests {
     use super::*;
+
+    /// ptxas' resource report per kernel: (name, registers, spill store bytes, spill load bytes).
+    fn resources(log: &str) -> Vec<(String, u32, u32, u32)> {
+        let mut out = Vec::new();
+        let mut name = None;
+        for line in log.lines() {
+            if let Some(i) = line.find("Compiling entry function '") {
+                let rest = &line[i + 26..];
+                name = rest.split('\'').next().map(str::to_string);
+            }
+            let num_before = |key: &str| -> Option<u32> {
+                let i = line.find(key)?;
+                line[..i].split_whitespace().last()?.parse().ok()
+            };
+            if let (Some(n), Some(st), Some(ld)) =
+                (&name, num_before("bytes spill stores"), num_before("bytes spill loads"))
+            {
+                out.push((n.clone(), 0, st, ld));
+            }
+            if let (Some(n), Some(r)) = (&name, num_before("registers")) {
+                if let Some(last) = out.iter_mut().rev().find(|x| &x.0 == n) {
+                    last.1 = r;
+                }
+            }
+        }
+        out
+    }
+
+    /// Every kernel compiles without register spills at the block size it is launched with (the
+    /// `__launch_bounds__` budget): ptxas' own report, read from NVRTC's log.
+    #[test]
+    fn kernels_do_not_spill_registers() {
+        // SAFETY: only tries dlopen on candidate names.
+        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            println!("skipped: libnvrtc.so cannot be loaded");
+            return;
+        }
+        for src in [Source::Embedding, Source::Ops, Source::Blocks] {
+            for cc in [(9, 0), (8, 0)] {
+                let (_, log) = compile(src, cc, &["--ptxas-options=-v"]).unwrap_or_else(|e| panic!("{e}"));
+                let r = resources(&log);
+                assert!(!r.is_empty(), "no resource report for {}:\n{log}", src.name());
+                for (name, regs, st, ld) in &r {
+                    println!(
+                        "{} {} {name}: {regs} registers, spills {st}/{ld} bytes",
+                        src.name(),
+                        arch_name(cc)
+                    );
+                    assert!(*regs > 0 && *regs <= 255, "{name}: {regs} registers");
+                    assert_eq!((*st, *ld), (0, 0), "{name} spills on {}", arch_name(cc));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn resource_reports_parse() {
+        let log = "ptxas info    : Compiling entry function 'tbe_u32_k1_f32' for 'sm_90'\n\
+                   ptxas info    : Function properties for tbe_u32_k1_f32\n\
+                   \x20   8 bytes stack frame, 4 bytes spill stores, 12 bytes spill loads\n\
+                   ptxas info    : Used 72 registers, 400 bytes cmem[0]\n";
+        assert_eq!(resources(log), vec![("tbe_u32_k1_f32".to_string(), 72, 4, 12)]);
+    }
 
     /// Compiles every kernel source with NVRTC for Hopper and Ampere where NVRTC can be loaded; needs no
     /// device (`gpu/run-checks.sh` and the PyTorch wheels' libnvrtc make this run on CPU-only hosts).

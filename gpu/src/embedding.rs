@@ -5,8 +5,8 @@
 use crate::device::{Device, Source};
 use crate::error::{drv, GpuError, Result};
 use crate::plan::{
-    device_row_stride, launch_for, plan_bags, row_chunks, vec4_rows, BagPlan, IndexVec, TableBags,
-    TableShape, BLOCK_THREADS,
+    device_row_stride, launch_for, plan_bags, row_chunks, BagPlan, IndexVec, TableBags, TableShape,
+    BLOCK_THREADS,
 };
 use cudarc::driver::{
     CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, LaunchConfig, PushKernelArg,
@@ -31,8 +31,7 @@ struct TableMeta {
 // SAFETY: TableMeta is a plain #[repr(C)] struct of integers whose layout matches the CUDA struct.
 unsafe impl DeviceRepr for TableMeta {}
 
-const F_VEC4: u32 = 1;
-const F_MEAN: u32 = 2;
+const F_MEAN: u32 = 1;
 
 fn dtype_code(d: DType) -> u32 {
     match d {
@@ -43,11 +42,11 @@ fn dtype_code(d: DType) -> u32 {
 }
 
 /// The kernel specialisation for a set of tables: 0 fp32, 1 fp16, 2 int8 when every table has that
-/// dtype and vector rows (dim % 4 == 0), else 3 (dtype and vector loads decided per table at run time).
+/// dtype, else 3 (the dtype read per table at run time).
 pub fn kernel_variant(shapes: &[TableShape]) -> usize {
     let first = shapes.first().map(|s| s.dtype);
     match first {
-        Some(d) if shapes.iter().all(|s| s.dtype == d && vec4_rows(s.dim)) => dtype_code(d) as usize,
+        Some(d) if shapes.iter().all(|s| s.dtype == d) => dtype_code(d) as usize,
         _ => 3,
     }
 }
@@ -150,13 +149,7 @@ impl GpuTables {
         let mut metas = Vec::with_capacity(tables.len());
         for t in &tables {
             let (ptr, _g) = t.data.device_ptr(&stream);
-            let mut flags = 0;
-            if vec4_rows(t.shape.dim) {
-                flags |= F_VEC4;
-            }
-            if t.pooling == Pooling::Mean {
-                flags |= F_MEAN;
-            }
+            let flags = if t.pooling == Pooling::Mean { F_MEAN } else { 0 };
             metas.push(TableMeta {
                 ptr,
                 rows: t.shape.rows,
@@ -257,7 +250,11 @@ impl GpuTables {
         let me = Self::alloc(dev, specs)?;
         for (t, g) in me.tables.iter().enumerate() {
             let bound = (1.0 / g.shape.rows as f64).sqrt() as f32;
-            let cfg = LaunchConfig { grid_dim: (4096, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+            let cfg = LaunchConfig {
+                grid_dim: (4096, 1, 1),
+                block_dim: (BLOCK_THREADS, 1, 1),
+                shared_mem_bytes: 0,
+            };
             let (rows, dim, stride, dt) =
                 (g.shape.rows, g.shape.dim as u32, g.stride as u32, dtype_code(g.shape.dtype));
             let s = seed ^ (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -586,7 +583,7 @@ pub(crate) mod tests {
         let s = |dim, dtype| TableShape { rows: 10, dim, dtype };
         assert_eq!(kernel_variant(&[s(128, DType::F32), s(32, DType::F32)]), 0);
         assert_eq!(kernel_variant(&[s(8, DType::Int8)]), 2);
-        assert_eq!(kernel_variant(&[s(8, DType::F16), s(6, DType::F16)]), 3);
+        assert_eq!(kernel_variant(&[s(8, DType::F16), s(6, DType::F16)]), 1);
         assert_eq!(kernel_variant(&[s(8, DType::F16), s(8, DType::F32)]), 3);
     }
 

@@ -72,9 +72,6 @@ pub enum GpuError {
         /// MiB free on the device.
         free_mib: f64,
     },
-    /// NVML (board power) is missing or failed.
-    #[error("NVML: {0}")]
-    Nvml(String),
     /// An error from the CPU kernels crate (table encoding).
     #[error(transparent)]
     Kernel(#[from] hercules_kernels::KernelError),

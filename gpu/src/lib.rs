@@ -17,10 +17,9 @@ pub mod plan;
 
 pub use embedding::{BagPtrs, DeviceBags, GpuTables};
 pub use plan::{plan_bags, BagPlan, TableBags, TableShape};
+pub mod lt;
 pub mod mlp;
 pub use mlp::{Blas, GpuLinear};
-pub mod power;
-pub use power::{Nvml, PowerSampler, PowerStats};
 pub mod bench;
 pub mod ceiling;
 pub mod graph;

@@ -1,28 +1,69 @@
-//! Dense layers on the GPU: y = act(x·Wᵀ + b) as one cuBLAS SGEMM followed by a small fused
-//! bias + activation kernel (`bias_act` in `cu/ops.cu`). Rows of x and y may be strided, so a layer can
-//! read from and write into columns of a wider matrix (the feature matrix of a model).
+//! Dense layers on the GPU: y = act(x·Wᵀ + b) as one cuBLASLt matmul whose epilogue adds the bias and
+//! applies ReLU ([`crate::lt`]), or, where cuBLASLt is missing, finds no algorithm or is switched off,
+//! one cuBLAS SGEMM followed by a small bias + activation kernel (`bias_act` in `cu/ops.cu`). Sigmoid
+//! layers take the epilogue's bias and then the kernel's sigmoid. Rows of x and y may be strided, so a
+//! layer can read from and write into columns of a wider matrix (the feature matrix of a model).
 
-use crate::device::{Device, Source};
+use crate::ceiling::GemmMath;
+use crate::device::{Device, Source, BLOCK_THREADS};
 use crate::error::{blas, drv, GpuError, Result};
+use crate::lt::Lt;
 use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::cublas::{CudaBlas, Gemm, GemmConfig, StridedBatchedConfig};
 use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg};
 use hercules_kernels::mlp::Activation;
 use std::sync::Arc;
 
-/// A cuBLAS handle bound to one stream.
+/// A cuBLAS handle (and a cuBLASLt one, where the library loads) bound to one stream.
 pub struct Blas {
     inner: CudaBlas,
     stream: Arc<CudaStream>,
-    // Declared after `inner`, so it is freed after the handle that may use it is destroyed.
+    lt: std::result::Result<Lt, String>,
+    fused: bool,
+    math: GemmMath,
+    // Declared after the handles, so it is freed after the handles that may use it are destroyed.
     workspace: Option<CudaSlice<u8>>,
+    workspace_ptr: u64,
 }
 
 impl Blas {
-    /// A handle whose work goes to `stream` (FP32 math: no TF32 unless asked for).
+    /// A handle whose work goes to `stream` (FP32 math: no TF32 unless asked for; the cuBLASLt
+    /// epilogue on where cuBLASLt loads).
     pub fn new(stream: Arc<CudaStream>) -> Result<Self> {
         let inner = CudaBlas::new(stream.clone()).map_err(blas("cublasCreate"))?;
-        Ok(Self { inner, stream, workspace: None })
+        let lt = Lt::new(stream.clone()).map_err(|e| e.to_string());
+        Ok(Self { inner, stream, lt, fused: true, math: GemmMath::Fp32, workspace: None, workspace_ptr: 0 })
+    }
+
+    /// Uses the cuBLASLt epilogue where it can (on by default), or always the SGEMM + `bias_act`
+    /// kernel (the A/B of `hercules kernels --device cuda --op mlp`).
+    pub fn set_fused_epilogue(&mut self, on: bool) {
+        self.fused = on;
+    }
+
+    /// Why a layer on this handle took (or would take) the SGEMM + kernel path: cuBLASLt missing, the
+    /// epilogue switched off, or the first shape cuBLASLt found no algorithm for; None where every
+    /// layer so far ran through the epilogue.
+    pub fn fallback_reason(&self) -> Option<String> {
+        match &self.lt {
+            _ if !self.fused => Some("the cuBLASLt epilogue is switched off".into()),
+            Err(e) => Some(e.clone()),
+            Ok(lt) => lt.first_failure(),
+        }
+    }
+
+    /// The math of this handle's GEMMs: FP32, TF32 or BF16 tensor cores (FP32 accumulation). The
+    /// cuBLASLt layers compute in exactly that; the SGEMM calls (fallback layers, batched attention
+    /// GEMMs) have no BF16 mode and use TF32 for it.
+    pub fn set_math(&mut self, math: GemmMath) -> Result<()> {
+        self.set_tf32(math != GemmMath::Fp32)?;
+        self.math = math;
+        Ok(())
+    }
+
+    /// The math set by [`Blas::set_math`].
+    pub fn math(&self) -> GemmMath {
+        self.math
     }
 
     /// Gives the handle a workspace of its own of `bytes` (cublasSetWorkspace), so that cuBLAS never
@@ -42,6 +83,7 @@ impl Blas {
         .result()
         .map_err(blas("cublasSetWorkspace"))?;
         drop(guard);
+        self.workspace_ptr = ws.device_ptr(&self.stream).0;
         self.workspace = Some(ws);
         Ok(())
     }
@@ -51,8 +93,8 @@ impl Blas {
         self.workspace.as_ref().map_or(0, CudaSlice::len)
     }
 
-    /// Allows (or forbids) TF32 tensor-core math for FP32 GEMMs on this handle.
-    pub fn set_tf32(&self, on: bool) -> Result<()> {
+    /// Allows (or forbids) TF32 tensor-core math for the SGEMM calls on this handle.
+    fn set_tf32(&self, on: bool) -> Result<()> {
         use cudarc::cublas::sys::cublasMath_t;
         let mode =
             if on { cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH } else { cublasMath_t::CUBLAS_DEFAULT_MATH };
@@ -93,7 +135,7 @@ pub fn act_code(a: Activation) -> u32 {
 
 /// Blocks for an elementwise kernel over `n` values at 256 threads (grid-stride, capped).
 pub fn elementwise_blocks(n: usize) -> u32 {
-    n.div_ceil(256).clamp(1, 65_535) as u32
+    n.div_ceil(BLOCK_THREADS as usize).clamp(1, 65_535) as u32
 }
 
 /// The cuBLAS column-major call computing row-major y[m, n] = x[m, k] · W[n, k]ᵀ with row strides
@@ -268,6 +310,24 @@ impl GpuLinear {
         if m == 0 {
             return Ok(());
         }
+        if let (true, Ok(lt)) = (blas_h.fused, &blas_h.lt) {
+            let relu = self.act == Activation::Relu;
+            let (ws, ws_bytes) = (blas_h.workspace_ptr, blas_h.workspace_bytes());
+            // SAFETY: W is n × k and the bias n floats as uploaded (alive as long as `self`); x, y are
+            // the caller's promise; the workspace belongs to this handle's stream.
+            let fused = unsafe {
+                lt.linear(blas_h.math, self.w_ptr, self.k, self.n, self.b_ptr, relu, x, m, y, ws, ws_bytes)
+            };
+            // An error means no plan for this shape (kept, so it falls back at once next time).
+            if fused.is_ok() {
+                // SAFETY: y as promised by the caller; no bias.
+                return if self.act == Activation::Sigmoid {
+                    unsafe { self.bias_act(blas_h, m, y, 0) }
+                } else {
+                    Ok(())
+                };
+            }
+        }
         let cfg = gemm_config(m, self.k, self.n, x.ld, y.ld)?;
         let wv = RawView { ptr: self.w_ptr, len: self.w.len(), stream: blas_h.stream.clone() };
         let xv = RawView { ptr: x.ptr, len: (m - 1) * x.ld + self.k, stream: blas_h.stream.clone() };
@@ -278,12 +338,20 @@ impl GpuLinear {
         if self.b.is_none() && self.act == Activation::None {
             return Ok(());
         }
+        // SAFETY: y as promised by the caller; the bias holds n floats as uploaded.
+        unsafe { self.bias_act(blas_h, m, y, self.b_ptr) }
+    }
+
+    /// y = act(y + bias) over m rows of n (bias 0: none), enqueued on the handle's stream.
+    ///
+    /// # Safety
+    /// `y` must address m rows of n floats at stride y.ld, alive until the work ends; `bias` n floats.
+    unsafe fn bias_act(&self, blas_h: &Blas, m: usize, y: Strided, bias: u64) -> Result<()> {
         let stream = &blas_h.stream;
-        let bias = self.b_ptr;
         let (mm, nn, ld, act) = (m as u32, self.n as u32, y.ld as u32, act_code(self.act));
         let cfg = LaunchConfig {
             grid_dim: (elementwise_blocks(m * self.n), 1, 1),
-            block_dim: (256, 1, 1),
+            block_dim: (BLOCK_THREADS, 1, 1),
             shared_mem_bytes: 0,
         };
         let mut b = stream.launch_builder(&self.bias_act);
@@ -349,9 +417,14 @@ mod tests {
     #[test]
     fn gpu_linear_matches_cpu_layer() {
         let Some(dev) = device_or_skip() else { return };
-        let blas_h = Blas::new(dev.stream().clone()).unwrap();
+        let mut blas_h = Blas::new(dev.stream().clone()).unwrap();
+        blas_h.set_workspace(32 << 20).unwrap();
         let mut rng = StdRng::seed_from_u64(5);
-        for &(m, k, n) in &[(1, 13, 512), (7, 64, 33), (64, 256, 128), (100, 479, 1), (3, 1, 5)] {
+        for (&(m, k, n), fused) in [(1, 13, 512), (7, 64, 33), (64, 256, 128), (100, 479, 1), (3, 1, 5)]
+            .iter()
+            .flat_map(|s| [(s, true), (s, false)])
+        {
+            blas_h.set_fused_epilogue(fused);
             for act in Activation::ALL {
                 let w: Vec<f32> = (0..n * k).map(|_| rng.gen_range(-0.1f32..0.1)).collect();
                 let b: Vec<f32> = (0..n).map(|_| rng.gen_range(-0.1f32..0.1)).collect();
@@ -369,11 +442,67 @@ mod tests {
                         let (gv, ev) = (y[r * n + c], e[r * n + c]);
                         assert!(
                             (f64::from(gv) - f64::from(ev)).abs() <= 1e-5 * mag + 1e-7,
-                            "m{m} k{k} n{n} {act:?} [{r},{c}]: gpu {gv} cpu {ev}"
+                            "m{m} k{k} n{n} {act:?} fused {fused} [{r},{c}]: gpu {gv} cpu {ev}"
                         );
                     }
                 }
             }
+            if fused {
+                println!("m{m} k{k} n{n}: epilogue fallback {:?}", blas_h.fallback_reason());
+            }
+        }
+    }
+
+    /// A layer reading from and writing into columns of wider matrices, at addresses only 4-byte
+    /// aligned (as the models' feature matrices have them): both paths, the columns around untouched.
+    #[test]
+    fn strided_unaligned_layers_match_the_cpu() {
+        let Some(dev) = device_or_skip() else { return };
+        let mut blas_h = Blas::new(dev.stream().clone()).unwrap();
+        blas_h.set_workspace(32 << 20).unwrap();
+        let mut rng = StdRng::seed_from_u64(9);
+        let (m, k, n, ldx, ldy, ox, oy) = (37, 45, 29, 52, 41, 3, 5);
+        let w: Vec<f32> = (0..n * k).map(|_| rng.gen_range(-0.1f32..0.1)).collect();
+        let b: Vec<f32> = (0..n).map(|_| rng.gen_range(-0.1f32..0.1)).collect();
+        let xs: Vec<f32> = (0..m * ldx).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+        let x: Vec<f32> = (0..m).flat_map(|r| xs[r * ldx + ox..r * ldx + ox + k].to_vec()).collect();
+        for fused in [true, false] {
+            blas_h.set_fused_epilogue(fused);
+            for act in Activation::ALL {
+                let g = GpuLinear::new(&dev, &w, Some(&b), k, n, act).unwrap();
+                let s = blas_h.stream().clone();
+                let dx = s.clone_htod(&xs).unwrap();
+                let dy = s.clone_htod(&vec![-7f32; m * ldy]).unwrap();
+                {
+                    let (xp, _gx) = dx.device_ptr(&s);
+                    let (yp, _gy) = dy.device_ptr(&s);
+                    let (xs_, ys_) = (
+                        Strided { ptr: xp + 4 * ox as u64, ld: ldx },
+                        Strided { ptr: yp + 4 * oy as u64, ld: ldy },
+                    );
+                    // SAFETY: m rows at those strides and offsets fit both buffers, alive past the copy.
+                    unsafe { g.forward_raw(&blas_h, xs_, m, ys_) }.unwrap();
+                }
+                let y = s.clone_dtoh(&dy).unwrap();
+                let cpu = Linear::new(&w, Some(&b), k, n, act).unwrap();
+                let mut e = vec![0f32; m * n];
+                cpu.forward(&x, m, &mut e).unwrap();
+                for r in 0..m {
+                    for c in 0..ldy {
+                        let got = y[r * ldy + c];
+                        if c < oy || c >= oy + n {
+                            assert_eq!(got, -7.0, "fused {fused} {act:?}: column {c} of row {r} was written");
+                        } else {
+                            let want = e[r * n + c - oy];
+                            assert!(
+                                (got - want).abs() <= 1e-4,
+                                "fused {fused} {act:?} [{r},{c}]: {got} vs {want}"
+                            );
+                        }
+                    }
+                }
+            }
+            println!("strided layer, fused {fused}: fallback {:?}", blas_h.fallback_reason());
         }
     }
 }

@@ -337,28 +337,18 @@ pub fn plan_bags(shapes: &[TableShape], inputs: &[TableBags<'_>]) -> Result<BagP
     Ok(BagPlan { batch, tables, indices, offsets, weights, table_starts })
 }
 
-/// Bytes between rows on the device: the packed row rounded up to 16 bytes (vector loads, aligned
-/// int8 scale/bias when dim is a multiple of 4).
+/// Bytes between rows on the device: the packed row rounded up to 16 bytes, so every row starts
+/// 16-byte aligned and holds its values padded to a multiple of 4 (the kernel's vector loads).
 pub fn device_row_stride(dtype: DType, dim: usize) -> usize {
     dtype.packed_row_bytes(dim).next_multiple_of(16)
 }
 
-/// Whether rows of `dtype`/`dim` are read 4 values at a time (16-, 8- or 4-byte loads).
-pub fn vec4_rows(dim: usize) -> bool {
-    dim.is_multiple_of(4)
-}
-
-/// Row chunks one lane group covers: dim/4 with vector loads, else dim.
+/// Chunks of 4 values (one 16-, 8- or 4-byte load each) a row is read in: dim padded to a multiple of 4.
 pub fn row_chunks(dim: usize) -> usize {
-    if vec4_rows(dim) {
-        dim / 4
-    } else {
-        dim
-    }
+    dim.div_ceil(4)
 }
 
-/// Threads per block of the embedding kernel.
-pub const BLOCK_THREADS: u32 = 256;
+pub use crate::device::BLOCK_THREADS;
 
 /// Launch geometry of one table-batched lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -576,7 +566,19 @@ mod tests {
         assert_eq!(device_row_stride(DType::Int8, 32), 48);
         assert_eq!(device_row_stride(DType::Int8, 3), 16);
         assert_eq!(row_chunks(128), 32);
-        assert_eq!(row_chunks(6), 6);
+        assert_eq!(row_chunks(6), 2);
+        // Every padded row fits its stride: the last chunk's load never reaches the next row.
+        for dtype in [DType::F32, DType::F16, DType::Int8] {
+            for dim in 1..300 {
+                let value_bytes = match dtype {
+                    DType::F32 => 4,
+                    DType::F16 => 2,
+                    DType::Int8 => 1,
+                };
+                let bytes = row_chunks(dim) * 4 * value_bytes;
+                assert!(bytes <= device_row_stride(dtype, dim), "{dtype} D={dim}");
+            }
+        }
     }
 
     #[test]
@@ -585,8 +587,8 @@ mod tests {
         assert_eq!(launch_for(1000, 32).unwrap(), Launch { lanes: 32, chunks_per_lane: 1, blocks: 125 });
         // D = 32: 8 lanes per bag, 4 bags per warp.
         assert_eq!(launch_for(1000, 8).unwrap(), Launch { lanes: 8, chunks_per_lane: 1, blocks: 32 });
-        // D = 6 (no vector loads): 8 lanes.
-        assert_eq!(launch_for(3, 6).unwrap().lanes, 8);
+        // D = 6: 2 chunks (the second padded), 2 lanes.
+        assert_eq!(launch_for(3, row_chunks(6)).unwrap().lanes, 2);
         // D = 512: 128 chunks, 4 per lane per pass.
         assert_eq!(launch_for(10, 128).unwrap(), Launch { lanes: 32, chunks_per_lane: 4, blocks: 2 });
         assert_eq!(launch_for(0, 32).unwrap().blocks, 0);

@@ -151,6 +151,8 @@ pub struct GpuRooflineReport {
     pub host: HostFingerprint,
     /// The measured device.
     pub device: DeviceInfo,
+    /// The driver, NVRTC and cuBLAS versions this process loaded.
+    pub libraries: hercules_gpu::LibraryVersions,
     /// When, RFC 3339 UTC.
     pub measured_at: String,
     /// The device's ceilings.
@@ -165,6 +167,7 @@ impl GpuRooflineReport {
             kind: kind.into(),
             host,
             device,
+            libraries: hercules_gpu::library_versions(),
             measured_at: crate::output::now_rfc3339(),
             ceilings,
         }

@@ -1,4 +1,4 @@
-//! End-to-end tests of `hercules roofline|kernels --device cuda`: without a CUDA device, exit status 1
+//! End-to-end tests of `hercules roofline|kernels --device cuda` (the bag, the layers, whole models): without a CUDA device, exit status 1
 //! and exactly one stderr line, "error: no CUDA device: <reason>" (no panic); with one (decided by
 //! whether `hercules_gpu::Device::open(0)` succeeds), a quick run that writes its JSON and CSV.
 
@@ -34,6 +34,9 @@ fn check(cmd: &[&str], kind: &str) {
             assert!(o.status.success(), "{args:?}: {}", stderr(&o));
             let d: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
             assert_eq!(d["kind"], kind);
+            if kind == "kernels-cuda" {
+                assert_eq!(d["complete"], true, "{d}");
+            }
             assert_eq!(d["device"]["name"], dev.info().name.as_str());
             assert!(d["ceilings"]["copy"]["median"].as_f64().unwrap() > 0.0, "{d}");
             assert!(!d["host"]["gpus"].as_array().unwrap().is_empty(), "{d}");
@@ -56,10 +59,33 @@ fn cuda_kernels_need_a_device() {
 }
 
 #[test]
+fn cuda_model_sweep_needs_a_device() {
+    check(
+        &[
+            "kernels",
+            "--op",
+            "model",
+            "--model",
+            "ncf",
+            "--rows-scale",
+            "0.001",
+            "--batch",
+            "4",
+            "--repeats",
+            "2",
+        ],
+        "kernels-cuda",
+    );
+}
+
+#[test]
 fn cpu_only_flags_are_refused_with_cuda() {
     let o = hercules(&["kernels", "--device", "cuda", "--threads", "1"]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stderr(&o).trim_end(), "error: --threads applies to --device cpu");
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "error: --threads applies to --device cpu (with --device cuda: to --op model's CPU side)"
+    );
 }
 
 /// A schedule with a GPU threshold: a zoo model's GPU lane needs a device (one-line error without

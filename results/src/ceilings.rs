@@ -133,6 +133,9 @@ pub struct KernelRecord {
     pub ceiling: Option<String>,
     /// Whether the table got huge pages (embedding only).
     pub huge_pages: Option<String>,
+    /// GPU board power over at least two seconds of the same launches back to back (`--power`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board_power: Option<crate::table::Power>,
 }
 
 /// The document `hercules kernels --json` writes.

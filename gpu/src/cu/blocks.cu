@@ -4,6 +4,13 @@
 // in the same order of float operations where it matters (explicit _rn intrinsics stop the compiler
 // from fusing a multiply and an add the CPU does separately).
 
+// Every kernel here is launched with HERCULES_BLOCK threads per block (hercules-gpu's BLOCK_THREADS,
+// passed as -DHERCULES_BLOCK by the compile): __launch_bounds__ lets the compiler budget registers for
+// that block size, and a launch with more threads fails instead of running with too few registers.
+#ifndef HERCULES_BLOCK
+#define HERCULES_BLOCK 256
+#endif
+
 #define ACT_NONE 0u
 #define ACT_RELU 1u
 #define ACT_SIGMOID 2u
@@ -11,7 +18,7 @@
 // DIN unit inputs: for unit u < units and row r < rows, x[(u * rows + r) * 3d ..] = (b, q, b + q) where
 // b = p[r * ldp + beh_col + u * d ..] (the behaviour tables are consecutive columns of the pooled
 // matrix) and q = p[r * ldp + q_col ..].
-extern "C" __global__ void din_unit_input(const float* __restrict__ p, unsigned int ldp, unsigned int beh_col,
+extern "C" __global__ void __launch_bounds__(HERCULES_BLOCK) din_unit_input(const float* __restrict__ p, unsigned int ldp, unsigned int beh_col,
                                           unsigned int q_col, unsigned int d, unsigned int units,
                                           unsigned int rows, float* __restrict__ x) {
     const unsigned long long total = (unsigned long long)units * rows * d;
@@ -31,7 +38,7 @@ extern "C" __global__ void din_unit_input(const float* __restrict__ p, unsigned 
 }
 
 // y[(u * rows + r) * n + c] = act(y[..] + bias[u * n + c]) for u < units, r < rows, c < n.
-extern "C" __global__ void unit_bias_act(float* __restrict__ y, const float* __restrict__ bias,
+extern "C" __global__ void __launch_bounds__(HERCULES_BLOCK) unit_bias_act(float* __restrict__ y, const float* __restrict__ bias,
                                          unsigned int units, unsigned int rows, unsigned int n,
                                          unsigned int act) {
     const unsigned long long total = (unsigned long long)units * rows * n;
@@ -50,7 +57,7 @@ extern "C" __global__ void unit_bias_act(float* __restrict__ y, const float* __r
 }
 
 // dst[r * ldd + c] = sum over u in order of y[(u * rows + r) * n + c], starting from 0 (the CPU's order).
-extern "C" __global__ void sum_units(const float* __restrict__ y, unsigned int units, unsigned int rows,
+extern "C" __global__ void __launch_bounds__(HERCULES_BLOCK) sum_units(const float* __restrict__ y, unsigned int units, unsigned int rows,
                                      unsigned int n, float* __restrict__ dst, unsigned int ldd) {
     const unsigned long long total = (unsigned long long)rows * n;
     const unsigned long long plane = (unsigned long long)rows * n;
@@ -67,7 +74,7 @@ extern "C" __global__ void sum_units(const float* __restrict__ y, unsigned int u
 }
 
 // DIEN step-major sequence: seq[(t * rows + r) * d + j] = p[r * ldp + col + t * d + j].
-extern "C" __global__ void gather_steps(const float* __restrict__ p, unsigned int ldp, unsigned int col,
+extern "C" __global__ void __launch_bounds__(HERCULES_BLOCK) gather_steps(const float* __restrict__ p, unsigned int ldp, unsigned int col,
                                         unsigned int d, unsigned int steps, unsigned int rows,
                                         float* __restrict__ seq) {
     const unsigned long long total = (unsigned long long)steps * rows * d;
@@ -106,7 +113,7 @@ __device__ __forceinline__ float fast_tanh(float x) {
 // One RNN step over n = rows × h values: out[i] = tanh(ih[i] + (hh[i] + b_hh[i % h])), where hh is the
 // recurrent product h_{t-1}·W_hhᵀ; with has_prev == 0 (t = 0, h_{-1} = 0) the product is 0 and hh is
 // not read.
-extern "C" __global__ void rnn_step(const float* __restrict__ ih, const float* __restrict__ hh,
+extern "C" __global__ void __launch_bounds__(HERCULES_BLOCK) rnn_step(const float* __restrict__ ih, const float* __restrict__ hh,
                                     const float* __restrict__ b_hh, float* __restrict__ out, unsigned int n,
                                     unsigned int h, unsigned int has_prev) {
     for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;
@@ -118,7 +125,7 @@ extern "C" __global__ void rnn_step(const float* __restrict__ ih, const float* _
 
 // DIEN between layers: for each of `rows` rows of width h, o += softmax(f) (max-subtracted). One warp
 // per row; f is overwritten with the softmax.
-extern "C" __global__ void softmax_add(float* __restrict__ o, float* __restrict__ f, unsigned int rows,
+extern "C" __global__ void __launch_bounds__(HERCULES_BLOCK) softmax_add(float* __restrict__ o, float* __restrict__ f, unsigned int rows,
                                        unsigned int h) {
     const unsigned int lane = threadIdx.x & 31u;
     const unsigned long long warps = ((unsigned long long)gridDim.x * blockDim.x) >> 5;
@@ -152,7 +159,7 @@ extern "C" __global__ void softmax_add(float* __restrict__ o, float* __restrict_
 }
 
 // dst[r * ldd + c] = a[r * lda + c] + b[r * ldb + c] for r < rows, c < cols (NCF's MF branch).
-extern "C" __global__ void add_cols(const float* __restrict__ a, unsigned int lda, const float* __restrict__ b,
+extern "C" __global__ void __launch_bounds__(HERCULES_BLOCK) add_cols(const float* __restrict__ a, unsigned int lda, const float* __restrict__ b,
                                     unsigned int ldb, float* __restrict__ dst, unsigned int ldd,
                                     unsigned int rows, unsigned int cols) {
     const unsigned long long total = (unsigned long long)rows * cols;
@@ -166,7 +173,7 @@ extern "C" __global__ void add_cols(const float* __restrict__ a, unsigned int ld
 }
 
 // DCNv2 cross update over n values: z[i] = x0[i] * v[i] + z[i] (multiply, then add, as on the CPU).
-extern "C" __global__ void cross_update(const float* __restrict__ x0, const float* __restrict__ v,
+extern "C" __global__ void __launch_bounds__(HERCULES_BLOCK) cross_update(const float* __restrict__ x0, const float* __restrict__ v,
                                         float* __restrict__ z, unsigned long long n) {
     for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (unsigned long long)gridDim.x * blockDim.x) {

@@ -1,20 +1,30 @@
 // Table-batched embedding bag (FBGEMM's TBE semantics): one launch pools every bag of every table.
 //
 // Bags are numbered bag = t * B + b (table-major). A sub-warp of `lanes` threads pools one bag; each
-// lane owns the row chunks c = lane, lane + lanes, ... (a chunk is 4 values when the table's rows
-// allow 16/8/4-byte vector loads, else 1 value). UNROLL rows (2 x UNROLL for uniform fp16/int8 tables
-// with one chunk per lane) are loaded before any is accumulated so each lane keeps several independent
-// loads in flight. Every lane reads the bag's indices itself: the lanes of a sub-warp read the same
+// lane owns the row chunks c = lane, lane + lanes, ... of 4 values each, read with one 16/8/4-byte
+// vector load. A row whose dim is not a multiple of 4 is read as if padded to one: the last chunk's
+// extra values come from the row's padding (fp32/fp16: the stride is a multiple of 16 bytes) or from
+// its scale (int8), are pooled like the rest, and are never stored. UNROLL rows (2 x UNROLL for
+// uniform fp16/int8 tables with one chunk per lane) are loaded before any is accumulated so each lane
+// keeps several independent loads in flight. Every lane reads the bag's indices itself: the lanes of a sub-warp read the same
 // address, which the hardware serves as one broadcast load (reading them once per warp and shuffling,
 // FBGEMM's way, measured no faster: results/gpu/README.md).
 //
-// Row formats (byte offsets within a row, rows `stride` bytes apart, stride a multiple of 16):
+// Row formats (byte offsets within a row, rows `stride` bytes apart, stride a multiple of 16, so a
+// row holds 4 * ceil(dim / 4) values' bytes before the next one starts):
 //   fp32: dim f32; fp16: dim IEEE halves; int8: dim u8 codes, then f32 scale, then f32 bias
 //   (value = q * scale + bias, FBGEMM's row-wise layout, the same as hercules-kernels).
 // Pooling: sum of w_i * row_i (w_i = 1 without weights); mean divides by the bag length; empty bags
 // give zeros. int8 adds sum(q * (scale * w)) and sum(bias * w) separately, like the CPU kernels.
 // An index >= rows is skipped and its global position recorded with atomicMin in *err (the host
 // validates every index before the launch, so this is only a defence).
+
+// Every kernel here is launched with HERCULES_BLOCK threads per block (hercules-gpu's BLOCK_THREADS,
+// passed as -DHERCULES_BLOCK by the compile): __launch_bounds__ lets the compiler budget registers for
+// that block size, and a launch with more threads fails instead of running with too few registers.
+#ifndef HERCULES_BLOCK
+#define HERCULES_BLOCK 256
+#endif
 
 struct TableMeta {
     unsigned long long ptr;   // device address of row 0
@@ -23,66 +33,52 @@ struct TableMeta {
     unsigned int dim;         // values per row
     unsigned int dtype;       // 0 fp32, 1 fp16, 2 int8
     unsigned int out_col;     // first output column of this table
-    unsigned int flags;       // bit 0: vector chunks of 4; bit 1: mean pooling
+    unsigned int flags;       // bit 0: mean pooling
     unsigned int pad;
 };
 
 #define DT_F32 0u
 #define DT_F16 1u
 #define DT_I8 2u
-#define F_VEC4 1u
-#define F_MEAN 2u
+#define F_MEAN 1u
 #define UNROLL 8
 
 __device__ __forceinline__ float h2f(unsigned short h) {
+#ifdef HERCULES_HOST_SHIM
+    return hercules_shim_h2f(h);
+#else
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
     return f;
+#endif
 }
 
-// Chunk c of a row as the raw bits it is stored in (fp32: 4 words; fp16: 2; int8: 1; a scalar chunk:
-// .x). Rows are loaded raw and unpacked when accumulated, so a row in flight holds only the registers
-// its bytes need and narrow rows can keep more rows in flight per lane.
-__device__ __forceinline__ uint4 load_raw(const unsigned char* __restrict__ row, unsigned int dtype, bool vec4,
-                                          unsigned int c) {
+// Chunk c of a row as the raw bits it is stored in (fp32: 4 words; fp16: 2; int8: 1). Rows are loaded
+// raw and unpacked when accumulated, so a row in flight holds only the registers its bytes need and
+// narrow rows can keep more rows in flight per lane.
+__device__ __forceinline__ uint4 load_raw(const unsigned char* __restrict__ row, unsigned int dtype, unsigned int c) {
     uint4 r = make_uint4(0u, 0u, 0u, 0u);
-    if (vec4) {
-        if (dtype == DT_F32) {
-            r = __ldg(reinterpret_cast<const uint4*>(row) + c);
-        } else if (dtype == DT_F16) {
-            const uint2 h = __ldg(reinterpret_cast<const uint2*>(row) + c);
-            r.x = h.x;
-            r.y = h.y;
-        } else {
-            r.x = __ldg(reinterpret_cast<const unsigned int*>(row) + c);
-        }
+    if (dtype == DT_F32) {
+        r = __ldg(reinterpret_cast<const uint4*>(row) + c);
+    } else if (dtype == DT_F16) {
+        const uint2 h = __ldg(reinterpret_cast<const uint2*>(row) + c);
+        r.x = h.x;
+        r.y = h.y;
     } else {
-        if (dtype == DT_F32) {
-            r.x = __ldg(reinterpret_cast<const unsigned int*>(row) + c);
-        } else if (dtype == DT_F16) {
-            r.x = __ldg(reinterpret_cast<const unsigned short*>(row) + c);
-        } else {
-            r.x = __ldg(row + c);
-        }
+        r.x = __ldg(reinterpret_cast<const unsigned int*>(row) + c);
     }
     return r;
 }
 
-// A raw chunk as up to 4 floats (int8: the codes, unscaled).
-__device__ __forceinline__ float4 unpack(uint4 r, unsigned int dtype, bool vec4) {
+// A raw chunk as 4 floats (int8: the codes, unscaled).
+__device__ __forceinline__ float4 unpack(uint4 r, unsigned int dtype) {
     if (dtype == DT_F32) {
         return make_float4(__uint_as_float(r.x), __uint_as_float(r.y), __uint_as_float(r.z),
                            __uint_as_float(r.w));
     }
     if (dtype == DT_F16) {
-        if (!vec4) {
-            return make_float4(h2f((unsigned short)r.x), 0.f, 0.f, 0.f);
-        }
         return make_float4(h2f((unsigned short)(r.x & 0xffffu)), h2f((unsigned short)(r.x >> 16)),
                            h2f((unsigned short)(r.y & 0xffffu)), h2f((unsigned short)(r.y >> 16)));
-    }
-    if (!vec4) {
-        return make_float4((float)r.x, 0.f, 0.f, 0.f);
     }
     return make_float4((float)(r.x & 0xffu), (float)((r.x >> 8) & 0xffu), (float)((r.x >> 16) & 0xffu),
                        (float)(r.x >> 24));
@@ -98,8 +94,8 @@ __device__ __forceinline__ float load_f32_at(const unsigned char* __restrict__ r
     return __uint_as_float(b);
 }
 
-// FAST >= 0: every table has dtype FAST and vector rows, known at compile time (no per-row branches);
-// FAST < 0: dtype and vector loads read per table from its metadata.
+// FAST >= 0: every table has dtype FAST, known at compile time (no per-row branches); FAST < 0: the
+// dtype is read per table from its metadata.
 template <typename I, int MAXK, int FAST>
 __device__ __forceinline__ void tbe(const TableMeta* __restrict__ meta, const I* __restrict__ indices,
                                     const unsigned int* __restrict__ offsets,
@@ -117,15 +113,13 @@ __device__ __forceinline__ void tbe(const TableMeta* __restrict__ meta, const I*
     const unsigned int t = (unsigned int)(bag / B);
     const unsigned int b = (unsigned int)(bag % B);
     const TableMeta m = meta[t];
-    const bool vec4 = FAST >= 0 ? true : (m.flags & F_VEC4) != 0u;
     const unsigned int dtype = FAST >= 0 ? (unsigned int)FAST : m.dtype;
-    const unsigned int cw = vec4 ? 4u : 1u;
-    const unsigned int nchunks = (m.dim + cw - 1u) / cw;
+    const unsigned int nchunks = (m.dim + 3u) / 4u;
     const unsigned int s = offsets[bag];
     const unsigned int e = offsets[bag + 1];
     const unsigned char* __restrict__ base = reinterpret_cast<const unsigned char*>(m.ptr);
     float* o = out + (unsigned long long)b * out_stride + col_base + m.out_col;
-    const bool store4 = vec4 && ((reinterpret_cast<unsigned long long>(o) & 15ull) == 0ull);
+    const bool store4 = (m.dim & 3u) == 0u && (reinterpret_cast<unsigned long long>(o) & 15ull) == 0ull;
     const float inv = ((m.flags & F_MEAN) != 0u && e > s) ? 1.0f / (float)(e - s) : 1.0f;
 
     for (unsigned int pass = 0; pass < nchunks; pass += lanes * MAXK) {
@@ -165,7 +159,7 @@ __device__ __forceinline__ void tbe(const TableMeta* __restrict__ meta, const I*
 #pragma unroll
                 for (int k = 0; k < MAXK; ++k) {
                     const unsigned int c = pass + lane + (unsigned int)k * lanes;
-                    v[u][k] = (live && c < nchunks) ? load_raw(rows[u], dtype, vec4, c) : make_uint4(0u, 0u, 0u, 0u);
+                    v[u][k] = (live && c < nchunks) ? load_raw(rows[u], dtype, c) : make_uint4(0u, 0u, 0u, 0u);
                 }
             }
 #pragma unroll
@@ -177,7 +171,7 @@ __device__ __forceinline__ void tbe(const TableMeta* __restrict__ meta, const I*
                 }
 #pragma unroll
                 for (int k = 0; k < MAXK; ++k) {
-                    const float4 x = unpack(v[u][k], dtype, vec4);
+                    const float4 x = unpack(v[u][k], dtype);
                     acc[k].x += x.x * wr;
                     acc[k].y += x.y * wr;
                     acc[k].z += x.z * wr;
@@ -198,20 +192,20 @@ __device__ __forceinline__ void tbe(const TableMeta* __restrict__ meta, const I*
             r.w = (acc[k].w + bias_acc) * inv;
             if (store4) {
                 reinterpret_cast<float4*>(o)[c] = r;
-            } else if (vec4) {
-                o[4 * c] = r.x;
-                o[4 * c + 1] = r.y;
-                o[4 * c + 2] = r.z;
-                o[4 * c + 3] = r.w;
             } else {
-                o[c] = r.x;
+                // Only the row's own columns: the padding's values stay out of the next table's.
+                const unsigned int n4 = min(4u, m.dim - 4u * c);
+                o[4 * c] = r.x;
+                if (n4 > 1u) o[4 * c + 1] = r.y;
+                if (n4 > 2u) o[4 * c + 2] = r.z;
+                if (n4 > 3u) o[4 * c + 3] = r.w;
             }
         }
     }
 }
 
 #define TBE_ENTRY(NAME, I, K, FAST)                                                                  \
-    extern "C" __global__ void NAME(const TableMeta* __restrict__ meta, const I* __restrict__ indices, \
+    extern "C" __global__ void __launch_bounds__(HERCULES_BLOCK) NAME(const TableMeta* __restrict__ meta, const I* __restrict__ indices, \
                                     const unsigned int* __restrict__ offsets,                        \
                                     const float* __restrict__ weights, float* __restrict__ out,       \
                                     unsigned int out_stride, unsigned int col_base, unsigned int B,   \
@@ -219,7 +213,7 @@ __device__ __forceinline__ void tbe(const TableMeta* __restrict__ meta, const I*
         tbe<I, K, FAST>(meta, indices, offsets, weights, out, out_stride, col_base, B, T, lanes, err); \
     }
 
-// Names: tbe_<index type>_k<chunks per lane>_<f32|f16|i8 (uniform, vector rows) | any>.
+// Names: tbe_<index type>_k<chunks per lane>_<f32|f16|i8 (every table of that dtype) | any>.
 #define TBE_FAMILY(I, IN, K)                        \
     TBE_ENTRY(tbe_##IN##_k##K##_f32, I, K, 0)       \
     TBE_ENTRY(tbe_##IN##_k##K##_f16, I, K, 1)       \

@@ -1,12 +1,19 @@
 // Small kernels around cuBLAS and the embedding bag: the fused bias + activation epilogue, column
 // copies into the feature matrix, DLRM's dot interaction, table fills and the random-gather ceiling.
 
+// Every kernel here is launched with HERCULES_BLOCK threads per block (hercules-gpu's BLOCK_THREADS,
+// passed as -DHERCULES_BLOCK by the compile): __launch_bounds__ lets the compiler budget registers for
+// that block size, and a launch with more threads fails instead of running with too few registers.
+#ifndef HERCULES_BLOCK
+#define HERCULES_BLOCK 256
+#endif
+
 #define ACT_NONE 0u
 #define ACT_RELU 1u
 #define ACT_SIGMOID 2u
 
 // y[r * ldy + c] = act(y[r * ldy + c] + bias[c]) for r < m, c < n (bias may be null).
-extern "C" __global__ void bias_act(float* __restrict__ y, const float* __restrict__ bias, unsigned int m,
+extern "C" __global__ void __launch_bounds__(HERCULES_BLOCK) bias_act(float* __restrict__ y, const float* __restrict__ bias, unsigned int m,
                                     unsigned int n, unsigned int ldy, unsigned int act) {
     const unsigned long long total = (unsigned long long)m * n;
     for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < total;
@@ -27,7 +34,7 @@ extern "C" __global__ void bias_act(float* __restrict__ y, const float* __restri
 }
 
 // dst[r * ld_dst + c] = src[r * ld_src + c] for r < rows, c < cols.
-extern "C" __global__ void copy_cols(const float* __restrict__ src, unsigned int ld_src,
+extern "C" __global__ void __launch_bounds__(HERCULES_BLOCK) copy_cols(const float* __restrict__ src, unsigned int ld_src,
                                      float* __restrict__ dst, unsigned int ld_dst, unsigned int rows,
                                      unsigned int cols) {
     const unsigned long long total = (unsigned long long)rows * cols;
@@ -42,7 +49,7 @@ extern "C" __global__ void copy_cols(const float* __restrict__ src, unsigned int
 // DLRM dot interaction. x0 holds per row `nf` features of width d (row stride xw); out (row stride ow)
 // gets the first feature, then the dot of each pair (pairs[2p], pairs[2p+1]) in the host's order.
 // One thread per (row, output column).
-extern "C" __global__ void dot_interaction(const float* __restrict__ x0, unsigned int xw, unsigned int d,
+extern "C" __global__ void __launch_bounds__(HERCULES_BLOCK) dot_interaction(const float* __restrict__ x0, unsigned int xw, unsigned int d,
                                            const unsigned int* __restrict__ pairs, unsigned int npairs,
                                            float* __restrict__ out, unsigned int ow, unsigned int rows) {
     const unsigned int cols = d + npairs;
@@ -86,7 +93,7 @@ __device__ __forceinline__ unsigned long long splitmix64(unsigned long long x) {
 // Fills a table with values U(-bound, bound) from a counter-based hash of (seed, element).
 // dtype 0 fp32, 1 fp16, 2 int8 (random codes, scale 2*bound/255, bias -bound). One thread per
 // element (int8: per row), grid-stride.
-extern "C" __global__ void fill_table(unsigned char* __restrict__ data, unsigned long long rows,
+extern "C" __global__ void __launch_bounds__(HERCULES_BLOCK) fill_table(unsigned char* __restrict__ data, unsigned long long rows,
                                       unsigned int dim, unsigned int stride, unsigned int dtype,
                                       unsigned long long seed, float bound) {
     const unsigned long long step = (unsigned long long)gridDim.x * blockDim.x;
@@ -128,7 +135,7 @@ extern "C" __global__ void fill_table(unsigned char* __restrict__ data, unsigned
 // table of `rows` rows chosen by a hash, `per_group` rows per sub-warp, UNROLL rows in flight; the
 // sums go to sink (one float per thread) so the loads cannot be elided.
 #define GATHER_UNROLL 8
-extern "C" __global__ void gather_ceiling(const float4* __restrict__ table, unsigned long long rows,
+extern "C" __global__ void __launch_bounds__(HERCULES_BLOCK) gather_ceiling(const float4* __restrict__ table, unsigned long long rows,
                                           unsigned int row_chunks, unsigned int lanes,
                                           unsigned int per_group, unsigned long long seed,
                                           float* __restrict__ sink) {

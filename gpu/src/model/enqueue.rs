@@ -175,5 +175,9 @@ impl GpuRunner {
 }
 
 pub(super) fn grid(n: usize) -> LaunchConfig {
-    LaunchConfig { grid_dim: (elementwise_blocks(n), 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
+    LaunchConfig {
+        grid_dim: (elementwise_blocks(n), 1, 1),
+        block_dim: (BLOCK_THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    }
 }

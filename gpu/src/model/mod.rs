@@ -29,7 +29,8 @@
 //! The math of every block follows the CPU code in `models/src/blocks/` (same operation order in the
 //! small kernels; cuBLAS sums the products in its own order).
 
-use crate::device::{Device, Source};
+use crate::ceiling::GemmMath;
+use crate::device::{Device, Source, BLOCK_THREADS};
 use crate::embedding::{BagPtrs, GpuTables};
 use crate::error::{drv, GpuError, Result};
 use crate::mlp::{act_code, elementwise_blocks, Blas, GpuLinear, Strided};
@@ -309,6 +310,39 @@ mod tests {
         let e = rel_err(&got, &want);
         println!("dlrm-rmc3 batch 64 with TF32: relative error {e:.2e}");
         assert!(e <= 2e-2 && e.is_finite(), "TF32 relative error {e:e}");
+    }
+
+    /// BF16 tensor-core math (FP32 accumulation) stays near the CPU model, and the fused epilogue and
+    /// the SGEMM + kernel path agree in FP32.
+    #[test]
+    fn bf16_and_unfused_runners_stay_near_the_cpu_model() {
+        let Some(dev) = device_or_skip() else { return };
+        let scale = Scale { rows_scale: 0.001, max_rows: Some(20_000) };
+        let source = WeightSource::Init { init: Init::Portable, seed: 7 };
+        let spec = zoo::resolve("dlrm-rmc3").unwrap();
+        let cpu = Model::build(&spec, scale, &source).unwrap();
+        let gpu = Arc::new(GpuModel::build(&dev, &spec, scale, &source).unwrap());
+        let input = InputGen::new(IndexDist::Uniform, 4).generate(&cpu.spec, 64).unwrap();
+        let mut want = vec![0f32; 64 * cpu.output_width()];
+        let mut ws = Workspace::new(&cpu, 64, 1);
+        cpu.forward(&mut ws, &input, None, ForwardOpts::default(), None, &mut want).unwrap();
+        let run = |r: &mut GpuRunner| {
+            let mut got = vec![0f32; 64 * cpu.output_width()];
+            r.forward(&dev, &input, &mut got).unwrap();
+            rel_err(&got, &want)
+        };
+        let mut r = gpu.runner(&dev, 64).unwrap();
+        println!("dlrm-rmc3 epilogue fallback: {:?}", r.epilogue_fallback());
+        let fp32 = run(&mut r);
+        r.set_fused_epilogue(false);
+        let unfused = run(&mut r);
+        r.set_fused_epilogue(true);
+        r.set_math(GemmMath::Bf16).unwrap();
+        // BF16 keeps 7 of FP32's 23 mantissa bits in the GEMM inputs: about 1e-2 per layer.
+        let bf16 = run(&mut r);
+        println!("dlrm-rmc3 batch 64: FP32 {fp32:.2e}, unfused {unfused:.2e}, BF16 {bf16:.2e}");
+        assert!(fp32 <= 1e-5 && unfused <= 1e-5, "FP32 {fp32:e}, unfused {unfused:e}");
+        assert!(bf16 <= 1e-1 && bf16.is_finite(), "BF16 relative error {bf16:e}");
     }
 
     #[test]

@@ -76,13 +76,37 @@ impl GpuRunner {
     }
 
     /// Allows TF32 tensor-core math in this runner's FP32 GEMMs (off: full FP32, the default the
-    /// tests compare with the CPU at 1e-5). Captured graphs are dropped, since they hold the old mode.
+    /// tests compare with the CPU at 1e-5): [`GpuRunner::set_math`] with TF32 or FP32.
     pub fn set_tf32(&mut self, on: bool) -> Result<()> {
-        self.blas.set_tf32(on)?;
+        self.set_math(if on { GemmMath::Tf32 } else { GemmMath::Fp32 })
+    }
+
+    /// The math of this runner's GEMMs: FP32 (the default), TF32 or BF16 tensor cores with FP32
+    /// accumulation (see [`Blas::set_math`]). Captured graphs are dropped, since they hold the old mode.
+    pub fn set_math(&mut self, math: GemmMath) -> Result<()> {
+        self.blas.set_math(math)?;
+        self.regraph();
+        Ok(())
+    }
+
+    /// Uses the cuBLASLt bias/ReLU epilogue where it can (the default), or the SGEMM + kernel path.
+    /// Captured graphs are dropped.
+    pub fn set_fused_epilogue(&mut self, on: bool) {
+        self.blas.set_fused_epilogue(on);
+        self.regraph();
+    }
+
+    /// Why a dense layer of this runner took the SGEMM + kernel path, if one did (see
+    /// [`Blas::fallback_reason`]).
+    pub fn epilogue_fallback(&self) -> Option<String> {
+        self.blas.fallback_reason()
+    }
+
+    /// Drops the captured graphs (they hold the old settings), keeping graphs on or off.
+    fn regraph(&mut self) {
         let graphs = self.graphs();
         self.set_graphs(false);
         self.set_graphs(graphs);
-        Ok(())
     }
 
     /// Turns CUDA graphs on or off (off by default). On: the device work of a forward is captured per

@@ -1,5 +1,5 @@
 // Host check of the kernels of ../../src/cu/blocks.cu against references written from the CPU model
-// (models/src/blocks/): run by ../blocks_cu_on_host.rs with the system C++ compiler.
+// (models/src/blocks/): run by ../cu_on_host.rs with the system C++ compiler.
 #include "shim.h"
 #include "../../src/cu/blocks.cu"
 #include <vector>

@@ -42,8 +42,15 @@ pub struct InferArgs {
     #[arg(long)]
     pub cuda_graphs: bool,
     /// With `--device cuda`: allow TF32 tensor-core math in the FP32 GEMMs.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "bf16")]
     pub tf32: bool,
+    /// With `--device cuda`: BF16 tensor-core math (FP32 accumulation) in the dense layers.
+    #[arg(long)]
+    pub bf16: bool,
+    /// With `--device cuda`: the dense layers as SGEMM + a bias/activation kernel instead of one
+    /// cuBLASLt matmul with a bias/ReLU epilogue (the A/B of the fusion).
+    #[arg(long)]
+    pub unfused: bool,
     /// Worker threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -145,8 +152,8 @@ pub fn run(args: InferArgs) -> Result<()> {
     if cuda && (args.threads != 1 || args.inter_op) {
         bail!("--threads and --inter-op apply to --device cpu (one host thread drives the GPU)");
     }
-    if !cuda && (args.cuda_graphs || args.tf32) {
-        bail!("--cuda-graphs and --tf32 apply to --device cuda");
+    if !cuda && (args.cuda_graphs || args.tf32 || args.bf16 || args.unfused) {
+        bail!("--cuda-graphs, --tf32, --bf16 and --unfused apply to --device cuda");
     }
     if args.threads == 0 || args.threads > usable {
         bail!("--threads {} must be in 1..={usable} (the cores this process may use)", args.threads);
@@ -231,6 +238,9 @@ pub fn run(args: InferArgs) -> Result<()> {
             let timed = timed_passes(&cfg, &mut inputs, |input| runner.forward(&dev, input, &mut out))?;
             if let Some(why) = runner.graph_failure() {
                 println!("CUDA graphs switched themselves off: {why}");
+            }
+            if let (false, Some(why)) = (args.unfused, runner.epilogue_fallback()) {
+                println!("some dense layers ran as SGEMM + kernel, not the cuBLASLt epilogue: {why}");
             }
             (timed, None)
         }
@@ -333,12 +343,24 @@ fn build_cuda(
     let model = Arc::new(hercules_gpu::GpuModel::build(&dev, spec, scale, source)?);
     let mut runner = model.runner(&dev, args.batch)?;
     runner.set_graphs(args.cuda_graphs);
-    runner.set_tf32(args.tf32)?;
+    use hercules_gpu::ceiling::GemmMath;
+    let math = match (args.tf32, args.bf16) {
+        (true, _) => GemmMath::Tf32,
+        (_, true) => GemmMath::Bf16,
+        _ => GemmMath::Fp32,
+    };
+    runner.set_math(math)?;
+    runner.set_fused_epilogue(!args.unfused);
     let device = format!(
-        "{}{}{}",
+        "{}{}{}{}",
         dev.info().name,
         if args.cuda_graphs { ", graphs" } else { "" },
-        if args.tf32 { ", tf32" } else { "" }
+        match math {
+            GemmMath::Fp32 => "",
+            GemmMath::Tf32 => ", tf32",
+            GemmMath::Bf16 => ", bf16",
+        },
+        if args.unfused { ", sgemm+kernel" } else { "" }
     );
     let runner = Box::new(runner);
     Ok(Built { table_bytes: model.table_bytes(), device, backend: Backend::Cuda { dev, model, runner } })

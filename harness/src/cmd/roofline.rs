@@ -24,6 +24,10 @@ pub struct RooflineArgs {
     /// Small arrays, short runs: a smoke test, not a ceiling.
     #[arg(long)]
     pub quick: bool,
+    /// With --device cuda: print the driver, NVRTC and cuBLAS versions this process loads and the
+    /// device it sees (JSON), measure nothing; exits 1 where there is no device.
+    #[arg(long)]
+    pub versions: bool,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -31,7 +35,10 @@ pub struct RooflineArgs {
 /// Runs `hercules roofline`.
 pub fn run(args: RooflineArgs) -> Result<()> {
     if args.device == DeviceKind::Cuda {
-        return run_cuda(&args);
+        return if args.versions { versions() } else { run_cuda(&args) };
+    }
+    if args.versions {
+        bail!("--versions applies to --device cuda");
     }
     let max = max_threads(args.threads)?;
     if args.repeats == 0 {
@@ -61,6 +68,23 @@ pub fn run(args: RooflineArgs) -> Result<()> {
         ceilings,
     };
     args.out.write(&report, &table)
+}
+
+/// `--device cuda --versions`: what this process loads, read before anything can fail on it (the
+/// staged GPU run logs it first and picks its libraries by the driver's CUDA version).
+fn versions() -> Result<()> {
+    let libraries = hercules_gpu::library_versions();
+    let dev = hercules_gpu::Device::open(0);
+    let v = serde_json::json!({
+        "libraries": libraries,
+        "device": dev.as_ref().ok().map(|d| d.info().clone()),
+        "device_error": dev.as_ref().err().map(|e| e.to_string()),
+    });
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    match dev {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Runs `hercules roofline --device cuda` on device 0. Where there is no CUDA device the error is

@@ -1,8 +1,9 @@
 //! Power over a measurement window: RAPL energy counters through powercap where readable, NVML for
-//! GPUs (once the GPU path lands), otherwise a model from the server's idle and peak watts times
+//! GPU boards, otherwise a model from the server's idle and peak watts times
 //! its utilisation, marked `"source": "estimated"`.
 
 pub mod estimated;
+pub mod nvml;
 pub mod rapl;
 
 pub use hercules_results::table::{Power, PowerSource};

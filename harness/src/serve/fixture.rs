@@ -10,11 +10,10 @@ use crate::limits::MAX_WATTS;
 use crate::load::sizes::{self, QuerySizes};
 use crate::noise::{self, Noise};
 use crate::output::OutputArgs;
-use crate::power::{estimated, Power, PowerMeter, PowerSource};
+use crate::power::{estimated, nvml, Power, PowerMeter, PowerSource};
 use crate::{host, topology};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use hercules_gpu::PowerSampler;
 use hercules_kernels::embedding::PrefetchTuning;
 use hercules_kernels::pool;
 use hercules_results::HostFingerprint;
@@ -314,23 +313,14 @@ impl Fixture {
         interrupt: &AtomicBool,
     ) -> Result<TrialRecord> {
         let gpu_power =
-            placed.gpu_uuid.as_deref().map(|u| PowerSampler::start(Some(u), Duration::from_millis(20)));
+            placed.gpu_uuid.as_deref().map(|u| nvml::Sampler::start(Some(u), Duration::from_millis(20)));
         self.counters.start();
         self.power.start();
         let noise = noise::Snapshot::take();
         let t = trial::run(&placed.engine, spec, interrupt)?;
         let machine = noise.since();
         let gpu_power = gpu_power.map(|s| match s.and_then(|s| s.stop()) {
-            Ok(st) => Power {
-                watts: st.avg_watts,
-                source: PowerSource::Nvml,
-                detail: format!(
-                    "NVML board power, {} samples over {:.1} s{}",
-                    st.samples,
-                    st.seconds,
-                    if st.from_energy_counter { ", average from the energy counter" } else { "" }
-                ),
-            },
+            Ok(st) => st.power(),
             // A board that will not report is null with the reason, never an invented number.
             Err(e) => Power { watts: f64::NAN, source: PowerSource::Nvml, detail: e.to_string() },
         });

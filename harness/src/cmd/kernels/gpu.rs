@@ -1,13 +1,18 @@
 //! `hercules kernels --device cuda`: the table-batched embedding bag and cuBLAS MLP layers on CUDA
 //! device 0, against that device's ceilings measured in the same run (hercules-gpu's `bench` module
-//! does the measuring; this file picks the shapes and writes the records).
+//! does the measuring; this file picks the shapes and writes the records), or whole models against
+//! this host's CPU (`--op model`, [`super::gpu_models`]). The JSON is rewritten after every record and
+//! every model with `"complete": false` until the end, so a run cut short keeps what it measured.
 
+use super::gpu_models::{self, ModelSweep, SweepOpts};
 use super::{record, table, KernelsArgs, Op};
+use crate::power::nvml;
 use crate::{ceilings, host};
 use anyhow::{bail, Context, Result};
-use hercules_gpu::bench::{self, CeilingOpts, EmbeddingShape};
+use hercules_gpu::bench::{self, CeilingOpts, EmbeddingBench, EmbeddingShape};
 use hercules_gpu::Device;
 use hercules_kernels::embedding::DType;
+use hercules_kernels::PinnedPool;
 use hercules_results::{KernelRecord, Measured};
 use serde::Serialize;
 
@@ -23,6 +28,11 @@ pub struct GpuKernelReport {
     pub run: ceilings::GpuRooflineReport,
     /// One record per (operator, shape); `threads` is 0 (no CPU worker threads).
     pub records: Vec<KernelRecord>,
+    /// `--op model`: one curve per model, GPU against CPU by batch size.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelSweep>,
+    /// False while the run is still going (the file is rewritten as it goes).
+    pub complete: bool,
 }
 
 /// The embedding shapes asked for: given dims, lookups, table sizes and dtypes, or the default sweep
@@ -86,16 +96,35 @@ fn mlp_shapes(args: &KernelsArgs) -> (Vec<(usize, usize)>, Vec<usize>) {
     (kns, ms)
 }
 
-/// The CPU-only flags, rejected with --device cuda.
+/// The CPU-only flags, rejected with --device cuda; the model-only ones without --op model.
 fn check_args(args: &KernelsArgs) -> Result<()> {
+    let model = args.op == Some(Op::Model);
+    if args.threads.is_some() && !model {
+        bail!("--threads applies to --device cpu (with --device cuda: to --op model's CPU side)");
+    }
     for (given, flag) in [
-        (args.threads.is_some(), "--threads"),
         (args.isa.is_some(), "--isa"),
         (args.prefetch.is_some(), "--prefetch"),
+        (args.op == Some(Op::Interaction), "--op interaction"),
     ] {
         if given {
             bail!("{flag} applies to --device cpu");
         }
+    }
+    for (given, flag) in [
+        (!args.model.is_empty(), "--model"),
+        (args.max_rows.is_some(), "--max-rows"),
+        (args.rows_scale != 1.0, "--rows-scale"),
+    ] {
+        if given && !model {
+            bail!("{flag} applies to --op model");
+        }
+    }
+    if !(args.rows_scale > 0.0 && args.rows_scale.is_finite()) {
+        bail!("--rows-scale must be a positive number, not {}", args.rows_scale);
+    }
+    if args.max_rows == Some(0) || args.graph_max_batch == 0 {
+        bail!("--max-rows and --graph-max-batch must be at least 1");
     }
     if args.repeats == 0 {
         bail!("--repeats must be at least 1");
@@ -122,16 +151,55 @@ fn measured(seconds: &[f64]) -> Measured {
     Measured::from_samples(0, seconds)
 }
 
+/// The CPU side of `--op model`: `--threads`, else every usable core but one (it drives the GPU).
+fn model_threads(args: &KernelsArgs) -> Result<usize> {
+    let usable = crate::host::max_threads(None)?;
+    match args.threads {
+        Some(_) => crate::host::max_threads(args.threads),
+        None => Ok(usable.saturating_sub(1).max(1)),
+    }
+}
+
+/// The `--op model` sweep asked for.
+fn sweep_opts(args: &KernelsArgs) -> SweepOpts {
+    let models = if args.model.is_empty() {
+        gpu_models::DEFAULT_MODELS.iter().map(|m| m.to_string()).collect()
+    } else {
+        args.model.clone()
+    };
+    let batches = match args.batch {
+        Some(b) => vec![b],
+        None if args.quick => gpu_models::BATCHES_QUICK.to_vec(),
+        None => gpu_models::BATCHES.to_vec(),
+    };
+    SweepOpts {
+        models,
+        rows_scale: args.rows_scale,
+        max_rows: args.max_rows,
+        batches,
+        graph_max_batch: args.graph_max_batch,
+        repeats: args.repeats.max(5),
+    }
+}
+
 /// Runs `hercules kernels --device cuda`. Where there is no CUDA device the error is hercules-gpu's one
 /// line, "no CUDA device: ...", with nothing added and nothing printed before it.
 pub fn run(args: &KernelsArgs) -> Result<()> {
     check_args(args)?;
     args.out.check()?;
+    let model_pool = if args.op == Some(Op::Model) {
+        Some(PinnedPool::with_threads(model_threads(args)?).context("pinning the CPU side's threads")?)
+    } else {
+        None
+    };
     let dev = Device::open(0)?;
     let info = dev.info().clone();
     let arch = hercules_gpu::device::arch_name(info.compute_capability);
     let host = host::fingerprint();
-    let shapes = if args.op != Some(Op::Mlp) { embedding_shapes(args) } else { Vec::new() };
+    let shapes = match args.op {
+        None | Some(Op::Embedding) => embedding_shapes(args),
+        _ => Vec::new(),
+    };
     let (kns, ms) = mlp_shapes(args);
 
     let max_dim = shapes.iter().map(|s| s.dim).max().unwrap_or(128);
@@ -143,36 +211,66 @@ pub fn run(args: &KernelsArgs) -> Result<()> {
     );
     eprintln!("measuring the ceilings of {} first", ceilings::device_line(&info));
     let ceilings = bench::ceilings(&dev, &copts).context("measuring the device's ceilings")?;
-    let copy = &ceilings.copy;
+    println!("kernels on {}{}", ceilings::device_line(&info), if args.quick { " [quick]" } else { "" });
+    print!("{}", ceilings::gpu_table(&ceilings).render());
+    let copy = ceilings.copy.clone();
+    let gather = ceilings.gather.clone();
     let fp32 = ceilings.gemm("gemm_fp32").map(|c| c.median * 1e3);
+    let mut report = GpuKernelReport {
+        run: ceilings::GpuRooflineReport::new("kernels-cuda", host, info, ceilings),
+        records: Vec::new(),
+        models: Vec::new(),
+        complete: false,
+    };
+    // Every figure reaches the file as soon as it is measured.
+    let save = |r: &GpuKernelReport| -> Result<()> {
+        match &args.out.json {
+            Some(p) => crate::output::write_json(p, r),
+            None => Ok(()),
+        }
+    };
+    save(&report)?;
 
-    let mut records = Vec::new();
     for s in &shapes {
         eprintln!("embedding: {} tables, D={} L={} B={} {}", s.tables, s.dim, s.lookups, s.batch, s.dtype);
-        let e = bench::embedding_bag(&dev, s, args.repeats, false)
-            .with_context(|| format!("embedding bag {} tables D={} {}", s.tables, s.dim, s.dtype))?;
+        let what = || format!("embedding bag {} tables D={} {}", s.tables, s.dim, s.dtype);
+        let mut b = EmbeddingBench::new(&dev, s).with_context(what)?;
+        let e = b.time(args.repeats).with_context(what)?;
         let table_mib = (s.tables as u64 * s.rows_per_table * 4 * s.dim as u64) >> 20;
         let mut shape = serde_json::to_value(s)?;
         shape["rows"] = serde_json::json!(s.rows_per_table);
         shape["table_mib"] = serde_json::json!(table_mib);
         shape["table_bytes"] = serde_json::json!(e.table_bytes);
         shape["row_bytes"] = serde_json::json!(e.row_bytes);
-        shape["fraction_of_gather_ceiling"] = serde_json::json!(e.fraction_of(&ceilings.gather));
+        shape["fraction_of_gather_ceiling"] = serde_json::json!(e.fraction_of(&gather));
         let mut r = record("embedding", "hercules-cuda", &arch, 0, shape, &measured(&e.seconds));
         r.rows_per_s = Some(e.mrows_per_s * 1e6);
         r.gbs = Some(e.gb_per_s_rows);
-        r.fraction_of_ceiling = Some(e.fraction_of(copy));
+        r.fraction_of_ceiling = Some(e.fraction_of(&copy));
         r.ceiling = Some("copy_d2d (device copy bandwidth, read + write bytes, same run)".into());
-        records.push(r);
+        if args.power {
+            r.board_power = board_power(&mut b, &report.run.device.uuid).with_context(what)?;
+        }
+        report.records.push(r);
+        save(&report)?;
     }
-    if args.op != Some(Op::Embedding) {
+    if matches!(args.op, None | Some(Op::Mlp)) {
+        // Each shape through the cuBLASLt epilogue and through SGEMM + the kernel, side by side.
         for &(k, n) in &kns {
             eprintln!("mlp: K={k} N={n}, M in {ms:?}");
-            for x in bench::mlp_layer(&dev, k, n, &ms, args.activation, args.repeats)
-                .with_context(|| format!("MLP layer {k}x{n}"))?
-            {
-                let shape =
-                    serde_json::json!({"m": x.m, "k": k, "n": n, "activation": x.activation.to_string()});
+            let mut layer = Vec::new();
+            for fused in [true, false] {
+                layer.extend(
+                    bench::mlp_layer(&dev, k, n, &ms, args.activation, args.repeats, fused)
+                        .with_context(|| format!("MLP layer {k}x{n}"))?,
+                );
+            }
+            for x in layer {
+                if let Some(why) = &x.fallback {
+                    eprintln!("mlp {k}x{n}: the cuBLASLt epilogue fell back: {why}");
+                }
+                let shape = serde_json::json!({"m": x.m, "k": k, "n": n,
+                    "activation": x.activation.to_string(), "path": x.path, "fallback": x.fallback});
                 let t = Measured {
                     threads: 0,
                     median: x.seconds_median,
@@ -180,22 +278,57 @@ pub fn run(args: &KernelsArgs) -> Result<()> {
                     max: x.seconds_max,
                     repeats: x.repeats,
                 };
-                let mut r =
-                    record("mlp", "hercules-cuda (cuBLAS SGEMM + fused bias/act)", &arch, 0, shape, &t);
+                let implementation = if x.path == "cublaslt-epilogue" {
+                    "hercules-cuda (cuBLASLt GEMM, bias/ReLU epilogue)"
+                } else {
+                    "hercules-cuda (cuBLAS SGEMM + bias/act kernel)"
+                };
+                let mut r = record("mlp", implementation, &arch, 0, shape, &t);
                 r.gflops = Some(x.gflops);
                 r.fraction_of_ceiling = fp32.map(|c| x.gflops / c);
                 r.ceiling = Some("gemm_fp32 (cuBLAS FP32 GEMM peak, same run)".into());
-                records.push(r);
+                report.records.push(r);
             }
+            save(&report)?;
         }
     }
+    let table = if let Some(pool) = &model_pool {
+        let o = sweep_opts(args);
+        for name in &o.models {
+            eprintln!("model {name}: GPU against {} CPU threads, batches {:?}", pool.threads(), o.batches);
+            let m = gpu_models::sweep(&dev, name, &o, pool)?;
+            print!("{}", gpu_models::table(std::slice::from_ref(&m)).render());
+            report.models.push(m);
+            save(&report)?;
+        }
+        gpu_models::table(&report.models)
+    } else {
+        let t = table(&report.records);
+        print!("{}", t.render());
+        t
+    };
+    report.complete = true;
+    args.out.write(&report, &table)
+}
 
-    println!("kernels on {}{}", ceilings::device_line(&info), if args.quick { " [quick]" } else { "" });
-    print!("{}", ceilings::gpu_table(&ceilings).render());
-    let table = table(&records);
-    print!("{}", table.render());
-    let run = ceilings::GpuRooflineReport::new("kernels-cuda", host, info, ceilings);
-    args.out.write(&GpuKernelReport { run, records }, &table)
+/// The board's power over at least [`nvml::MIN_SECONDS`] of the shape's launches back to back; None
+/// (with the reason on stderr) where NVML cannot be read.
+fn board_power(b: &mut EmbeddingBench, uuid: &str) -> Result<Option<hercules_results::table::Power>> {
+    let sampler = match nvml::Sampler::start(Some(uuid), std::time::Duration::from_millis(20)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("board power not measured: {e}");
+            return Ok(None);
+        }
+    };
+    b.run_for(nvml::MIN_SECONDS + 0.5)?;
+    match sampler.stop() {
+        Ok(st) => Ok(Some(st.power())),
+        Err(e) => {
+            eprintln!("board power not measured: {e}");
+            Ok(None)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod embedding;
 mod gpu;
+mod gpu_models;
 mod interaction;
 mod mlp;
 // The `gemm` crate peer: one copy, shared with the kernels crate's bench and examples.
@@ -31,6 +32,9 @@ pub enum Op {
     Mlp,
     /// DLRM's dot interaction (MLPerf DLRM v1's 27 features; --dim and --batch pick others).
     Interaction,
+    /// Whole models, --device cuda only: samples/s against batch size on the GPU (CUDA graphs off and
+    /// on) and on this host's cores, and the batch from which the GPU wins.
+    Model,
 }
 
 /// `hercules kernels` arguments. Without shape flags it runs the default sweep.
@@ -46,7 +50,9 @@ pub struct KernelsArgs {
     /// A short sweep on small tables (cache-resident): a smoke test, not a measurement of DRAM.
     #[arg(long)]
     pub quick: bool,
-    /// Largest thread count (runs at 1, 2, 4, ... and this); default: every usable core.
+    /// Largest thread count (runs at 1, 2, 4, ... and this); default: every usable core. With
+    /// --device cuda --op model: the CPU side's threads (default: every usable core but the one that
+    /// drives the GPU).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Only this operator.
@@ -58,9 +64,27 @@ pub struct KernelsArgs {
     /// Lookups per bag; repeatable.
     #[arg(long)]
     pub lookups: Vec<usize>,
-    /// Bags per embedding call, samples per interaction call.
+    /// Bags per embedding call, samples per interaction call; with --op model, the one batch size to
+    /// measure (default: 1, 2, 4, ... 1024).
     #[arg(long)]
     pub batch: Option<usize>,
+    /// --op model: a zoo model or spec file; repeatable (default: dlrm-rmc1, dlrm-rmc3, wnd, dien, din,
+    /// ncf, mt-wnd).
+    #[arg(long)]
+    pub model: Vec<String>,
+    /// --op model: scale every table's rows by this factor.
+    #[arg(long, default_value_t = 1.0)]
+    pub rows_scale: f64,
+    /// --op model: cap every table at this many rows (default: the spec's default_max_rows).
+    #[arg(long)]
+    pub max_rows: Option<u64>,
+    /// --op model: the largest batch replayed as a CUDA graph.
+    #[arg(long, default_value_t = hercules_gpu::model::GRAPH_MAX_BATCH)]
+    pub graph_max_batch: usize,
+    /// --device cuda: the GPU board's power (NVML) over at least 2 s of each embedding shape's
+    /// launches back to back.
+    #[arg(long)]
+    pub power: bool,
     /// Table size in MiB (of fp32 rows: other dtypes keep the row count); repeatable. With --device cuda,
     /// the size of all --tables tables together.
     #[arg(long = "table-mib")]
@@ -154,6 +178,7 @@ fn record(
         fraction_of_ceiling: None,
         ceiling: None,
         huge_pages: None,
+        board_power: None,
     }
 }
 
@@ -171,8 +196,17 @@ pub fn run(args: KernelsArgs) -> Result<()> {
     if args.device == DeviceKind::Cuda {
         return gpu::run(&args);
     }
-    if args.tables.is_some() {
-        bail!("--tables applies to --device cuda");
+    for (given, flag) in [
+        (args.tables.is_some(), "--tables"),
+        (args.power, "--power"),
+        (args.op == Some(Op::Model), "--op model (on the CPU alone: hercules infer)"),
+        (!args.model.is_empty(), "--model"),
+        (args.max_rows.is_some(), "--max-rows"),
+        (args.rows_scale != 1.0, "--rows-scale"),
+    ] {
+        if given {
+            bail!("{flag} applies to --device cuda");
+        }
     }
     let max = max_threads(args.threads)?;
     if args.repeats == 0 {

@@ -1,7 +1,8 @@
-//! Board power from NVML, loaded at run time (`libnvidia-ml.so.1`): a sampler thread reads the power
-//! draw (and the energy counter where the GPU has one) during a trial and reports the average.
+//! GPU board power from NVML, loaded at run time (`libnvidia-ml.so.1`): a sampler thread reads the power
+//! draw (and the energy counter where the GPU has one) during a trial and reports the average. Where
+//! NVML is missing the error is one line and the power is null, never an invented number.
 
-use crate::error::{GpuError, Result};
+use super::{Power, PowerSource};
 use serde::Serialize;
 use std::ffi::{c_char, c_int, c_uint, c_ulonglong, c_void, CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +13,17 @@ use std::time::{Duration, Instant};
 type NvmlDevice = *mut c_void;
 type Ret = c_int;
 const NVML_SUCCESS: Ret = 0;
+
+/// What went wrong with NVML, on one line.
+#[derive(Debug, thiserror::Error)]
+#[error("NVML: {0}")]
+pub struct NvmlError(String);
+
+type Result<T> = std::result::Result<T, NvmlError>;
+
+/// Seconds of steady work a board power figure needs: the board averages its reading over about a
+/// second, so a shorter window reports mostly what ran before it.
+pub const MIN_SECONDS: f64 = 2.0;
 
 /// Library names tried in order.
 const NVML_NAMES: [&str; 2] = ["libnvidia-ml.so.1", "libnvidia-ml.so"];
@@ -38,7 +50,7 @@ impl Drop for Nvml {
 }
 
 impl Nvml {
-    /// Loads NVML and binds the GPU with `uuid` (as [`crate::DeviceInfo::uuid`]), or NVML's index 0
+    /// Loads NVML and binds the GPU with `uuid` (as `hercules_gpu::DeviceInfo::uuid`), or NVML's index 0
     /// when `uuid` is None. Errors are one line: NVML missing, init failure, or no such GPU.
     pub fn open(uuid: Option<&str>) -> Result<Self> {
         let mut last = String::new();
@@ -53,15 +65,14 @@ impl Nvml {
                 Err(e) => last = e.to_string(),
             }
         }
-        let lib =
-            lib.ok_or_else(|| GpuError::Nvml(format!("libnvidia-ml.so.1 cannot be loaded ({last})")))?;
+        let lib = lib.ok_or_else(|| NvmlError(format!("libnvidia-ml.so.1 cannot be loaded ({last})")))?;
         // SAFETY: the symbol types match NVML's C declarations (nvml.h); the pointers are used only while
         // `lib` is alive (it is stored in the returned struct).
         unsafe {
             let sym = |n: &str| -> Result<*mut c_void> {
                 lib.get::<*mut c_void>(n.as_bytes())
                     .map(|s| *s)
-                    .map_err(|e| GpuError::Nvml(format!("symbol {n} missing: {e}")))
+                    .map_err(|e| NvmlError(format!("symbol {n} missing: {e}")))
             };
             let init: unsafe extern "C" fn() -> Ret = std::mem::transmute(sym("nvmlInit_v2")?);
             let shutdown: unsafe extern "C" fn() -> Ret = std::mem::transmute(sym("nvmlShutdown")?);
@@ -90,25 +101,25 @@ impl Nvml {
             };
             let r = init();
             if r != NVML_SUCCESS {
-                return Err(GpuError::Nvml(format!("nvmlInit failed: {}", msg(r))));
+                return Err(NvmlError(format!("nvmlInit failed: {}", msg(r))));
             }
             let mut device: NvmlDevice = std::ptr::null_mut();
             let r = match uuid {
                 Some(u) => {
-                    let c = CString::new(u).map_err(|_| GpuError::Nvml("UUID holds a NUL".into()))?;
+                    let c = CString::new(u).map_err(|_| NvmlError("UUID holds a NUL".into()))?;
                     by_uuid(c.as_ptr(), &mut device)
                 }
                 None => by_index(0, &mut device),
             };
             if r != NVML_SUCCESS {
                 shutdown();
-                return Err(GpuError::Nvml(format!("no NVML device {}: {}", uuid.unwrap_or("0"), msg(r))));
+                return Err(NvmlError(format!("no NVML device {}: {}", uuid.unwrap_or("0"), msg(r))));
             }
             Ok(Self { _lib: lib, device, shutdown, power_mw, energy_mj, error_string })
         }
     }
 
-    fn err(&self, what: &str, r: Ret) -> GpuError {
+    fn err(&self, what: &str, r: Ret) -> NvmlError {
         // SAFETY: nvmlErrorString returns a static string (or null) for any code.
         let p = unsafe { (self.error_string)(r) };
         let m = if p.is_null() {
@@ -117,7 +128,7 @@ impl Nvml {
             // SAFETY: non-null pointers from nvmlErrorString are NUL-terminated static strings.
             unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
         };
-        GpuError::Nvml(format!("{what}: {m}"))
+        NvmlError(format!("{what}: {m}"))
     }
 
     /// Current board power draw in watts.
@@ -143,9 +154,9 @@ impl Nvml {
     }
 }
 
-/// What a [`PowerSampler`] measured.
+/// What a [`Sampler`] measured.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct PowerStats {
+pub struct Stats {
     /// Average board power in watts: energy counter difference over the wall time where the GPU has an
     /// energy counter, else the mean of the samples.
     pub avg_watts: f64,
@@ -163,13 +174,13 @@ pub struct PowerStats {
     pub from_energy_counter: bool,
 }
 
-/// Samples board power on a background thread between [`PowerSampler::start`] and [`PowerSampler::stop`].
-pub struct PowerSampler {
+/// Samples board power on a background thread between [`Sampler::start`] and [`Sampler::stop`].
+pub struct Sampler {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<Result<PowerStats>>,
+    handle: JoinHandle<Result<Stats>>,
 }
 
-impl PowerSampler {
+impl Sampler {
     /// Opens NVML for the GPU `uuid` (None: NVML index 0) and starts sampling every `interval`.
     pub fn start(uuid: Option<&str>, interval: Duration) -> Result<Self> {
         let nvml = Nvml::open(uuid)?;
@@ -179,18 +190,18 @@ impl PowerSampler {
         let handle = std::thread::Builder::new()
             .name("nvml-power".into())
             .spawn(move || sample(nvml, &flag, interval))
-            .map_err(|e| GpuError::Nvml(format!("cannot start the sampler thread: {e}")))?;
+            .map_err(|e| NvmlError(format!("cannot start the sampler thread: {e}")))?;
         Ok(Self { stop, handle })
     }
 
     /// Stops sampling and returns the averages.
-    pub fn stop(self) -> Result<PowerStats> {
+    pub fn stop(self) -> Result<Stats> {
         self.stop.store(true, Ordering::Release);
-        self.handle.join().map_err(|_| GpuError::Nvml("the sampler thread panicked".into()))?
+        self.handle.join().map_err(|_| NvmlError("the sampler thread panicked".into()))?
     }
 }
 
-fn sample(nvml: Nvml, stop: &AtomicBool, interval: Duration) -> Result<PowerStats> {
+fn sample(nvml: Nvml, stop: &AtomicBool, interval: Duration) -> Result<Stats> {
     let t0 = Instant::now();
     let e0 = nvml.energy_joules().ok();
     let mut v = Vec::new();
@@ -206,14 +217,35 @@ fn sample(nvml: Nvml, stop: &AtomicBool, interval: Duration) -> Result<PowerStat
     Ok(summarise(&v, seconds, e0.zip(e1).map(|(a, b)| b - a)))
 }
 
+impl Stats {
+    /// As a [`Power`] with where it came from; a window under [`MIN_SECONDS`] says so.
+    pub fn power(&self) -> Power {
+        let short = if self.seconds < MIN_SECONDS {
+            format!(" (under {MIN_SECONDS} s: the board's own ~1 s averaging dominates)")
+        } else {
+            String::new()
+        };
+        Power {
+            watts: self.avg_watts,
+            source: PowerSource::Nvml,
+            detail: format!(
+                "NVML board power, {} samples over {:.1} s{}{short}",
+                self.samples,
+                self.seconds,
+                if self.from_energy_counter { ", average from the energy counter" } else { "" }
+            ),
+        }
+    }
+}
+
 /// Averages of power samples over `seconds`, preferring an energy difference in joules when given.
-pub fn summarise(samples: &[f64], seconds: f64, energy_j: Option<f64>) -> PowerStats {
+pub fn summarise(samples: &[f64], seconds: f64, energy_j: Option<f64>) -> Stats {
     let n = samples.len();
     let mean = if n == 0 { f64::NAN } else { samples.iter().sum::<f64>() / n as f64 };
     let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
     let max = samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let from_energy = energy_j.is_some_and(|e| e > 0.0) && seconds > 0.0;
-    PowerStats {
+    Stats {
         avg_watts: if from_energy { energy_j.unwrap_or(0.0) / seconds } else { mean },
         sampled_avg_watts: mean,
         min_watts: min,
@@ -230,7 +262,7 @@ mod tests {
 
     #[test]
     fn missing_nvml_is_a_clean_error() {
-        match PowerSampler::start(None, Duration::from_millis(10)) {
+        match Sampler::start(None, Duration::from_millis(10)) {
             Ok(s) => {
                 std::thread::sleep(Duration::from_millis(50));
                 let st = s.stop().unwrap();
@@ -239,7 +271,7 @@ mod tests {
             }
             Err(e) => {
                 let m = e.to_string();
-                println!("PowerSampler::start: {m}");
+                println!("Sampler::start: {m}");
                 assert!(m.starts_with("NVML: ") && !m.contains('\n'), "{m}");
             }
         }
