@@ -153,10 +153,9 @@ fn measured(seconds: &[f64]) -> Measured {
 
 /// The CPU side of `--op model`: `--threads`, else every usable core but one (it drives the GPU).
 fn model_threads(args: &KernelsArgs) -> Result<usize> {
-    let usable = crate::host::max_threads(None)?;
     match args.threads {
         Some(_) => crate::host::max_threads(args.threads),
-        None => Ok(usable.saturating_sub(1).max(1)),
+        None => Ok(crate::host::max_threads(None)?.saturating_sub(1).max(1)),
     }
 }
 
