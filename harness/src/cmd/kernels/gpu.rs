@@ -379,5 +379,30 @@ mod tests {
             assert!(check_args(&args(extra)).is_err(), "{extra:?}");
         }
         assert!(check_args(&args(&["--quick"])).is_ok());
+        // --op model: the CPU side's --threads is allowed, the model flags need it, sizes are checked.
+        assert!(check_args(&args(&["--op", "model", "--threads", "1", "--model", "wnd"])).is_ok());
+        for extra in [
+            &["--model", "wnd"][..],
+            &["--rows-scale", "0.5"],
+            &["--op", "interaction"],
+            &["--op", "model", "--rows-scale", "0"],
+            &["--op", "model", "--graph-max-batch", "0"],
+        ] {
+            assert!(check_args(&args(extra)).is_err(), "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn model_sweep_defaults_and_given_batch() {
+        let o = sweep_opts(&args(&["--op", "model"]));
+        assert_eq!(o.models.len(), gpu_models::DEFAULT_MODELS.len());
+        assert_eq!(o.batches, gpu_models::BATCHES.to_vec());
+        assert_eq!(o.repeats, 5);
+        let q = sweep_opts(&args(&["--op", "model", "--quick", "--model", "ncf", "--repeats", "9"]));
+        assert_eq!(
+            (q.models, q.batches, q.repeats),
+            (vec!["ncf".to_string()], gpu_models::BATCHES_QUICK.to_vec(), 9)
+        );
+        assert_eq!(sweep_opts(&args(&["--op", "model", "--batch", "8"])).batches, vec![8]);
     }
 }
