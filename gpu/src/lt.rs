@@ -141,10 +141,14 @@ impl Lt {
         // SAFETY: only tries dlopen on cudarc's candidate names.
         let present = catch_unwind(|| unsafe { sys::is_culib_present() }).unwrap_or(false);
         if !present {
-            return Err(GpuError::NoDevice("libcublasLt.so cannot be loaded".into()));
+            let msg = "libcublasLt.so cannot be loaded".to_string();
+            return Err(GpuError::Blas { what: "cublasLtCreate".into(), msg });
         }
         let handle = catch_unwind(lr::create_handle)
-            .map_err(|_| GpuError::NoDevice("libcublasLt lacks a symbol cudarc needs".into()))?
+            .map_err(|_| GpuError::Blas {
+                what: "cublasLtCreate".into(),
+                msg: "libcublasLt lacks a symbol cudarc needs".into(),
+            })?
             .map_err(|e| GpuError::Blas { what: "cublasLtCreate".into(), msg: format!("{e:?}") })?;
         Ok(Self { handle, stream, plans: Mutex::new(HashMap::new()) })
     }
