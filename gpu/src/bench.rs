@@ -228,11 +228,6 @@ impl EmbeddingBench {
     }
 }
 
-/// Times one table-batched embedding bag ([`EmbeddingBench::new`] then [`EmbeddingBench::time`]).
-pub fn embedding_bag(dev: &Device, s: &EmbeddingShape, repeats: usize) -> Result<EmbeddingResult> {
-    EmbeddingBench::new(dev, s)?.time(repeats)
-}
-
 /// What one MLP layer shape measured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MlpResult {
@@ -380,7 +375,7 @@ mod tests {
             dtype: DType::F32,
             pooling: Pooling::Sum,
         };
-        let e = embedding_bag(&dev, &s, 3).unwrap();
+        let e = EmbeddingBench::new(&dev, &s).unwrap().time(3).unwrap();
         assert_eq!(e.lookups_per_call, 2 * 64 * 8);
         assert!(e.gb_per_s_rows > 0.0 && e.fraction_of(&c.copy) > 0.0);
         for fused in [true, false] {
