@@ -1,174 +1,228 @@
-//! The device work of one forward, enqueued on the runner's stream: bottom MLP, embeddings, blocks,
-//! interaction, top MLP and heads (the blocks' own launches are in `blocks`).
+//! The launches of a checked [`Program`] on the runner's stream: each [`Op`] becomes one kernel launch
+//! or cuBLAS call with its buffers resolved to raw addresses. This is the one place the forward passes
+//! raw addresses to the device, and every `unsafe` here rests on the same fact: the program was
+//! checked when lowered against exactly the buffers this runner allocated (see [`Program::check`]).
 
+use super::program::{At, Op, Pk};
 use super::*;
+use crate::mlp::{act_code, gemm_batched_raw, Strided};
+
+/// The kernels of `cu/blocks.cu` the host looks up by name.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const BLOCK_KERNELS: [&str; 8] = [
+    "din_unit_input",
+    "unit_bias_act",
+    "sum_units",
+    "gather_steps",
+    "rnn_step",
+    "softmax_add",
+    "add_cols",
+    "cross_update",
+];
+
+/// Launches `$f` over `$n` elements with the given local values as arguments, in order.
+macro_rules! launch {
+    ($me:expr, $f:ident, $n:expr; $($arg:ident),+ $(,)?) => {{
+        let mut b = $me.stream.launch_builder(&$me.model.k.$f);
+        $(b.arg(&$arg);)+
+        // SAFETY: every address argument is an operand of a program checked against this runner's
+        // buffers (in bounds, outputs disjoint from the other operands; see `enqueue`), the buffers and
+        // weights outlive the stream's work (forward synchronises before returning, graphs are dropped
+        // before the buffers), and the argument list matches the kernel's signature in `cu/`.
+        unsafe { b.launch(grid($n)) }.map_err(drv(concat!(stringify!($f), " launch")))?;
+    }};
+}
 
 impl GpuRunner {
-    /// Enqueues every kernel and GEMM of a forward on the runner's stream (raw addresses only).
-    pub(super) fn enqueue(&self, bsz: usize, wide: bool) -> Result<()> {
-        let m = &*self.model;
-        let s = &self.stream;
-        // Every part's offset depends on the batch alone (the indices come last).
-        let lay = staging_layout(bsz * m.dense_in, m.shapes.len() * bsz + 1, 0, 8);
-        let base = self.input_ptr;
-        let x0 = self.x0.ptr;
-        let x0w = m.x0_width;
-        let x0s = Strided { ptr: x0, ld: x0w };
-        let bufs = [self.bufs[0].ptr, self.bufs[1].ptr];
-        let dense = Strided { ptr: base + lay.dense as u64, ld: m.dense_in };
-
-        // 1. Bottom MLP into x0's first columns (or the dense features copied there).
-        if !m.bottom.is_empty() {
-            // SAFETY: every buffer holds cap rows of its widest layer, bsz ≤ cap, and the input outlives
-            // the work (the stream is synchronised before forward returns).
-            unsafe { self.run_mlp(&m.bottom, dense, bsz, x0s, &bufs) }?;
-        } else if m.dense_in > 0 {
-            // SAFETY: reads bsz × dense_in floats of the input, writes the first dense_in columns of bsz
-            // rows of x0.
-            unsafe { self.copy_cols(dense, x0s, bsz, m.dense_in) }?;
+    /// Enqueues the runner's current program (lowered for this batch by `device_work`).
+    pub(super) fn enqueue(&self, wide: bool) -> Result<()> {
+        let prog = self.program.as_ref().ok_or_else(|| GpuError::Invalid("no program lowered".into()))?;
+        // The check that makes the launches below sound was made for this capacity and geometry.
+        if prog.cap != self.cap {
+            return Err(GpuError::Invalid(format!(
+                "program for capacity {} on a runner of {}",
+                prog.cap, self.cap
+            )));
         }
-        // 2. All tables in one launch, into x0's table columns or the pooled matrix.
-        let ptrs = BagPtrs {
-            indices: base + lay.indices as u64,
-            wide,
-            offsets: base + lay.offsets as u64,
-            weights: 0,
-            batch: bsz,
+        for op in &prog.ops {
+            self.launch(op, prog.batch, wide)?;
+        }
+        Ok(())
+    }
+
+    /// The device address of float `off` of `buf`.
+    fn addr(&self, buf: Buf, off: usize, batch: usize) -> u64 {
+        let base = match buf {
+            Buf::Dense => {
+                let m = &self.model;
+                let lay = staging_layout(batch * m.geo.dense_in, m.shapes.len() * batch + 1, 0, 8);
+                self.input_ptr + lay.dense as u64
+            }
+            Buf::X0 => self.x0.ptr,
+            Buf::Pooled => self.pooled.ptr,
+            Buf::Inter => self.inter.ptr,
+            Buf::Mlp(i) => self.mlp[i % 2].ptr,
+            Buf::TopOut => self.top_out.ptr,
+            Buf::Out => self.out.ptr,
+            Buf::Scratch(i) => self.scratch[i % 4].ptr,
         };
-        let (pool, ldp) = (self.pooled.ptr, m.layout.pooled_width);
-        if m.layout.direct {
-            let dense_cols = if m.dense_in > 0 { m.dense_out } else { 0 };
-            // SAFETY: the plan was made for these tables; x0 holds cap ≥ bsz rows of x0_width; the error
-            // word is at offset 0 of the input buffer; all stay alive past the synchronisation.
-            unsafe { m.tables.launch_raw_err(s, ptrs, x0, x0w, dense_cols, base + lay.err as u64) }?;
-        } else {
-            // SAFETY: as above, into the pooled matrix of cap rows × pooled_width.
-            unsafe { m.tables.launch_raw_err(s, ptrs, pool, ldp, 0, base + lay.err as u64) }?;
-            for &(src, dst, w) in &m.layout.copies {
-                // SAFETY: the copy reads columns src..src+w of the pooled rows and writes columns
-                // dst..dst+w of x0's rows, both inside their widths (from the feature layout).
+        base + 4 * off as u64
+    }
+
+    fn strided(&self, a: At, batch: usize) -> Strided {
+        Strided { ptr: self.addr(a.buf, a.off, batch), ld: a.ld }
+    }
+
+    fn launch(&self, op: &Op, batch: usize, wide: bool) -> Result<()> {
+        let m = &*self.model;
+        let p = |a: At| self.addr(a.buf, a.off, batch);
+        let q = |a: Pk| self.addr(a.buf, a.off, batch);
+        let u = u32c;
+        match *op {
+            Op::Copy { src, dst, rows, cols } => {
+                let (sp, ls, dp, ld, r, c) = (
+                    p(src),
+                    u(src.ld, "stride")?,
+                    p(dst),
+                    u(dst.ld, "stride")?,
+                    u(rows, "rows")?,
+                    u(cols, "cols")?,
+                );
+                if rows * cols > 0 {
+                    launch!(self, copy_cols, rows * cols; sp, ls, dp, ld, r, c);
+                }
+            }
+            Op::Linear { layer, x, y, m: rows } => {
+                let l = &m.linears[layer];
+                // SAFETY: as in `launch!`: x is rows × k and y rows × n of a checked program, disjoint.
+                unsafe { l.forward_raw(&self.blas, self.strided(x, batch), rows, self.strided(y, batch)) }?;
+            }
+            Op::Tables { out, col, rows } => {
+                let lay = staging_layout(batch * m.geo.dense_in, m.shapes.len() * batch + 1, 0, 8);
+                let base = self.input_ptr;
+                let bags = BagPtrs {
+                    indices: base + lay.indices as u64,
+                    wide,
+                    offsets: base + lay.offsets as u64,
+                    weights: 0,
+                    batch: rows,
+                };
+                // SAFETY: as in `launch!`; the bags are the batch's, packed and checked by `forward`
+                // (`plan_into`) in the input buffer at this layout, and the error word is its first 8
+                // bytes.
                 unsafe {
-                    self.copy_cols(
-                        Strided { ptr: at(pool, src), ld: ldp },
-                        Strided { ptr: at(x0, dst), ld: x0w },
-                        bsz,
-                        w,
-                    )
+                    m.tables.launch_raw_err(&self.stream, bags, p(out), out.ld, col, base + lay.err as u64)
                 }?;
             }
-        }
-        // 3. Blocks, each into its x0 columns.
-        for b in &m.blocks {
-            // SAFETY: the block reads the pooled matrix and writes its own x0 columns and the scratch
-            // buffers, all sized for cap ≥ bsz rows when the runner was made.
-            unsafe { self.run_block(b, bsz, &bufs) }?;
-        }
-        // 4. Interaction.
-        let top_in = match &m.interaction {
-            GpuInteraction::Cat => x0s,
-            GpuInteraction::Dot { pairs_ptr, npairs, width, .. } => {
-                let inter = self.inter.ptr;
-                let (xw, d, np, iw, rows) = (
-                    u32c(x0w, "x0 width")?,
-                    u32c(*width, "feature width")?,
-                    u32c(*npairs, "pairs")?,
-                    u32c(m.inter_out, "interaction width")?,
-                    u32c(bsz, "batch")?,
+            Op::DinInput { pooled, beh_col, q_col, dim, units, rows, dst } => {
+                let (pp, ldp, bc, qc, d, nu, r, dp) = (
+                    p(pooled),
+                    u(pooled.ld, "stride")?,
+                    u(beh_col, "column")?,
+                    u(q_col, "column")?,
+                    u(dim, "dim")?,
+                    u(units, "units")?,
+                    u(rows, "rows")?,
+                    q(dst),
                 );
-                let mut b = s.launch_builder(&m.k.dot);
-                b.arg(&x0).arg(&xw).arg(&d).arg(pairs_ptr).arg(&np).arg(&inter).arg(&iw).arg(&rows);
-                // SAFETY: reads bsz rows of x0, writes bsz rows of inter_out = width + npairs floats; the
-                // pairs index features inside x0's rows; arguments match dot_interaction.
-                unsafe { b.launch(grid(bsz * m.inter_out)) }.map_err(drv("dot_interaction launch"))?;
-                Strided { ptr: inter, ld: m.inter_out }
+                launch!(self, din_input, units * rows * dim; pp, ldp, bc, qc, d, nu, r, dp);
             }
-            GpuInteraction::Cross { layers, rank } => {
-                let z = Strided { ptr: self.inter.ptr, ld: x0w };
-                let (u, v) = (
-                    Strided { ptr: self.scratch[0].ptr, ld: *rank },
-                    Strided { ptr: self.scratch[1].ptr, ld: x0w },
+            Op::UnitGemm { layer, x, y, units, rows } => {
+                let l = &m.geo.units[layer];
+                let w = m.units[layer].w.ptr;
+                // SAFETY: as in `launch!`: unit i's input is rows × k at x + i·rows·k and its output
+                // rows × n at y + i·rows·n, inside the checked operands; the weights are units × n × k.
+                unsafe {
+                    gemm_batched_raw(&self.blas, w, q(x), rows * l.k, q(y), rows * l.n, units, rows, l.k, l.n)
+                }?;
+            }
+            Op::UnitBiasAct { layer, y, units, rows } => {
+                let l = &m.geo.units[layer];
+                let (yp, bp, nu, r, n, a) = (
+                    q(y),
+                    m.units[layer].b.ptr,
+                    u(units, "units")?,
+                    u(rows, "rows")?,
+                    u(l.n, "width")?,
+                    act_code(l.act),
                 );
-                // SAFETY: inter holds cap rows of x0_width (= the cross interaction's width).
-                unsafe { self.copy_cols(x0s, z, bsz, x0w) }?;
-                for (lu, lv) in layers {
-                    // SAFETY: scratch 0 holds cap × rank and scratch 1 cap × x0_width floats (the
-                    // model's scratch needs); inputs and outputs are distinct buffers.
-                    unsafe {
-                        lu.forward_raw(&self.blas, z, bsz, u)?;
-                        lv.forward_raw(&self.blas, u, bsz, v)?;
-                    }
-                    let n = (bsz * x0w) as u64;
-                    let mut b = s.launch_builder(&m.k.cross_update);
-                    b.arg(&x0).arg(&v.ptr).arg(&z.ptr).arg(&n);
-                    // SAFETY: x0, v and z each hold bsz × x0_width packed floats; arguments match
-                    // cross_update.
-                    unsafe { b.launch(grid(bsz * x0w)) }.map_err(drv("cross_update launch"))?;
-                }
-                z
+                launch!(self, unit_bias_act, units * rows * l.n; yp, bp, nu, r, n, a);
             }
-        };
-        // 5. Top MLP and heads, the last layers writing into the output.
-        let (ow, outp, top_out) = (m.out_width, self.out.ptr, self.top_out.ptr);
-        if m.heads.is_empty() {
-            // SAFETY: as for the bottom MLP; out holds cap rows of out_width.
-            unsafe { self.run_mlp(&m.top, top_in, bsz, Strided { ptr: outp, ld: ow }, &bufs) }?;
-        } else {
-            let tw = m.spec.top_mlp.out();
-            // SAFETY: as above; top_out holds cap rows of the top MLP's width.
-            unsafe { self.run_mlp(&m.top, top_in, bsz, Strided { ptr: top_out, ld: tw }, &bufs) }?;
-            let hw = ow / m.heads.len();
-            for (k, head) in m.heads.iter().enumerate() {
-                let dst = Strided { ptr: at(outp, k * hw), ld: ow };
-                // SAFETY: as above; head k writes columns k·hw..(k+1)·hw of bsz output rows.
-                unsafe { self.run_mlp(head, Strided { ptr: top_out, ld: tw }, bsz, dst, &bufs) }?;
+            Op::SumUnits { src, units, rows, n, dst } => {
+                let (sp, nu, r, nn, dp, ld) = (
+                    q(src),
+                    u(units, "units")?,
+                    u(rows, "rows")?,
+                    u(n, "width")?,
+                    p(dst),
+                    u(dst.ld, "stride")?,
+                );
+                launch!(self, sum_units, rows * n; sp, nu, r, nn, dp, ld);
             }
-        }
-        Ok(())
-    }
-
-    /// dst[r, 0..cols] = src[r, 0..cols] for r < rows.
-    ///
-    /// # Safety
-    /// Both must address `rows` rows of at least `cols` floats at their strides, alive until the work ends.
-    pub(super) unsafe fn copy_cols(
-        &self,
-        src: Strided,
-        dst: Strided,
-        rows: usize,
-        cols: usize,
-    ) -> Result<()> {
-        if rows == 0 || cols == 0 {
-            return Ok(());
-        }
-        let (ls, ld, r, c) =
-            (u32c(src.ld, "stride")?, u32c(dst.ld, "stride")?, u32c(rows, "rows")?, u32c(cols, "cols")?);
-        let mut b = self.stream.launch_builder(&self.model.k.copy_cols);
-        b.arg(&src.ptr).arg(&ls).arg(&dst.ptr).arg(&ld).arg(&r).arg(&c);
-        // SAFETY: the caller's promise; the arguments match copy_cols.
-        unsafe { b.launch(grid(rows * cols)) }.map_err(drv("copy_cols launch"))?;
-        Ok(())
-    }
-
-    /// Runs `layers` from `x` through the ping-pong buffers, the last layer writing into `last`.
-    ///
-    /// # Safety
-    /// `x` must hold m rows of the first layer's input, `last` m rows of the last layer's output, and the
-    /// buffers m rows of every layer's width, all alive until the stream's work ends.
-    pub(super) unsafe fn run_mlp(
-        &self,
-        layers: &[GpuLinear],
-        x: Strided,
-        m: usize,
-        last: Strided,
-        bufs: &[u64; 2],
-    ) -> Result<()> {
-        let mut cur = x;
-        for (i, l) in layers.iter().enumerate() {
-            let dst = if i + 1 == layers.len() { last } else { Strided { ptr: bufs[i % 2], ld: l.n() } };
-            // SAFETY: the caller's promise; consecutive layers alternate buffers so input and output never
-            // overlap.
-            unsafe { l.forward_raw(&self.blas, cur, m, dst) }?;
-            cur = dst;
+            Op::GatherSteps { pooled, col, dim, steps, rows, dst } => {
+                let (pp, ldp, c, d, st, r, dp) = (
+                    p(pooled),
+                    u(pooled.ld, "stride")?,
+                    u(col, "column")?,
+                    u(dim, "dim")?,
+                    u(steps, "steps")?,
+                    u(rows, "rows")?,
+                    q(dst),
+                );
+                launch!(self, gather_steps, steps * rows * dim; pp, ldp, c, d, st, r, dp);
+            }
+            Op::RnnStep { bias, ih, hh, out, rows, h } => {
+                // Step 0 reads no recurrent product: any address will do (the kernel skips it).
+                let (ip, hp, bp, op, n, hh32, prev) = (
+                    q(ih),
+                    q(hh.unwrap_or(ih)),
+                    m.rnn_biases[bias].ptr,
+                    q(out),
+                    u(rows * h, "rows × hidden")?,
+                    u(h, "hidden")?,
+                    u32::from(hh.is_some()),
+                );
+                launch!(self, rnn_step, rows * h; ip, hp, bp, op, n, hh32, prev);
+            }
+            Op::SoftmaxAdd { o, f, rows, h } => {
+                let (op, fp, r, hh) = (q(o), q(f), u(rows, "rows")?, u(h, "hidden")?);
+                // One warp per row.
+                launch!(self, softmax_add, 32 * rows; op, fp, r, hh);
+            }
+            Op::AddCols { a, b, dst, rows, cols } => {
+                let (ap, la, bp, lb, dp, ld, r, c) = (
+                    p(a),
+                    u(a.ld, "stride")?,
+                    p(b),
+                    u(b.ld, "stride")?,
+                    p(dst),
+                    u(dst.ld, "stride")?,
+                    u(rows, "rows")?,
+                    u(cols, "cols")?,
+                );
+                launch!(self, add_cols, rows * cols; ap, la, bp, lb, dp, ld, r, c);
+            }
+            Op::Dot { x0, width, npairs, out, rows, .. } => {
+                let pairs = m
+                    .pairs
+                    .as_ref()
+                    .ok_or_else(|| GpuError::Invalid("dot interaction without pairs".into()))?
+                    .ptr;
+                let (xp, xw, d, np, op, ow, r) = (
+                    p(x0),
+                    u(x0.ld, "x0 width")?,
+                    u(width, "feature width")?,
+                    u(npairs, "pairs")?,
+                    p(out),
+                    u(out.ld, "interaction width")?,
+                    u(rows, "rows")?,
+                );
+                launch!(self, dot, rows * (width + npairs); xp, xw, d, pairs, np, op, ow, r);
+            }
+            Op::CrossUpdate { x0, v, z, rows, width } => {
+                let (xp, vp, zp, n) = (q(x0), q(v), q(z), (rows * width) as u64);
+                launch!(self, cross_update, rows * width; xp, vp, zp, n);
+            }
         }
         Ok(())
     }

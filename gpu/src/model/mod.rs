@@ -21,10 +21,12 @@
 //! indices); every kernel argument depends only on the batch size, because the staging layout
 //! ([`crate::layout`]) puts the variable-length indices last.
 //!
-//! Files: this one holds the types [`GpuModel`] and [`GpuRunner`] and the tests; `build` builds and
-//! uploads a model; `runner` holds the runner's buffers, the forward and graph capture and replay;
-//! `enqueue` the DLRM-style parts of the device work; `blocks` the blocks' layers and launches. The layout and graph-cache items it used to define are re-exported here
-//! (`hercules_gpu::model::{feature_layout, GraphCache, GRAPH_MAX_BATCH, ...}` still work).
+//! Files: this one holds the types [`GpuModel`] and [`GpuRunner`] and the tests; `geometry` the
+//! model's shapes and tensor names, device-free; `program` one forward's work lowered from them as
+//! checked data; `build` builds and uploads a model; `runner` the runner's buffers, the forward and
+//! graph capture and replay; `enqueue` the launches of a checked program (the only place the forward
+//! passes raw addresses); `emulate` (tests) runs programs on the host. The layout and graph-cache
+//! items are re-exported here (`hercules_gpu::model::{feature_layout, GraphCache, ...}`).
 //!
 //! The math of every block follows the CPU code in `models/src/blocks/` (same operation order in the
 //! small kernels; cuBLAS sums the products in its own order).
@@ -33,7 +35,7 @@ use crate::ceiling::GemmMath;
 use crate::device::{Device, Source, BLOCK_THREADS};
 use crate::embedding::{BagPtrs, GpuTables};
 use crate::error::{drv, GpuError, Result};
-use crate::mlp::{act_code, elementwise_blocks, Blas, GpuLinear, Strided};
+use crate::mlp::{elementwise_blocks, Blas, GpuLinear};
 use crate::plan::{bytes_of, input_bags, plan_bags, plan_into, plan_sizes, IndexVec, TableShape};
 use cudarc::driver::{
     CudaFunction, CudaGraph, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PinnedHostSlice, PushKernelArg,
@@ -41,19 +43,21 @@ use cudarc::driver::{
 use hercules_kernels::embedding::{DType, EmbeddingTable, Pooling};
 use hercules_kernels::mlp::Activation;
 use hercules_models::inputs::InputSet;
-use hercules_models::plan::{BlockPlan, InteractionPlan, LinearPlan};
-use hercules_models::spec::{Act, DTypeSpec, Feature, PoolingSpec};
+use hercules_models::spec::{Act, DTypeSpec, PoolingSpec};
 use hercules_models::{ModelPlan, ModelSpec, Scale, WeightSource};
 use std::sync::Arc;
 
-mod blocks;
 mod build;
+#[cfg(test)]
+mod emulate;
 mod enqueue;
+mod geometry;
+mod program;
 mod runner;
 #[cfg(test)]
-pub(crate) use blocks::BLOCK_KERNELS;
-use blocks::{GpuBlock, RnnLayer, UnitLayer};
-use enqueue::grid;
+pub(crate) use enqueue::BLOCK_KERNELS;
+use geometry::{Geometry, InteractionGeo};
+use program::{Buf, Program};
 
 pub use crate::graph::{GraphCache, GraphStep, GRAPH_CACHE, GRAPH_MAX_BATCH};
 pub use crate::layout::{
@@ -72,21 +76,6 @@ fn act(a: Act) -> Activation {
     }
 }
 
-enum GpuInteraction {
-    Cat,
-    Dot {
-        _pairs: CudaSlice<u32>,
-        pairs_ptr: u64,
-        npairs: usize,
-        width: usize,
-    },
-    /// DCNv2: (U without bias, V with bias) per layer; low rank.
-    Cross {
-        layers: Vec<(GpuLinear, GpuLinear)>,
-        rank: usize,
-    },
-}
-
 /// Kernels of a model's forward.
 struct Kernels {
     copy_cols: CudaFunction,
@@ -101,37 +90,41 @@ struct Kernels {
     cross_update: CudaFunction,
 }
 
+/// The layer at one depth of all DIN attention units, stacked unit after unit: units × n × k weights
+/// and units × n biases.
+struct UnitLayer {
+    w: DevBuf,
+    b: DevBuf,
+}
+
+/// DLRM's dot-interaction pairs on the device.
+struct DevPairs {
+    _mem: CudaSlice<u32>,
+    ptr: u64,
+}
+
 /// A model's weights on the device, shared by its runners.
 pub struct GpuModel {
     /// The spec as built (rows scaled).
     pub spec: ModelSpec,
     /// The scale that was applied.
     pub scale: Scale,
+    geo: Geometry,
     tables: GpuTables,
     shapes: Vec<TableShape>,
-    layout: FeatureLayout,
-    bottom: Vec<GpuLinear>,
-    blocks: Vec<GpuBlock>,
-    top: Vec<GpuLinear>,
-    heads: Vec<Vec<GpuLinear>>,
-    interaction: GpuInteraction,
-    dense_in: usize,
-    dense_out: usize,
-    x0_width: usize,
-    inter_out: usize,
-    out_width: usize,
+    /// The geometry's dense layers, attention layers and RNN biases, uploaded in its order.
+    linears: Vec<GpuLinear>,
+    units: Vec<UnitLayer>,
+    rnn_biases: Vec<DevBuf>,
+    pairs: Option<DevPairs>,
     lookups_per_sample: usize,
-    /// Floats per sample of the four block scratch buffers.
-    scratch: [usize; 4],
-    /// Widest layer input or output of the MLPs run through the ping-pong buffers.
-    buf_width: usize,
     k: Kernels,
 }
 
 impl GpuModel {
     /// Width of one output row.
     pub fn output_width(&self) -> usize {
-        self.out_width
+        self.geo.out_width
     }
 
     /// Bytes of embedding rows on the device.
@@ -154,7 +147,8 @@ struct DevBuf {
 }
 
 impl DevBuf {
-    fn new(stream: &Arc<CudaStream>, floats: usize) -> Result<Self> {
+    /// `floats` zeros (at least one, so every buffer has an address).
+    fn zeroed(stream: &Arc<CudaStream>, floats: usize) -> Result<Self> {
         if floats > u32::MAX as usize {
             return Err(GpuError::Invalid(format!(
                 "a workspace buffer of {floats} floats is beyond the kernels' 32-bit sizes; use a smaller \
@@ -162,6 +156,13 @@ impl DevBuf {
             )));
         }
         let mem = stream.alloc_zeros::<f32>(floats.max(1)).map_err(drv("alloc workspace"))?;
+        let ptr = mem.device_ptr(stream).0;
+        Ok(Self { _mem: mem, ptr })
+    }
+
+    /// A copy of `v` (asynchronous on `stream`).
+    fn upload(stream: &Arc<CudaStream>, v: &[f32], what: &str) -> Result<Self> {
+        let mem = stream.clone_htod(v).map_err(drv(what))?;
         let ptr = mem.device_ptr(stream).0;
         Ok(Self { _mem: mem, ptr })
     }
@@ -174,11 +175,6 @@ fn lay_ib(wide: bool) -> usize {
     } else {
         4
     }
-}
-
-/// Address `floats` f32 values past `ptr`.
-fn at(ptr: u64, floats: usize) -> u64 {
-    ptr + 4 * floats as u64
 }
 
 /// `v` as a kernel's u32 argument, or an error naming it.
@@ -195,14 +191,17 @@ pub struct GpuRunner {
     stream: Arc<CudaStream>,
     blas: Blas,
     cap: usize,
+    /// The last batch size's checked program (serving repeats sizes).
+    program: Option<Program>,
     staging: PinnedHostSlice<u8>,
     staging_ptr: *mut u8,
     input: CudaSlice<u8>,
     input_ptr: u64,
+    /// Every buffer of [`Buf`] but the dense input, each of `Geometry::floats` for the capacity.
     x0: DevBuf,
     pooled: DevBuf,
     inter: DevBuf,
-    bufs: [DevBuf; 2],
+    mlp: [DevBuf; 2],
     top_out: DevBuf,
     out: DevBuf,
     scratch: [DevBuf; 4],

@@ -9,35 +9,29 @@ impl GpuRunner {
         let stream = dev.new_stream()?;
         let mut blas = Blas::new(stream.clone())?;
         blas.set_workspace(BLAS_WORKSPACE_BYTES)?;
-        let top_w = model.spec.top_mlp.out();
         let ctx = dev.context();
-        let z = |per_sample: usize| {
-            let n = cap
-                .checked_mul(per_sample)
-                .ok_or_else(|| GpuError::Invalid(format!("{cap} × {per_sample} floats overflow")))?;
-            DevBuf::new(&stream, n)
-        };
-        let pooled_w = if model.layout.direct { 0 } else { model.layout.pooled_width };
-        let sc = model.scratch;
+        let geo = &model.geo;
+        let z = |buf: Buf| DevBuf::zeroed(&stream, geo.floats(buf, cap, 0));
         let mut me = Self {
             graphs: GraphCache::new(),
             model: owned.clone(),
             blas,
             cap,
+            program: None,
             // SAFETY: the staging buffer's contents are written before they are read.
             staging: unsafe { ctx.alloc_pinned::<u8>(1) }.map_err(drv("cuMemHostAlloc"))?,
             staging_ptr: std::ptr::null_mut(),
             input: stream.alloc_zeros::<u8>(16).map_err(drv("alloc input"))?,
             input_ptr: 0,
-            x0: z(model.x0_width)?,
-            pooled: z(pooled_w)?,
-            inter: z(model.inter_out)?,
-            bufs: [z(model.buf_width)?, z(model.buf_width)?],
-            top_out: z(top_w)?,
-            out: z(model.out_width)?,
-            scratch: [z(sc[0])?, z(sc[1])?, z(sc[2])?, z(sc[3])?],
+            x0: z(Buf::X0)?,
+            pooled: z(Buf::Pooled)?,
+            inter: z(Buf::Inter)?,
+            mlp: [z(Buf::Mlp(0))?, z(Buf::Mlp(1))?],
+            top_out: z(Buf::TopOut)?,
+            out: z(Buf::Out)?,
+            scratch: [z(Buf::Scratch(0))?, z(Buf::Scratch(1))?, z(Buf::Scratch(2))?, z(Buf::Scratch(3))?],
             // SAFETY: read only after a device-to-host copy fills it.
-            out_host: unsafe { ctx.alloc_pinned_with_flags::<f32>(cap * model.out_width.max(1), 0) }
+            out_host: unsafe { ctx.alloc_pinned_with_flags::<f32>(cap * geo.out_width.max(1), 0) }
                 .map_err(drv("cuMemHostAlloc"))?,
             out_host_ptr: std::ptr::null_mut(),
             // SAFETY: read only after a device-to-host copy fills it.
@@ -48,7 +42,7 @@ impl GpuRunner {
         me.out_host_ptr = me.out_host.as_mut_ptr().map_err(drv("pinned output"))?;
         me.err_host_ptr = me.err_host.as_mut_ptr().map_err(drv("pinned error word"))?;
         let per_sample_idx = model.lookups_per_sample;
-        let lay = staging_layout(cap * model.dense_in, model.shapes.len() * cap + 1, cap * per_sample_idx, 8);
+        let lay = staging_layout(cap * geo.dense_in, model.shapes.len() * cap + 1, cap * per_sample_idx, 8);
         me.ensure_staging(lay.total, dev)?;
         me.stream.synchronize().map_err(drv("runner setup"))?;
         Ok(me)
@@ -150,16 +144,17 @@ impl GpuRunner {
                 self.cap
             )));
         }
-        if input.tables.len() != m.shapes.len() || input.dense.len() != bsz * m.dense_in {
+        let dense_in = m.geo.dense_in;
+        if input.tables.len() != m.shapes.len() || input.dense.len() != bsz * dense_in {
             return Err(GpuError::Invalid(format!(
                 "input has {} tables and {} dense values; the model needs {} and {}",
                 input.tables.len(),
                 input.dense.len(),
                 m.shapes.len(),
-                bsz * m.dense_in
+                bsz * dense_in
             )));
         }
-        let ow = m.out_width;
+        let ow = m.geo.out_width;
         if out.len() < bsz * ow {
             return Err(GpuError::Invalid(format!(
                 "output buffer holds {} values, needs {}",
@@ -176,7 +171,7 @@ impl GpuRunner {
             return Err(GpuError::Invalid(format!("table 0 has {} bags in a batch of {bsz}", sizes.batch)));
         }
         // The captured work assumes the layout of a batch of bsz (dense and offsets sizes fixed by it).
-        let lay = staging_layout(bsz * m.dense_in, m.shapes.len() * bsz + 1, sizes.indices, lay_ib(wide));
+        let lay = staging_layout(bsz * dense_in, m.shapes.len() * bsz + 1, sizes.indices, lay_ib(wide));
         self.ensure_staging(lay.total, dev)?;
         {
             // SAFETY: staging_ptr addresses the pinned buffer of at least lay.total bytes (ensured above);
@@ -234,33 +229,38 @@ impl GpuRunner {
     }
 
     /// Enqueues the device work of a batch of `bsz`: a cached graph's replay, a capture (on the second
-    /// use of a shape) then its replay, or the eager launches.
+    /// use of a shape) then its replay, or the eager launches of the batch's checked program.
     fn device_work(&mut self, bsz: usize, wide: bool) -> Result<()> {
-        match self.graphs.step(bsz, wide) {
-            GraphStep::Eager => self.enqueue(bsz, wide),
-            GraphStep::Replay => match self.graphs.get(bsz, wide) {
-                Some(g) => g.launch().map_err(drv("cuGraphLaunch")),
-                None => self.enqueue(bsz, wide),
-            },
-            GraphStep::Capture => match self.capture(bsz, wide) {
-                Ok(graph) => self.graphs.insert(bsz, wide, graph).launch().map_err(drv("cuGraphLaunch")),
-                Err(e) => {
-                    // Nothing of the failed capture ran; run eagerly and stay eager.
-                    self.graphs.fail(e.to_string());
-                    self.enqueue(bsz, wide)
-                }
-            },
+        let step = self.graphs.step(bsz, wide);
+        if step == GraphStep::Replay {
+            if let Some(g) = self.graphs.get(bsz, wide) {
+                return g.launch().map_err(drv("cuGraphLaunch"));
+            }
+        }
+        if self.program.as_ref().is_none_or(|p| p.batch != bsz) {
+            self.program = Some(Program::lower(&self.model.geo, bsz, self.cap)?);
+        }
+        if step != GraphStep::Capture {
+            return self.enqueue(wide);
+        }
+        match self.capture(wide) {
+            Ok(graph) => self.graphs.insert(bsz, wide, graph).launch().map_err(drv("cuGraphLaunch")),
+            Err(e) => {
+                // Nothing of the failed capture ran; run eagerly and stay eager.
+                self.graphs.fail(e.to_string());
+                self.enqueue(wide)
+            }
         }
     }
 
-    /// Captures the device work of a batch of `bsz` into an instantiated graph.
-    fn capture(&self, bsz: usize, wide: bool) -> Result<CudaGraph> {
+    /// Captures the device work of the current program into an instantiated graph.
+    fn capture(&self, wide: bool) -> Result<CudaGraph> {
         use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
         // Thread-local mode: other threads' runners (other streams) are not disturbed by this capture.
         self.stream
             .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
             .map_err(drv("cuStreamBeginCapture"))?;
-        let work = self.enqueue(bsz, wide);
+        let work = self.enqueue(wide);
         // Always end the capture, so the stream leaves capture mode even when enqueueing failed.
         let graph = self.stream.end_capture(CUgraphInstantiate_flags(0));
         work?;
