@@ -2,7 +2,7 @@
 //! one folder per server type, refusing what would make the fleet ambiguous: two kinds of host under
 //! one server-type name, two tables for one (type, model, SLA), mixed schema versions.
 
-use hercules_results::{all_exporters, EfficiencyTable};
+use hercules_results::{all_exporters, is_folder_name, EfficiencyTable, NAME_RULE};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -25,20 +25,13 @@ fn host_kind(t: &EfficiencyTable) -> String {
     t.provenance.as_ref().map_or_else(|| t.host.id(), |p| p.host_id.clone())
 }
 
-/// A server-type or model name that is also a safe folder or file name.
+/// A server-type or model name that is also a safe folder or file name (the rule `profile` names
+/// them by).
 fn safe(what: &str, s: &str) -> Result<(), MergeError> {
-    let ok = !s.is_empty()
-        && s.len() <= 128
-        && s != "."
-        && s != ".."
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c));
-    if ok {
+    if is_folder_name(s) {
         Ok(())
     } else {
-        Err(MergeError(format!(
-            "{what} `{}` is not a safe folder name (A-Z a-z 0-9 . _ - :)",
-            s.escape_debug()
-        )))
+        Err(MergeError(format!("{what} `{}` is not a safe folder name ({NAME_RULE})", s.escape_debug())))
     }
 }
 

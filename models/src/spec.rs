@@ -404,12 +404,17 @@ impl ModelSpec {
 
     /// Checks every size, width and reference; the error names the field path.
     pub fn validate(&self) -> Result<()> {
+        // The name becomes a file and folder name in the results (at most 64 characters there).
         let ok_name = |s: &str| {
-            !s.is_empty()
+            (1..=64).contains(&s.len())
+                && s != "."
+                && s != ".."
                 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
         };
         if !ok_name(&self.name) {
-            return Err(self.invalid("name", format!("{:?} must be non-empty [a-z0-9-_.]", self.name)));
+            return Err(
+                self.invalid("name", format!("{:?} must be 1 to 64 of [a-z0-9-_.], not . or ..", self.name))
+            );
         }
         if self.tables.is_empty() {
             return Err(self.invalid("tables", "at least one table group is needed"));

@@ -5,6 +5,7 @@ pub mod ceilings;
 pub mod export;
 pub mod host;
 pub mod io;
+pub mod names;
 pub mod plot;
 pub mod schedule;
 pub mod sizes;
@@ -19,6 +20,7 @@ pub use io::{
     one_line, parse_document, parse_table, read_document, read_table, read_text_bounded, write_bytes_atomic,
     write_json_atomic, SchemaError, VersionFound, MAX_DOCUMENT_BYTES,
 };
+pub use names::{folder_name, is_folder_name, MAX_NAME_LEN, NAME_RULE};
 pub use schedule::{Schedule, ScheduleError};
 pub use sizes::{clip_size, SizeError, MAX_SIZE, MIN_SIZE, MLPERF_TABLE};
 pub use synthetic::{synthetic_table, SyntheticSpec};

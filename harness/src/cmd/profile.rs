@@ -23,7 +23,9 @@ use hercules_results::table::{
     EfficiencyTable, ModelInfo, Power, PowerSource, Provenance, ScheduleResult, Search as SearchRecord,
     SearchPoint, ServerType, TABLE_KIND, TABLE_SCHEMA_VERSION,
 };
-use hercules_results::{all_exporters, Ceilings, JsonExporter, RooflineReport};
+use hercules_results::{
+    all_exporters, folder_name, is_folder_name, Ceilings, JsonExporter, RooflineReport, NAME_RULE,
+};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -146,9 +148,6 @@ const MAX_PRICE: f64 = 1e9;
 /// pinned buffers on the schedule's cores.
 const MAX_GPU_STREAMS: usize = 64;
 
-/// Longest server-type name: it names a directory under `--out` and a row in every table.
-const MAX_SERVER_TYPE_LEN: usize = 64;
-
 impl ProfileArgs {
     /// Checks every numeric flag (and the server-type name) before anything is measured: each bad
     /// value is a one-line error naming its flag.
@@ -209,36 +208,16 @@ fn capacity_params(a: &ProfileArgs, sla: Sla) -> CapacityParams {
     }
 }
 
-/// A server-type name is a directory under `--out`: 1 to [`MAX_SERVER_TYPE_LEN`] characters of
-/// `A-Z a-z 0-9 . _ -`, and not `.` or `..`, so it can never name a path outside `--out`.
+/// A server-type name is a directory under `--out`, so it follows the results' folder-name rule
+/// ([`is_folder_name`]), which `merge` checks again: it can never name a path outside `--out`.
 fn check_server_type(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_SERVER_TYPE_LEN
-        && name != "."
-        && name != ".."
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !ok {
+    if !is_folder_name(name) {
         bail!(
-            "--server-type `{}`: a server type is 1 to {MAX_SERVER_TYPE_LEN} of A-Z a-z 0-9 . _ - \
-             (not `.` or `..`): it names a directory under --out",
+            "--server-type `{}`: a server type is {NAME_RULE}: it names a directory under --out",
             name.escape_debug()
         );
     }
     Ok(())
-}
-
-/// `name` made a valid server type: other characters become `-`, cut to [`MAX_SERVER_TYPE_LEN`].
-fn sanitised_server_type(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
-        .take(MAX_SERVER_TYPE_LEN)
-        .collect();
-    if s.is_empty() || s == "." || s == ".." {
-        "cpu".into()
-    } else {
-        s
-    }
 }
 
 /// What one search found, for the summary and `<model>.searches.json`.
@@ -313,7 +292,7 @@ fn server_type_name(
     }
     words.push(format!("{cores}c"));
     words.extend([isa, gpu.unwrap_or_default()].iter().filter(|w| !w.is_empty()).map(|w| w.to_string()));
-    sanitised_server_type(&words.join("-"))
+    folder_name(&words.join("-"), "cpu")
 }
 
 /// The GPU side of the schedule space: offload thresholds, stream counts, and the GPU's short name
@@ -544,10 +523,7 @@ fn profile_model(
     let stem: String = Path::new(&serve.model)
         .file_stem()
         .and_then(|s| s.to_str())
-        .unwrap_or("model")
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
-        .collect();
+        .map_or_else(|| "model".into(), |s| folder_name(s, "model"));
     let checkpoint = dir.join(format!("{stem}.checkpoint.json"));
     let key = eval::Key::new(serve, params, &fixture.cores, &fixture.host)?;
     let rp = a.repeat.params(3)?;
@@ -865,6 +841,7 @@ impl Evaluation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hercules_results::MAX_NAME_LEN;
 
     #[test]
     fn server_type_names_are_short_and_stable() {
@@ -890,11 +867,22 @@ mod tests {
 
     #[test]
     fn server_type_names_stay_inside_out() {
-        for bad in ["", ".", "..", "../../../etc/evil", "a/b", "a b", "é", "x\n", &"a".repeat(65)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../../../etc/evil",
+            "a/b",
+            "a b",
+            "é",
+            "x\n",
+            "a:b",
+            &"a".repeat(MAX_NAME_LEN + 1),
+        ] {
             let e = check_server_type(bad).unwrap_err().to_string();
             assert!(e.starts_with("--server-type `") && !e.contains('\n'), "{e}");
         }
-        for good in ["tiny-1c", "A.b_c-9", "...", &"a".repeat(64)] {
+        for good in ["tiny-1c", "A.b_c-9", "...", &"a".repeat(MAX_NAME_LEN)] {
             check_server_type(good).unwrap();
         }
         // Whatever the machine reports, the derived name is a valid server type.
@@ -906,9 +894,6 @@ mod tests {
                 check_server_type(&n).unwrap_or_else(|e| panic!("{n}: {e}"));
             }
         }
-        assert_eq!(sanitised_server_type("a/../b"), "a-..-b");
-        assert_eq!(sanitised_server_type(".."), "cpu");
-        assert_eq!(sanitised_server_type(&"y".repeat(100)).len(), MAX_SERVER_TYPE_LEN);
     }
 
     #[test]
