@@ -142,6 +142,13 @@ struct ProvisionArgs {
     /// Write provision.json, plan/totals/savings CSV, report.md and SVG plots here.
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    print: SummaryFormat,
+}
+
+/// How `provision` and `project` print their summary.
+#[derive(clap::Args)]
+struct SummaryFormat {
     /// Print the summary as JSON instead of a table.
     #[arg(long, conflicts_with = "csv")]
     json: bool,
@@ -198,12 +205,8 @@ struct ProjectArgs {
     /// Write `<out>/<target>/<model>.{json,csv,md,svg}` here.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Print the summary as JSON instead of a table.
-    #[arg(long, conflicts_with = "csv")]
-    json: bool,
-    /// Print the summary as CSV instead of a table.
-    #[arg(long)]
-    csv: bool,
+    #[command(flatten)]
+    print: SummaryFormat,
 }
 
 #[derive(clap::Args)]
@@ -437,9 +440,9 @@ fn project_cmd(a: ProjectArgs) -> Result<()> {
     if rows.is_empty() {
         bail!("nothing to project: every table in --tables is of the target's own server type");
     }
-    if a.json {
+    if a.print.json {
         print!("{}", JsonExporter.render(&rows));
-    } else if a.csv {
+    } else if a.print.csv {
         println!(
             "target,model,basis,embedding_share,time_ratio,bound,source_qps,projected_qps,measured_qps,error"
         );
@@ -587,14 +590,14 @@ fn provision_cmd(a: ProvisionArgs) -> Result<()> {
             }
         }
     }
-    if a.json {
+    if a.print.json {
         let summary = serde_json::json!({
             "synthetic": report.synthetic,
             "totals": report.policies.iter().map(|p| serde_json::json!({"policy": p.policy.name(), "totals": p.totals})).collect::<Vec<_>>(),
             "savings": report.savings,
         });
         print!("{}", JsonExporter.render(&summary));
-    } else if a.csv {
+    } else if a.print.csv {
         print!("{}", totals_csv(&report));
     } else {
         if report.synthetic {
