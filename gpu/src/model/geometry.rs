@@ -121,6 +121,29 @@ pub(crate) struct Geometry {
     pub(crate) buf_width: usize,
 }
 
+/// The dense layers in upload order, as they are met.
+#[derive(Default)]
+struct Linears(Vec<LinearGeo>);
+
+impl Linears {
+    /// Appends `l` (without its bias unless `with_bias`), returning its index.
+    fn add(&mut self, l: &LinearPlan, with_bias: bool) -> usize {
+        self.0.push(LinearGeo {
+            weight: l.weight.clone(),
+            bias: l.bias.clone().filter(|_| with_bias),
+            k: l.k,
+            n: l.n,
+            act: act(l.act),
+        });
+        self.0.len() - 1
+    }
+
+    /// Appends an MLP's layers.
+    fn chain(&mut self, ls: &[LinearPlan]) -> Vec<usize> {
+        ls.iter().map(|l| self.add(l, true)).collect()
+    }
+}
+
 impl Geometry {
     /// The geometry of a lowered plan, with its shapes checked (an attention unit or RNN layer whose
     /// input width does not follow from the one before is refused here, not at a launch).
@@ -129,21 +152,8 @@ impl Geometry {
         let name = spec.name.clone();
         let layout = feature_layout(spec)?;
         let invalid = |why: String| GpuError::Invalid(format!("model {name}: {why}"));
-        let mut linears: Vec<LinearGeo> = Vec::new();
-        let mut add = |l: &LinearPlan, with_bias: bool| -> usize {
-            linears.push(LinearGeo {
-                weight: l.weight.clone(),
-                bias: l.bias.clone().filter(|_| with_bias),
-                k: l.k,
-                n: l.n,
-                act: act(l.act),
-            });
-            linears.len() - 1
-        };
-        let chain = |ls: &[LinearPlan], add: &mut dyn FnMut(&LinearPlan, bool) -> usize| {
-            ls.iter().map(|l| add(l, true)).collect::<Vec<_>>()
-        };
-        let bottom = chain(&plan.bottom, &mut add);
+        let mut lin = Linears::default();
+        let bottom = lin.chain(&plan.bottom);
         let feats = spec.features();
         let feat_col = |f: Feature| -> Result<usize> {
             feats
@@ -217,7 +227,7 @@ impl Geometry {
                                 .clone()
                                 .ok_or_else(|| invalid(format!("{} has no bias", l.hh.weight)))?;
                         rnn_biases.push(bias);
-                        let (ih, hh) = (add(&l.ih, true), add(&l.hh, false));
+                        let (ih, hh) = (lin.add(&l.ih, true), lin.add(&l.hh, false));
                         layers.push(RnnGeo { ih, hh, bias: rnn_biases.len() - 1, h });
                         if let Some(fc) = fcs.get(i) {
                             if (fc.k, fc.n) != (h, h) {
@@ -236,7 +246,7 @@ impl Geometry {
                         steps: *steps,
                         dim: *dim,
                         layers,
-                        fcs: chain(fcs, &mut add),
+                        fcs: lin.chain(fcs),
                         col,
                     }
                 }
@@ -248,7 +258,7 @@ impl Geometry {
                         dim: *dim,
                         mlp_cols: mlp_tables.map(|t| layout.table_cols[t]),
                         mlp_dims: *mlp_dims,
-                        mlp: chain(mlp, &mut add),
+                        mlp: lin.chain(mlp),
                         col,
                     }
                 }
@@ -268,14 +278,14 @@ impl Geometry {
                 need(0, *rank);
                 need(1, x0_width);
                 InteractionGeo::Cross {
-                    layers: layers.iter().map(|(u, v)| (add(u, true), add(v, true))).collect(),
+                    layers: layers.iter().map(|(u, v)| (lin.add(u, true), lin.add(v, true))).collect(),
                     rank: *rank,
                 }
             }
             InteractionPlan::Cat => InteractionGeo::Cat,
         };
-        let top = chain(&plan.top, &mut add);
-        let heads = plan.heads.iter().map(|h| chain(h, &mut add)).collect();
+        let top = lin.chain(&plan.top);
+        let heads = plan.heads.iter().map(|h| lin.chain(h)).collect();
         buf_width =
             buf_width.max(widest(&plan.top)).max(plan.heads.iter().map(|h| widest(h)).max().unwrap_or(0));
         Ok(Self {
@@ -288,7 +298,7 @@ impl Geometry {
             top_width: spec.top_mlp.out(),
             out_width: spec.output_width(),
             layout,
-            linears,
+            linears: lin.0,
             units,
             rnn_biases,
             bottom,
