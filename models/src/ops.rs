@@ -5,7 +5,7 @@
 use crate::error::{kernel, Result};
 use crate::inputs::IndexBuf;
 use crate::spec::{Act, DTypeSpec, PoolingSpec};
-use hercules_kernels::embedding::{self, Bags, DType, EmbeddingOpts, EmbeddingTable, Indices, Pooling};
+use hercules_kernels::embedding::{self, Bags, EmbeddingOpts, EmbeddingTable, Indices, Pooling};
 use hercules_kernels::mlp::{Activation, Linear};
 use hercules_kernels::PinnedPool;
 
@@ -26,16 +26,8 @@ impl Table {
         pooling: PoolingSpec,
         data: &[f32],
     ) -> Result<Self> {
-        let dt = match dtype {
-            DTypeSpec::F32 => DType::F32,
-            DTypeSpec::F16 => DType::F16,
-            DTypeSpec::Int8 => DType::Int8,
-        };
-        let inner = EmbeddingTable::from_f32(rows, dim, dt, data).map_err(kernel(what))?;
-        let pooling = match pooling {
-            PoolingSpec::Sum => Pooling::Sum,
-            PoolingSpec::Mean => Pooling::Mean,
-        };
+        let inner = EmbeddingTable::from_f32(rows, dim, dtype.into(), data).map_err(kernel(what))?;
+        let pooling = pooling.into();
         let opts = EmbeddingOpts::for_table(&inner);
         Ok(Self { inner, pooling, opts })
     }

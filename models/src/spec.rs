@@ -96,6 +96,25 @@ pub enum DTypeSpec {
     Int8,
 }
 
+impl From<PoolingSpec> for hercules_kernels::embedding::Pooling {
+    fn from(p: PoolingSpec) -> Self {
+        match p {
+            PoolingSpec::Sum => Self::Sum,
+            PoolingSpec::Mean => Self::Mean,
+        }
+    }
+}
+
+impl From<DTypeSpec> for hercules_kernels::embedding::DType {
+    fn from(d: DTypeSpec) -> Self {
+        match d {
+            DTypeSpec::F32 => Self::F32,
+            DTypeSpec::F16 => Self::F16,
+            DTypeSpec::Int8 => Self::Int8,
+        }
+    }
+}
+
 impl DTypeSpec {
     /// Bytes per element as stored (int8 rows also carry a scale and bias, ignored here).
     pub fn bytes(self) -> usize {

@@ -16,18 +16,7 @@ impl GpuModel {
         let specs: Vec<(TableShape, Pooling)> = plan
             .tables
             .iter()
-            .map(|t| {
-                let dtype = match t.dtype {
-                    DTypeSpec::F32 => DType::F32,
-                    DTypeSpec::F16 => DType::F16,
-                    DTypeSpec::Int8 => DType::Int8,
-                };
-                let pooling = match t.pooling {
-                    PoolingSpec::Sum => Pooling::Sum,
-                    PoolingSpec::Mean => Pooling::Mean,
-                };
-                (TableShape { rows: t.rows, dim: t.dim, dtype }, pooling)
-            })
+            .map(|t| (TableShape { rows: t.rows, dim: t.dim, dtype: t.dtype.into() }, t.pooling.into()))
             .collect();
         let mut tables = GpuTables::zeroed(dev, &specs)?;
         for (t, ((shape, _), tp)) in specs.iter().zip(&plan.tables).enumerate() {

@@ -7,10 +7,9 @@
 use super::geometry::{Geometry, InteractionGeo};
 use super::program::{At, Buf, Op, Program};
 use crate::plan::input_bags;
-use hercules_kernels::embedding::{embedding_bag_reference, DType, EmbeddingTable, Pooling};
+use hercules_kernels::embedding::{embedding_bag_reference, EmbeddingTable};
 use hercules_kernels::mlp::Activation;
 use hercules_models::inputs::InputSet;
-use hercules_models::spec::{DTypeSpec, PoolingSpec};
 use hercules_models::{ModelPlan, WeightSource};
 use std::collections::HashMap;
 
@@ -108,20 +107,12 @@ impl Host<'_> {
             }
             Op::Tables { out, col, rows } => {
                 for (t, (tp, bags)) in self.plan.tables.iter().zip(input_bags(input)).enumerate() {
-                    let dtype = match tp.dtype {
-                        DTypeSpec::F32 => DType::F32,
-                        DTypeSpec::F16 => DType::F16,
-                        DTypeSpec::Int8 => DType::Int8,
-                    };
-                    let pooling = match tp.pooling {
-                        PoolingSpec::Sum => Pooling::Sum,
-                        PoolingSpec::Mean => Pooling::Mean,
-                    };
+                    let data = self.tensor(&tp.param);
                     let table =
-                        EmbeddingTable::from_f32(tp.rows as usize, tp.dim, dtype, &self.tensor(&tp.param))
-                            .unwrap();
+                        EmbeddingTable::from_f32(tp.rows as usize, tp.dim, tp.dtype.into(), &data).unwrap();
                     let pooled =
-                        embedding_bag_reference(&table, bags.indices, bags.bags, None, pooling).unwrap();
+                        embedding_bag_reference(&table, bags.indices, bags.bags, None, tp.pooling.into())
+                            .unwrap();
                     let at = out.plus(col + g.layout.table_cols[t]);
                     for r in 0..rows {
                         for c in 0..tp.dim {

@@ -40,10 +40,10 @@ use crate::plan::{bytes_of, input_bags, plan_bags, plan_into, plan_sizes, IndexV
 use cudarc::driver::{
     CudaFunction, CudaGraph, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PinnedHostSlice, PushKernelArg,
 };
-use hercules_kernels::embedding::{DType, EmbeddingTable, Pooling};
+use hercules_kernels::embedding::{EmbeddingTable, Pooling};
 use hercules_kernels::mlp::Activation;
 use hercules_models::inputs::InputSet;
-use hercules_models::spec::{Act, DTypeSpec, PoolingSpec};
+use hercules_models::spec::Act;
 use hercules_models::{ModelPlan, ModelSpec, Scale, WeightSource};
 use std::sync::Arc;
 
