@@ -179,6 +179,10 @@ mod tests {
         assert!(e.contains("mix schema versions"), "{e}");
         let e = plan(&[table("../x", "m1", "h1")]).unwrap_err().0;
         assert!(e.contains("server type `../x` is not a safe folder name"), "{e}");
+        let e = plan(&[table("a", &"m".repeat(65), "h1")]).unwrap_err().0;
+        assert!(e.contains("is not a safe folder name"), "{e}");
+        // The harness's synthetic models are named like `sleep:300`.
+        assert_eq!(plan(&[table("a", "sleep:300", "h1")]).unwrap()[0].stem, "a/sleep:300");
         assert!(plan(&[]).is_err());
         assert!(!plan(&[table("a", "m1", "h1"), table("a", "m2", "h2")]).unwrap_err().0.contains('\n'));
     }

@@ -867,22 +867,13 @@ mod tests {
 
     #[test]
     fn server_type_names_stay_inside_out() {
-        for bad in [
-            "",
-            ".",
-            "..",
-            "../../../etc/evil",
-            "a/b",
-            "a b",
-            "é",
-            "x\n",
-            "a:b",
-            &"a".repeat(MAX_NAME_LEN + 1),
-        ] {
+        for bad in
+            ["", ".", "..", "../../../etc/evil", "a/b", "a b", "é", "x\n", &"a".repeat(MAX_NAME_LEN + 1)]
+        {
             let e = check_server_type(bad).unwrap_err().to_string();
             assert!(e.starts_with("--server-type `") && !e.contains('\n'), "{e}");
         }
-        for good in ["tiny-1c", "A.b_c-9", "...", &"a".repeat(MAX_NAME_LEN)] {
+        for good in ["tiny-1c", "A.b_c-9", "...", "a:b", &"a".repeat(MAX_NAME_LEN)] {
             check_server_type(good).unwrap();
         }
         // Whatever the machine reports, the derived name is a valid server type.
