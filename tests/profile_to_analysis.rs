@@ -77,6 +77,33 @@ fn profile_writes_valid_tables_and_resumes() {
     assert!(stderr.contains("resuming 2 measured schedules"), "{stderr}");
     assert_eq!(read_table(&table_path).unwrap().best, t.best);
 
+    // Resumed, a schedule an earlier run settled stays a finalist even when its first trial (all a
+    // search reads) is below the default's: the medians rank them, as in the first run. The
+    // checkpoint is edited so the split schedule's first trial reads 1000 and its median 3000, the
+    // default's 2000 and 1500.
+    let ckpt = dir.path().join("tiny-1c/sleep-300.checkpoint.json");
+    let saved = std::fs::read_to_string(&ckpt).unwrap();
+    let mut c: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    for e in c["evaluations"].as_array_mut().unwrap() {
+        let split = !e["schedule"]["sub_batch"].is_null();
+        let (first, median) = if split { (1000.0, 3000.0) } else { (2000.0, 1500.0) };
+        e["qps"] = first.into();
+        let samples = e["samples"].as_array_mut().unwrap();
+        let one = samples[0].clone();
+        samples.resize(2, one);
+        for s in samples {
+            s["qps"] = median.into();
+            s["rejected"] = serde_json::Value::Null;
+        }
+    }
+    std::fs::write(&ckpt, serde_json::to_string(&c).unwrap()).unwrap();
+    let edited = profile(dir.path(), &["--search", "exhaustive"]);
+    let stderr = String::from_utf8_lossy(&edited.stderr);
+    assert!(edited.status.success() && stderr.contains("resuming 2 measured schedules"), "{stderr}");
+    let best = read_table(&table_path).unwrap().best;
+    assert_eq!((best.schedule.sub_batch, best.latency_bounded_qps), (Some(256), 3000.0), "{stderr}");
+    std::fs::write(&ckpt, saved).unwrap();
+
     // Other settings refuse the checkpoint rather than mix runs.
     let other = profile(dir.path(), &["--seed", "7"]);
     let stderr = String::from_utf8_lossy(&other.stderr);

@@ -603,6 +603,17 @@ fn profile_model(
             finalists.push(p);
         }
     }
+    // Schedules that already hold enough accepted samples (an earlier run's finalists, from the
+    // checkpoint) stay finalists: their medians cost nothing, and a resumed run then ranks as the
+    // first one did instead of by the single first trial each search reads.
+    let settled = |p: &space::Point| {
+        evaluator.get(&space.schedule(p)).is_some_and(|e| e.accepted().count() >= rp.repeats)
+    };
+    for (p, _) in results.iter().flat_map(|r| r.trace.iter()) {
+        if !finalists.contains(p) && settled(p) {
+            finalists.push(*p);
+        }
+    }
     eprintln!("profile: re-measuring {} finalists to {} accepted trials each", finalists.len(), rp.repeats);
     for p in &finalists {
         evaluator.objective(&mut fixture, &space, params, &bar).settle(p, rp.repeats)?;
