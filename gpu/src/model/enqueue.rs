@@ -44,20 +44,20 @@ impl GpuRunner {
                 prog.cap, self.cap
             )));
         }
+        // The input's parts sit where `forward` packed them for this batch (the indices last, so no
+        // offset here depends on their count).
+        let m = &self.model;
+        let lay = staging_layout(prog.batch * m.geo.dense_in, m.shapes.len() * prog.batch + 1, 0, 8);
         for op in &prog.ops {
-            self.launch(op, prog.batch, wide)?;
+            self.launch(op, &lay, wide)?;
         }
         Ok(())
     }
 
     /// The device address of float `off` of `buf`.
-    fn addr(&self, buf: Buf, off: usize, batch: usize) -> u64 {
+    fn addr(&self, buf: Buf, off: usize, lay: &StagingLayout) -> u64 {
         let base = match buf {
-            Buf::Dense => {
-                let m = &self.model;
-                let lay = staging_layout(batch * m.geo.dense_in, m.shapes.len() * batch + 1, 0, 8);
-                self.input_ptr + lay.dense as u64
-            }
+            Buf::Dense => self.input_ptr + lay.dense as u64,
             Buf::X0 => self.x0.ptr,
             Buf::Pooled => self.pooled.ptr,
             Buf::Inter => self.inter.ptr,
@@ -69,14 +69,14 @@ impl GpuRunner {
         base + 4 * off as u64
     }
 
-    fn strided(&self, a: At, batch: usize) -> Strided {
-        Strided { ptr: self.addr(a.buf, a.off, batch), ld: a.ld }
+    fn strided(&self, a: At, lay: &StagingLayout) -> Strided {
+        Strided { ptr: self.addr(a.buf, a.off, lay), ld: a.ld }
     }
 
-    fn launch(&self, op: &Op, batch: usize, wide: bool) -> Result<()> {
+    fn launch(&self, op: &Op, lay: &StagingLayout, wide: bool) -> Result<()> {
         let m = &*self.model;
-        let p = |a: At| self.addr(a.buf, a.off, batch);
-        let q = |a: Pk| self.addr(a.buf, a.off, batch);
+        let p = |a: At| self.addr(a.buf, a.off, lay);
+        let q = |a: Pk| self.addr(a.buf, a.off, lay);
         let u = u32c;
         match *op {
             Op::Copy { src, dst, rows, cols } => {
@@ -95,10 +95,9 @@ impl GpuRunner {
             Op::Linear { layer, x, y, m: rows } => {
                 let l = &m.linears[layer];
                 // SAFETY: as in `launch!`: x is rows × k and y rows × n of a checked program, disjoint.
-                unsafe { l.forward_raw(&self.blas, self.strided(x, batch), rows, self.strided(y, batch)) }?;
+                unsafe { l.forward_raw(&self.blas, self.strided(x, lay), rows, self.strided(y, lay)) }?;
             }
             Op::Tables { out, col, rows } => {
-                let lay = staging_layout(batch * m.geo.dense_in, m.shapes.len() * batch + 1, 0, 8);
                 let base = self.input_ptr;
                 let bags = BagPtrs {
                     indices: base + lay.indices as u64,
