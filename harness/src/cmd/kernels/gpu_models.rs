@@ -60,6 +60,22 @@ pub struct SweepPoint {
 }
 
 impl SweepPoint {
+    /// The point of batch `batch` from its median seconds per pass: eager GPU, graphed GPU (if
+    /// replayed) and CPU; the rates and the graphs' speedup follow from them.
+    fn new(batch: usize, gpu: f64, graph: Option<f64>, cpu: f64) -> Self {
+        let per_s = |t: f64| batch as f64 / t;
+        SweepPoint {
+            batch,
+            gpu_seconds_median: gpu,
+            gpu_samples_per_s: per_s(gpu),
+            graph_seconds_median: graph,
+            graph_samples_per_s: graph.map(per_s),
+            graph_speedup: graph.map(|t| gpu / t),
+            cpu_seconds_median: cpu,
+            cpu_samples_per_s: per_s(cpu),
+        }
+    }
+
     /// The GPU's best time, graphs or not.
     fn gpu_best(&self) -> f64 {
         self.graph_seconds_median.map_or(self.gpu_seconds_median, |g| g.min(self.gpu_seconds_median))
@@ -137,19 +153,12 @@ pub fn sweep(dev: &Device, name: &str, o: &SweepOpts, pool: &PinnedPool) -> Resu
         }
         // The first two rounds are the untimed ones (and the graph's first use and capture).
         let timed = |v: &[f64]| (v.len() > 2).then(|| median(&v[2..]));
-        let g = timed(&tg).unwrap_or(f64::NAN);
-        let c = timed(&tc).unwrap_or(f64::NAN);
-        let gr = timed(&tgr);
-        points.push(SweepPoint {
-            batch: b,
-            gpu_seconds_median: g,
-            gpu_samples_per_s: b as f64 / g,
-            graph_seconds_median: gr,
-            graph_samples_per_s: gr.map(|t| b as f64 / t),
-            graph_speedup: gr.map(|t| g / t),
-            cpu_seconds_median: c,
-            cpu_samples_per_s: b as f64 / c,
-        });
+        points.push(SweepPoint::new(
+            b,
+            timed(&tg).unwrap_or(f64::NAN),
+            timed(&tgr),
+            timed(&tc).unwrap_or(f64::NAN),
+        ));
     }
     let faster: Vec<_> = points.iter().map(|p| (p.batch, p.gpu_best() < p.cpu_seconds_median)).collect();
     Ok(ModelSweep {
@@ -212,16 +221,7 @@ mod tests {
 
     #[test]
     fn the_table_has_a_row_per_point_and_takes_the_best_gpu_side() {
-        let p = |batch, g, gr: Option<f64>, c| SweepPoint {
-            batch,
-            gpu_seconds_median: g,
-            gpu_samples_per_s: batch as f64 / g,
-            graph_seconds_median: gr,
-            graph_samples_per_s: gr.map(|t| batch as f64 / t),
-            graph_speedup: gr.map(|t| g / t),
-            cpu_seconds_median: c,
-            cpu_samples_per_s: batch as f64 / c,
-        };
+        let p = SweepPoint::new;
         let m = ModelSweep {
             model: "wnd".into(),
             rows_scale: 1.0,
